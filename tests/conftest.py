@@ -1,0 +1,29 @@
+"""Shared pytest setup: W&B off the network, deterministic seeds, the reference shims importable."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TESTS_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS_DIR))
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+SHARED_FACES = TESTS_DIR.parent.parent / "shared" / "faces"
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def shared_faces() -> Path:
+    """The real-world demo faces beside the checkout; tests that use them skip when they are absent."""
+    if not (SHARED_FACES / "aligned").is_dir():
+        pytest.skip("../shared/faces is not present")
+    return SHARED_FACES

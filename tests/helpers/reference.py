@@ -1,0 +1,79 @@
+"""Import the official GFPGAN / BasicSR / facexlib code as the parity reference on current torch.
+
+basicsr 1.4.2 needs three small shims (see ../shared/reference/official-gfpgan.md, section 11):
+- `torchvision.transforms.functional_tensor` was removed from torchvision: an alias module provides it;
+- `basicsr.ops.fused_act` has no CPU path without its compiled extension: its autograd Function is replaced
+  by the reference formula leaky_relu(x + bias, 0.2) * sqrt(2);
+- OpenCV 5 rejects the float JPEG quality that basicsr passes to cv2.imencode: it is cast to int.
+Importing this module applies the shims; they touch only the reference packages, never FaceRevive.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+import pytest
+
+
+def _install_functional_tensor_alias() -> None:
+    name = "torchvision.transforms.functional_tensor"
+    if name in sys.modules:
+        return
+    from torchvision.transforms import functional
+
+    alias = types.ModuleType(name)
+    alias.rgb_to_grayscale = functional.rgb_to_grayscale
+    sys.modules[name] = alias
+
+
+def _patch_fused_act() -> None:
+    import torch.nn.functional as F
+
+    fused_act = importlib.import_module("basicsr.ops.fused_act.fused_act")
+
+    class ReferenceFusedLeakyReLUFunction:
+        @staticmethod
+        def apply(x, bias, negative_slope, scale):
+            if bias is not None:
+                x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
+            return F.leaky_relu(x, negative_slope) * scale
+
+    fused_act.FusedLeakyReLUFunction = ReferenceFusedLeakyReLUFunction
+
+
+def _patch_jpeg_quality() -> None:
+    import cv2
+
+    degradations = importlib.import_module("basicsr.data.degradations")
+    if getattr(degradations, "_facerevive_int_quality", False):
+        return
+    real_imencode = cv2.imencode
+
+    class _Cv2Proxy:
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+        @staticmethod
+        def imencode(ext, img, params=None):
+            params = [int(p) for p in params] if params is not None else []
+            return real_imencode(ext, img, params)
+
+    degradations.cv2 = _Cv2Proxy()
+    degradations._facerevive_int_quality = True
+
+
+def import_reference(module: str) -> types.ModuleType:
+    """Import an official module (e.g. 'gfpgan.archs.gfpganv1_arch') with the shims applied.
+
+    The official packages are a test extra that `make test` installs, so a missing one is an error, not a skip.
+    """
+    _install_functional_tensor_alias()
+    try:
+        importlib.import_module("basicsr")
+    except ImportError as exc:  # pragma: no cover - a broken install should fail loudly
+        pytest.fail(f"the official reference packages are not importable ({exc}); run `make install`")
+    _patch_fused_act()
+    _patch_jpeg_quality()
+    return importlib.import_module(module)
