@@ -41,8 +41,26 @@ format: $(STAMP) ## apply ruff fixes and formatting
 weights: $(STAMP) ## download the official release weights into experiments/pretrained_models (SHA-256 checked)
 	$(BIN)/python -m facerevive.weights.download
 
+train: $(STAMP) ## train the quickstart model on data/samples (CPU, a few minutes)
+	$(BIN)/python train.py
+
+evaluate: $(STAMP) ## benchmark report of the latest quickstart run on the sample faces
+	$(BIN)/python evaluate.py
+
+bench-data: $(STAMP) ## data pipeline throughput, FaceRevive vs the official dataset
+	$(BIN)/python benchmarks/bench_data.py
+
+bench-eval: $(STAMP) ## metric throughput, FaceRevive vs the reference scripts
+	$(BIN)/python benchmarks/bench_eval.py
+
+bench-restore: $(STAMP) ## faces per second, FaceRevive vs the official GFPGANer
+	$(BIN)/python benchmarks/bench_restore.py
+
+bench-archs: $(STAMP) ## network forward/backward speed, FaceRevive vs the official classes
+	$(BIN)/python benchmarks/bench_archs.py
+
 clean: ## remove caches (keeps .venv and experiments)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache
 
-.PHONY: help install test test-fast lint format weights clean
+.PHONY: help install test test-fast lint format weights train evaluate bench-data bench-eval bench-restore bench-archs clean
