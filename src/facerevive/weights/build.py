@@ -1,0 +1,85 @@
+"""Build a restoration generator with its weights from an official name, an export or a Lightning checkpoint."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from facerevive.weights.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
+from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, weight_path
+
+log = logging.getLogger(__name__)
+
+RANDOM_PREFIX = "random:"
+# Official file names map to their model, so `model=/path/to/GFPGANv1.4.pth` works without a config.
+_OFFICIAL_BY_FILENAME = {WEIGHT_FILES[m.weights].filename: name for name, m in OFFICIAL_MODELS.items()}
+
+
+def official_name(spec: str) -> str | None:
+    """Canonical official model name for 'gfpgan_v1.4', 'v1.4' or '1.4'; None if `spec` is not one."""
+    candidates = (spec, f"gfpgan_{spec}", f"gfpgan_v{spec}")
+    return next((c for c in candidates if c in OFFICIAL_MODELS), None)
+
+
+def generator_from_config(config: dict, overrides: dict | None = None) -> nn.Module:
+    """Instantiate a generator from a `_target_` config; `decoder_load_path` is dropped (weights follow)."""
+    config = {**copy.deepcopy(dict(config)), **(overrides or {})}
+    config["decoder_load_path"] = None
+    return instantiate(config, _convert_="all")
+
+
+def build_generator(
+    spec: str | Path,
+    device: str | torch.device = "cpu",
+    key: str = "params_ema",
+    overrides: dict | None = None,
+) -> nn.Module:
+    """A generator in eval mode on `device` from:
+
+    - an official name ('gfpgan_v1', 'gfpgan_v1.2', 'gfpgan_v1.3', 'gfpgan_v1.4'; files from `make weights`);
+    - 'random:<official name>': that architecture randomly initialised (for tests and demos without weights);
+    - a path to an official-format export or a FaceRevive Lightning checkpoint carrying `net_g_config`,
+      or to an official release file under its original name.
+    `overrides` replaces constructor arguments (e.g. a small `out_size` for a random network).
+    """
+    spec_str = str(spec)
+    if spec_str.startswith(RANDOM_PREFIX):
+        name = official_name(spec_str[len(RANDOM_PREFIX) :])
+        if name is None:
+            raise ValueError(f"unknown architecture in {spec_str!r}; use random:<one of {sorted(OFFICIAL_MODELS)}>")
+        log.warning("model %s: RANDOMLY INITIALISED weights, outputs are not restorations", spec_str)
+        net = generator_from_config(OFFICIAL_MODELS[name].net_g_config, overrides)
+        return net.to(device).eval()
+
+    name = official_name(spec_str)
+    if name is not None:
+        path = weight_path(OFFICIAL_MODELS[name].weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing for model {name} (run `make weights`)")
+        config = OFFICIAL_MODELS[name].net_g_config
+    else:
+        path = Path(spec_str)
+        config = None
+    checkpoint = read_checkpoint(path)
+    if config is None:
+        config = checkpoint.get("net_g_config")
+        by_name = _OFFICIAL_BY_FILENAME.get(path.name)
+        if config is None and by_name is not None:
+            config = OFFICIAL_MODELS[by_name].net_g_config
+        if config is None:
+            raise CheckpointError(
+                f"{path} carries no 'net_g_config' and is not an official file name; "
+                f"use a FaceRevive checkpoint/export or an official name ({', '.join(OFFICIAL_MODELS)})"
+            )
+    net = generator_from_config(config, overrides)
+    state = extract_state_dict(checkpoint, key=key, source=str(path))
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not match its generator config: {exc}") from exc
+    return net.to(device).eval()

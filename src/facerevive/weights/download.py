@@ -1,0 +1,111 @@
+"""`make weights`: download the official release files, verify their SHA-256, never leave a partial file.
+
+    python -m facerevive.weights.download                 # every registered file
+    python -m facerevive.weights.download gfpgan_v1.4 arcface
+    python -m facerevive.weights.download --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from facerevive.weights.registry import WEIGHT_FILES, WeightFile, pretrained_dir
+
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """A file that could not be fetched or failed its checksum."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksum_problem(entry: WeightFile, digest: str) -> str | None:
+    """Why `digest` does not match the registry entry, or None when it does."""
+    if entry.sha256 and digest != entry.sha256:
+        return f"SHA-256 {digest} differs from the published {entry.sha256}"
+    if entry.sha256_prefix and not digest.startswith(entry.sha256_prefix):
+        return f"SHA-256 {digest} does not start with {entry.sha256_prefix} (from the file name)"
+    return None
+
+
+def fetch(entry: WeightFile, destination: Path, timeout: float = 60.0) -> str:
+    """Download `entry` to `destination` atomically (temporary file, then rename); return its SHA-256."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".part", dir=destination.parent)
+    tmp = Path(tmp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
+            for chunk in iter(lambda: response.read(CHUNK), b""):
+                digest.update(chunk)
+                out.write(chunk)
+        problem = checksum_problem(entry, digest.hexdigest())
+        if problem:
+            raise DownloadError(f"{entry.filename} from {entry.url}: {problem}; the download was discarded")
+        os.replace(tmp, destination)
+        return digest.hexdigest()
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(f"cannot download {entry.filename} from {entry.url}: {reason}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure(name: str, directory: Path | None = None) -> Path:
+    """Path of a registered file, downloading it if it is absent; a present file is checked first."""
+    entry = WEIGHT_FILES[name]
+    path = (directory or pretrained_dir()) / entry.filename
+    if path.is_file():
+        problem = checksum_problem(entry, sha256_of(path))
+        if problem is None:
+            return path
+        raise DownloadError(f"{path} is present but its {problem}; delete it and run `make weights` again")
+    fetch(entry, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"files to fetch (default: all): {', '.join(WEIGHT_FILES)}")
+    parser.add_argument("--dir", type=Path, default=None, help="target folder (default: experiments/pretrained_models)")
+    parser.add_argument("--list", action="store_true", help="list the registered files and exit")
+    args = parser.parse_args(argv)
+    directory = args.dir or pretrained_dir()
+    if args.list:
+        for name, entry in WEIGHT_FILES.items():
+            state = "present" if (directory / entry.filename).is_file() else "missing"
+            print(f"{name:20s} {state:8s} {entry.filename:50s} {entry.purpose}")
+        return 0
+    unknown = [name for name in args.names if name not in WEIGHT_FILES]
+    if unknown:
+        parser.error(f"unknown names {unknown}; known: {', '.join(WEIGHT_FILES)}")
+    failures = 0
+    for name in args.names or list(WEIGHT_FILES):
+        try:
+            path = ensure(name, directory)
+            if WEIGHT_FILES[name].sha256 is None:
+                print(f"ok       {path} (no published SHA-256 to check; its SHA-256 is {sha256_of(path)})")
+            else:
+                print(f"ok       {path}")
+        except DownloadError as exc:
+            failures += 1
+            print(f"FAILED   {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The official release files FaceRevive can use: where they come from, their checksums, and what they build."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
+FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases/download"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One downloadable file: its name on disk, address, SHA-256 and what it is for."""
+
+    filename: str
+    url: str
+    # None where no checksum is published anywhere we could verify; `make weights` then prints the digest.
+    sha256: str | None
+    purpose: str
+    # Prefix of the SHA-256 carried in the file name (torchvision / pytorch-fid convention), when there is one.
+    sha256_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class OfficialModel:
+    """An official restoration model: its weight file and the generator that GFPGANer builds for it."""
+
+    weights: str
+    net_g_config: dict = field(default_factory=dict)
+
+
+def _gfpgan_config(target: str, channel_multiplier: int, fix_decoder: bool) -> dict:
+    return {
+        "_target_": target,
+        "out_size": 512,
+        "num_style_feat": 512,
+        "channel_multiplier": channel_multiplier,
+        "decoder_load_path": None,
+        "fix_decoder": fix_decoder,
+        "num_mlp": 8,
+        "input_is_latent": True,
+        "different_w": True,
+        "narrow": 1,
+        "sft_half": True,
+    }
+
+
+WEIGHT_FILES: dict[str, WeightFile] = {
+    "gfpgan_v1": WeightFile("GFPGANv1.pth", f"{GFPGAN_RELEASES}/v0.1.0/GFPGANv1.pth", None, "GFPGAN paper model"),
+    "gfpgan_v1.2": WeightFile(
+        "GFPGANCleanv1-NoCE-C2.pth",
+        f"{GFPGAN_RELEASES}/v0.2.0/GFPGANCleanv1-NoCE-C2.pth",
+        "29e25ee90c170f4231163f4c83df6b59c968b73f3ce00cb884015ae005db083c",
+        "GFPGAN v1.2 (clean architecture)",
+    ),
+    "gfpgan_v1.3": WeightFile(
+        "GFPGANv1.3.pth",
+        f"{GFPGAN_RELEASES}/v1.3.0/GFPGANv1.3.pth",
+        "c953a88f2727c85c3d9ae72e2bd4846bbaf59fe6972ad94130e23e7017524a70",
+        "GFPGAN v1.3",
+    ),
+    "gfpgan_v1.4": WeightFile(
+        "GFPGANv1.4.pth",
+        f"{GFPGAN_RELEASES}/v1.3.0/GFPGANv1.4.pth",
+        "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad",
+        "GFPGAN v1.4",
+    ),
+    "stylegan2_prior": WeightFile(
+        "StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth",
+        f"{GFPGAN_RELEASES}/v0.1.0/StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth",
+        None,
+        "StyleGAN2 facial prior for training GFPGANv1",
+    ),
+    "arcface": WeightFile(
+        "arcface_resnet18.pth",
+        f"{GFPGAN_RELEASES}/v0.1.0/arcface_resnet18.pth",
+        None,
+        "ArcFace ResNet-18: identity loss and identity metrics",
+    ),
+    "ffhq_components": WeightFile(
+        "FFHQ_eye_mouth_landmarks_512.pth",
+        f"{GFPGAN_RELEASES}/v0.1.0/FFHQ_eye_mouth_landmarks_512.pth",
+        None,
+        "eye and mouth boxes of FFHQ at 512 for the component losses",
+    ),
+    "vgg19": WeightFile(
+        "vgg19-dcbb9e9d.pth",
+        "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+        "ImageNet VGG19 for the perceptual loss",
+        sha256_prefix="dcbb9e9d",
+    ),
+    "fid_inception": WeightFile(
+        "pt_inception-2015-12-05-6726825d.pth",
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+        "TF-FID Inception-v3 for FID",
+        sha256_prefix="6726825d",
+    ),
+    "retinaface_resnet50": WeightFile(
+        "detection_Resnet50_Final.pth",
+        f"{FACEXLIB_RELEASES}/v0.1.0/detection_Resnet50_Final.pth",
+        "6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d",
+        "facexlib RetinaFace-R50 face detector",
+    ),
+    "parsenet": WeightFile(
+        "parsing_parsenet.pth",
+        f"{FACEXLIB_RELEASES}/v0.2.2/parsing_parsenet.pth",
+        "3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2",
+        "facexlib face parsing for the paste-back mask",
+    ),
+    "awing": WeightFile(
+        "alignment_WFLW_4HG.pth",
+        f"{FACEXLIB_RELEASES}/v0.1.0/alignment_WFLW_4HG.pth",
+        "bbfd137307a4c7debd5c283b9b0ce539466cee417ac0a155e184d857f9f2899c",
+        "facexlib AWing 98-point landmarks for LMD",
+    ),
+    "retinaface_mobilenet": WeightFile(
+        "detection_mobilenet0.25_Final.pth",
+        f"{FACEXLIB_RELEASES}/v0.1.0/detection_mobilenet0.25_Final.pth",
+        "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
+        "facexlib RetinaFace-mobilenet0.25 face detector",
+    ),
+    "bisenet": WeightFile(
+        "parsing_bisenet.pth",
+        f"{FACEXLIB_RELEASES}/v0.2.0/parsing_bisenet.pth",
+        "468e13ca13a9b43cc0881a9f99083a430e9c0a38abd935431d1c28ee94b26567",
+        "facexlib BiSeNet face parsing",
+    ),
+    "realesrgan_x2plus": WeightFile(
+        "RealESRGAN_x2plus.pth",
+        "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth",
+        "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
+        "Real-ESRGAN x2 background upsampler",
+    ),
+}
+
+OFFICIAL_MODELS: dict[str, OfficialModel] = {
+    "gfpgan_v1": OfficialModel("gfpgan_v1", _gfpgan_config("facerevive.archs.GFPGANv1", 1, True)),
+    "gfpgan_v1.2": OfficialModel("gfpgan_v1.2", _gfpgan_config("facerevive.archs.GFPGANv1Clean", 2, False)),
+    "gfpgan_v1.3": OfficialModel("gfpgan_v1.3", _gfpgan_config("facerevive.archs.GFPGANv1Clean", 2, False)),
+    "gfpgan_v1.4": OfficialModel("gfpgan_v1.4", _gfpgan_config("facerevive.archs.GFPGANv1Clean", 2, False)),
+}
+
+
+def pretrained_dir() -> Path:
+    """Where `make weights` puts the files: $FACEREVIVE_WEIGHTS_DIR, else experiments/pretrained_models."""
+    env = os.environ.get("FACEREVIVE_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    if "PROJECT_ROOT" in os.environ:
+        root = Path(os.environ["PROJECT_ROOT"])
+    else:
+        checkout = Path(__file__).resolve().parents[3]
+        root = checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+    return root / "experiments" / "pretrained_models"
+
+
+def weight_path(name: str) -> Path:
+    """Local path of a registered weight file (it may not exist yet)."""
+    if name not in WEIGHT_FILES:
+        raise KeyError(f"unknown weight file {name!r}; known: {sorted(WEIGHT_FILES)}")
+    return pretrained_dir() / WEIGHT_FILES[name].filename
