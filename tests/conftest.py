@@ -27,3 +27,18 @@ def shared_faces() -> Path:
     if not (SHARED_FACES / "aligned").is_dir():
         pytest.skip("../shared/faces is not present")
     return SHARED_FACES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Largest relative error of each parity test, so every CI log states what parity was measured."""
+    from helpers.compare import PARITY_RECORDS
+
+    if not PARITY_RECORDS:
+        return
+    worst: dict[str, tuple[str, float]] = {}
+    for test_id, what, error in PARITY_RECORDS:
+        if test_id not in worst or error > worst[test_id][1]:
+            worst[test_id] = (what, error)
+    terminalreporter.section("parity: largest relative error per test")
+    for test_id, (what, error) in sorted(worst.items()):
+        terminalreporter.write_line(f"{error:.2e}  {test_id}  ({what})")

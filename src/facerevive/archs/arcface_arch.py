@@ -71,7 +71,12 @@ class IRBlock(nn.Module):
 class ResNetArcFace(nn.Module):
     """ArcFace ResNet (IRBlock, [2, 2, 2, 2] for ResNet-18) on gray 128x128 faces."""
 
-    def __init__(self, block: str | type[IRBlock] = "IRBlock", layers: Sequence[int] = (2, 2, 2, 2), use_se: bool = True) -> None:
+    def __init__(
+        self,
+        block: str | type[IRBlock] = "IRBlock",
+        layers: Sequence[int] = (2, 2, 2, 2),
+        use_se: bool = True,
+    ) -> None:
         super().__init__()
         if block == "IRBlock":
             block = IRBlock

@@ -14,7 +14,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from facerevive.archs.ops import FusedLeakyReLU, ScaledLeakyReLU, UpFirDnSmooth, UpFirDnUpsample, fused_leaky_relu
+from facerevive.archs.ops import (
+    FusedLeakyReLU,
+    ScaledLeakyReLU,
+    UpFirDnSmooth,
+    UpFirDnUpsample,
+    fused_leaky_relu,
+)
 
 Resample = Literal["upfirdn", "bilinear", "nearest"]
 
@@ -225,14 +231,11 @@ class ToRGB(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         out = self.modulated_conv(x, style) + self.bias
-        if skip is not None:
-            if self.upsample:
-                if self.resample == "upfirdn":
-                    skip = self.fir_upsample(skip)
-                else:
-                    skip = _interpolate(skip, 2, self.resample)
-            out = out + skip
-        return out
+        if skip is None:
+            return out
+        if self.upsample:
+            skip = self.fir_upsample(skip) if self.resample == "upfirdn" else _interpolate(skip, 2, self.resample)
+        return out + skip
 
 
 class ConstantInput(nn.Module):
@@ -274,7 +277,12 @@ class ConvLayer(nn.Sequential):
                 layers.append(nn.Upsample(scale_factor=0.5, mode=resample, align_corners=align_corners))
         layers.append(
             EqualConv2d(
-                in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias and not activate
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                bias=bias and not activate,
             )
         )
         if activate:

@@ -39,9 +39,7 @@ class GFPGANBase(nn.Module):
     num_style_feat: int
     log_size: int
 
-    def _init_common(
-        self, out_size: int, num_style_feat: int, input_is_latent: bool, different_w: bool
-    ) -> None:
+    def _init_common(self, out_size: int, num_style_feat: int, input_is_latent: bool, different_w: bool) -> None:
         self.input_is_latent = input_is_latent
         self.different_w = different_w
         self.num_style_feat = num_style_feat
@@ -130,9 +128,7 @@ class ConvUpLayer(nn.Module):
         self.padding = padding
         self.scale = 1 / math.sqrt(in_channels * kernel_size**2)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = (
-            nn.Parameter(torch.full((out_channels,), float(bias_init_val))) if bias and not activate else None
-        )
+        self.bias = nn.Parameter(torch.full((out_channels,), float(bias_init_val))) if bias and not activate else None
         if activate:
             self.activation = FusedLeakyReLU(out_channels) if bias else ScaledLeakyReLU(0.2)
         else:

@@ -87,7 +87,12 @@ class StyleConvClean(nn.Module):
     ) -> None:
         super().__init__()
         self.modulated_conv = ModulatedConv2dClean(
-            in_channels, out_channels, kernel_size, num_style_feat, demodulate=demodulate, sample_mode=sample_mode
+            in_channels,
+            out_channels,
+            kernel_size,
+            num_style_feat,
+            demodulate=demodulate,
+            sample_mode=sample_mode,
         )
         self.weight = nn.Parameter(torch.zeros(1))
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))

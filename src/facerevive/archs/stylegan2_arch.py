@@ -17,8 +17,8 @@ from facerevive.archs.equalized import (
     ConvLayer,
     EqualLinear,
     NormStyleCode,
-    ResBlock,
     Resample,
+    ResBlock,
     StyleConv,
     ToRGB,
 )

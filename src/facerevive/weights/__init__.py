@@ -1,7 +1,12 @@
 """Checkpoint loading, generator building and the official weight files (`make weights`)."""
 
 from facerevive.weights.build import build_generator, generator_from_config, official_name
-from facerevive.weights.checkpoint import CheckpointError, extract_state_dict, load_checkpoint, read_checkpoint
+from facerevive.weights.checkpoint import (
+    CheckpointError,
+    extract_state_dict,
+    load_checkpoint,
+    read_checkpoint,
+)
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, pretrained_dir, weight_path
 
 __all__ = [

@@ -27,11 +27,12 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `make weights`)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # Lightning checkpoints carry hyper-parameters (OmegaConf containers, partials).
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError) as exc:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # Lightning checkpoints carry hyper-parameters (OmegaConf containers, partials).
+            return torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {exc}") from exc
 
 
@@ -55,7 +56,9 @@ def extract_state_dict(checkpoint: Mapping, key: str = "params_ema", source: str
         state = {k[len(prefix) :]: v for k, v in full.items() if k.startswith(prefix)}
         if not state:
             prefixes = sorted({k.split(".", 1)[0] + "." for k in full})
-            raise CheckpointError(f"{source}: no weights under '{prefix}' in the Lightning checkpoint; it has {prefixes}")
+            raise CheckpointError(
+                f"{source}: no weights under '{prefix}' in the Lightning checkpoint; it has {prefixes}"
+            )
     elif key in checkpoint and _is_state_dict(checkpoint[key]):
         state = dict(checkpoint[key])
     elif key == "params_ema" and "params" in checkpoint and _is_state_dict(checkpoint["params"]):
@@ -94,9 +97,7 @@ def check_compatible(net: nn.Module, state: Mapping[str, torch.Tensor], source: 
     return problems
 
 
-def load_checkpoint(
-    net: nn.Module, path: str | Path, key: str = "params_ema", strict: bool = True
-) -> nn.Module:
+def load_checkpoint(net: nn.Module, path: str | Path, key: str = "params_ema", strict: bool = True) -> nn.Module:
     """Load weights from `path` into `net` and return it.
 
     With `strict=True` (the default) any missing, unexpected or mis-shaped key raises CheckpointError

@@ -1,8 +1,8 @@
 """`make weights`: download the official release files, verify their SHA-256, never leave a partial file.
 
-    python -m facerevive.weights.download                 # every registered file
-    python -m facerevive.weights.download gfpgan_v1.4 arcface
-    python -m facerevive.weights.download --list
+python -m facerevive.weights.download                 # every registered file
+python -m facerevive.weights.download gfpgan_v1.4 arcface
+python -m facerevive.weights.download --list
 """
 
 from __future__ import annotations

@@ -1,0 +1,209 @@
+"""Checkpoint loading, generator building and `make weights` (offline behaviour, checksums, atomic writes)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+
+from facerevive.archs import GFPGANv1Clean, ResNetArcFace
+from facerevive.weights import CheckpointError, build_generator, load_checkpoint
+from facerevive.weights import download as dl
+from facerevive.weights.registry import WEIGHT_FILES, WeightFile
+
+SMALL = {
+    "out_size": 32,
+    "num_style_feat": 32,
+    "narrow": 0.25,
+    "input_is_latent": True,
+    "different_w": True,
+    "sft_half": True,
+}
+
+
+def small_net() -> GFPGANv1Clean:
+    return GFPGANv1Clean(**SMALL)
+
+
+def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_official_format_prefers_params_ema(tmp_path):
+    ema, live = small_net(), small_net()
+    path = tmp_path / "official.pth"
+    torch.save({"params": live.state_dict(), "params_ema": ema.state_dict()}, path)
+    _assert_same_weights(load_checkpoint(small_net(), path), ema)
+    _assert_same_weights(load_checkpoint(small_net(), path, key="params"), live)
+
+
+def test_params_only_file_falls_back_to_params(tmp_path):
+    live = small_net()
+    path = tmp_path / "params_only.pth"
+    torch.save({"params": live.state_dict()}, path)
+    _assert_same_weights(load_checkpoint(small_net(), path), live)
+
+
+def test_lightning_checkpoint_and_ddp_prefix(tmp_path):
+    ema, live = small_net(), small_net()
+    state = {f"net_g_ema.{k}": v for k, v in ema.state_dict().items()}
+    state.update({f"net_g.module.{k}": v for k, v in live.state_dict().items()})
+    state["net_d.final_linear.0.weight"] = torch.zeros(1)
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": state, "pytorch-lightning_version": "2.6.6", "epoch": 3}, path)
+    _assert_same_weights(load_checkpoint(small_net(), path), ema)
+    _assert_same_weights(load_checkpoint(small_net(), path, key="params"), live)
+    with pytest.raises(CheckpointError, match=r"no weights under 'net_x\.'"):
+        load_checkpoint(small_net(), path, key="net_x")
+
+
+def test_bare_state_dict(tmp_path):
+    net = ResNetArcFace("IRBlock", [2, 2, 2, 2], use_se=False)
+    path = tmp_path / "arcface.pth"
+    torch.save(net.state_dict(), path)
+    _assert_same_weights(load_checkpoint(ResNetArcFace("IRBlock", [2, 2, 2, 2], use_se=False), path), net)
+
+
+def test_missing_keys_are_listed_and_nothing_is_loaded(tmp_path):
+    source = small_net()
+    state = source.state_dict()
+    dropped = [k for k in state if k.startswith("condition_scale")]
+    for key in dropped:
+        del state[key]
+    state["extra.weight"] = torch.zeros(2)
+    path = tmp_path / "half.pth"
+    torch.save({"params_ema": state}, path)
+    target = small_net()
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(target, path)
+    message = str(info.value)
+    assert f"missing keys ({len(dropped)})" in message and "condition_scale.0.0.weight" in message
+    assert "unexpected keys (1): extra.weight" in message
+    assert str(path) in message
+    assert all(torch.equal(before[k], v) for k, v in target.state_dict().items()), "a failed load changed the net"
+
+
+def test_non_strict_loads_matching_keys_and_warns(tmp_path, caplog):
+    source = small_net()
+    state = source.state_dict()
+    del state["final_linear.bias"]
+    path = tmp_path / "partial.pth"
+    torch.save({"params_ema": state}, path)
+    with caplog.at_level(logging.WARNING):
+        target = load_checkpoint(small_net(), path, strict=False)
+    assert "missing keys (1): final_linear.bias" in caplog.text
+    assert torch.equal(target.final_linear.weight, source.final_linear.weight)
+
+
+def test_shape_mismatch_always_raises(tmp_path):
+    path = tmp_path / "wide.pth"
+    torch.save({"params_ema": GFPGANv1Clean(**{**SMALL, "narrow": 0.5}).state_dict()}, path)
+    with pytest.raises(CheckpointError, match="shape mismatches"):
+        load_checkpoint(small_net(), path, strict=False)
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make weights"):
+        load_checkpoint(small_net(), tmp_path / "nope.pth")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"bad\.pth"):
+        load_checkpoint(small_net(), bad)
+
+
+def test_build_generator_from_export_and_random(tmp_path):
+    net = small_net()
+    config = {"_target_": "facerevive.archs.GFPGANv1Clean", **SMALL}
+    path = tmp_path / "export.pth"
+    torch.save({"params": small_net().state_dict(), "params_ema": net.state_dict(), "net_g_config": config}, path)
+    built = build_generator(path)
+    _assert_same_weights(built, net)
+    assert not built.training
+    random_net = build_generator("random:gfpgan_v1.4", overrides={**SMALL, "channel_multiplier": 1})
+    assert isinstance(random_net, GFPGANv1Clean)
+
+
+def test_build_generator_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"GFPGANv1\.4\.pth is missing .*make weights"):
+        build_generator("v1.4")
+    path = tmp_path / "anonymous.pth"
+    torch.save({"params_ema": small_net().state_dict()}, path)
+    with pytest.raises(CheckpointError, match="net_g_config"):
+        build_generator(path)
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_generator("random:gfpgan_v9")
+
+
+def test_official_file_name_is_recognised(tmp_path, monkeypatch):
+    """A release file passed by path under its original name builds the GFPGANer configuration."""
+    import facerevive.weights.build as build
+
+    small_config = {"_target_": "facerevive.archs.GFPGANv1Clean", **SMALL, "channel_multiplier": 2}
+    monkeypatch.setitem(
+        build.OFFICIAL_MODELS,
+        "gfpgan_v1.4",
+        build.OFFICIAL_MODELS["gfpgan_v1.4"].__class__("gfpgan_v1.4", small_config),
+    )
+    net = GFPGANv1Clean(**{**SMALL, "channel_multiplier": 2})
+    path = tmp_path / "GFPGANv1.4.pth"
+    torch.save({"params_ema": net.state_dict()}, path)
+    _assert_same_weights(build_generator(path), net)
+
+
+def _entry(tmp_path: Path, payload: bytes, sha256: str | None, prefix: str | None = None) -> WeightFile:
+    source = tmp_path / "server" / "file.bin"
+    source.parent.mkdir(exist_ok=True)
+    source.write_bytes(payload)
+    return WeightFile("file.bin", source.as_uri(), sha256, "test file", sha256_prefix=prefix)
+
+
+def test_download_verifies_and_renames_atomically(tmp_path):
+    payload = b"weights" * 1000
+    digest = hashlib.sha256(payload).hexdigest()
+    target = tmp_path / "models" / "file.bin"
+    assert dl.fetch(_entry(tmp_path, payload, digest), target) == digest
+    assert target.read_bytes() == payload
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_download_with_wrong_checksum_leaves_nothing(tmp_path):
+    target = tmp_path / "models" / "file.bin"
+    with pytest.raises(dl.DownloadError, match="differs from the published"):
+        dl.fetch(_entry(tmp_path, b"tampered", "0" * 64), target)
+    with pytest.raises(dl.DownloadError, match="does not start with"):
+        dl.fetch(_entry(tmp_path, b"tampered", None, prefix="deadbeef"), target)
+    assert list(target.parent.iterdir()) == []
+
+
+def test_offline_download_fails_with_one_clear_line(tmp_path, monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(dl.urllib.request, "urlopen", offline)
+    assert dl.main(["arcface", "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "arcface_resnet18.pth" in err[0] and WEIGHT_FILES["arcface"].url in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_present_file_with_bad_checksum_is_reported(tmp_path):
+    (tmp_path / WEIGHT_FILES["gfpgan_v1.4"].filename).write_bytes(b"truncated")
+    with pytest.raises(dl.DownloadError, match="delete it and run `make weights`"):
+        dl.ensure("gfpgan_v1.4", tmp_path)
+
+
+def test_registry_entries_are_well_formed():
+    for name, entry in WEIGHT_FILES.items():
+        assert entry.url.startswith("https://") and entry.url.endswith(entry.filename), name
+        assert entry.sha256 is None or (len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0), name
+        if entry.sha256 and entry.sha256_prefix:
+            assert entry.sha256.startswith(entry.sha256_prefix), name
