@@ -322,3 +322,43 @@ def test_vgg_feature_extractor(tmp_path, monkeypatch, range_norm):
     for layer in LAYERS:
         assert_rel_close(actual[layer], expected[layer], REL, f"VGG19 {layer}")
     assert not any(p.requires_grad for p in mine.parameters())
+
+
+@pytest.mark.parametrize(
+    "up,down,pad,taps",
+    [
+        (1, 1, (2, 1), (1, 3, 3, 1)),
+        (2, 1, (2, 1), (1, 3, 3, 1)),
+        (1, 2, (1, 1), (1, 3, 3, 1)),
+        (1, 1, (-1, 2), (1, 2, 1)),
+        (2, 2, (0, -1), (1, 3, 3, 1)),
+        (1, 1, (1, 1), ((1.0, 2.0, 0.5), (0.0, 1.0, 3.0), (2.0, 1.0, 1.0))),
+    ],
+)
+def test_upfirdn2d_matches_native(up, down, pad, taps):
+    """FaceRevive's grouped-conv upfirdn2d against BasicSR's native version, forward and gradient."""
+    from facerevive.archs.ops import make_resample_kernel, upfirdn2d
+
+    native = import_reference("basicsr.ops.upfirdn2d.upfirdn2d").upfirdn2d_native
+    kernel = make_resample_kernel(taps).to(TEST_DEVICE)
+    x = torch.randn(2, 5, 17, 19, device=TEST_DEVICE, requires_grad=True)
+    expected = native(x, kernel, up, up, down, down, pad[0], pad[1], pad[0], pad[1])
+    actual = upfirdn2d(x, kernel, up=up, down=down, pad=pad)
+    assert_rel_close(actual, expected, REL, "upfirdn2d")
+    weight = torch.randn_like(expected)
+    (grad_ref,) = torch.autograd.grad((expected * weight).sum(), x)
+    (grad,) = torch.autograd.grad((actual * weight).sum(), x)
+    assert_rel_close(grad, grad_ref, REL, "upfirdn2d gradient")
+
+
+def test_fused_leaky_relu_matches_reference_formula():
+    from facerevive.archs.ops import FusedLeakyReLU
+
+    fused_act = import_reference("basicsr.ops.fused_act")
+    official, mine = fused_act.FusedLeakyReLU(6), FusedLeakyReLU(6)
+    with torch.no_grad():
+        official.bias.normal_()
+    mine.load_state_dict(official.state_dict(), strict=True)
+    for shape in [(3, 6), (2, 6, 5, 5)]:
+        x = torch.randn(*shape)
+        assert_rel_close(mine(x), official(x), REL, f"fused leaky relu {shape}")

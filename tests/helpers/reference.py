@@ -4,6 +4,8 @@ basicsr 1.4.2 needs three small shims (see ../shared/reference/official-gfpgan.m
 - `torchvision.transforms.functional_tensor` was removed from torchvision: an alias module provides it;
 - `basicsr.ops.fused_act` has no CPU path without its compiled extension: its autograd Function is replaced
   by the reference formula leaky_relu(x + bias, 0.2) * sqrt(2);
+- `basicsr.ops.upfirdn2d` calls its compiled extension on GPU: without it, the native version is used
+  on every device (it is what basicsr itself runs on CPU);
 - OpenCV 5 rejects the float JPEG quality that basicsr passes to cv2.imencode: it is cast to int.
 Importing this module applies the shims; they touch only the reference packages, never FaceRevive.
 """
@@ -43,6 +45,19 @@ def _patch_fused_act() -> None:
     fused_act.FusedLeakyReLUFunction = ReferenceFusedLeakyReLUFunction
 
 
+def _patch_upfirdn2d() -> None:
+    upfirdn = importlib.import_module("basicsr.ops.upfirdn2d.upfirdn2d")
+    if getattr(upfirdn, "upfirdn2d_ext", None) is not None:
+        return
+
+    def native_upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
+        return upfirdn.upfirdn2d_native(x, kernel, up, up, down, down, pad[0], pad[1], pad[0], pad[1])
+
+    upfirdn.upfirdn2d = native_upfirdn2d
+    importlib.import_module("basicsr.ops.upfirdn2d").upfirdn2d = native_upfirdn2d
+    importlib.import_module("basicsr.archs.stylegan2_arch").upfirdn2d = native_upfirdn2d
+
+
 def _patch_jpeg_quality() -> None:
     import cv2
 
@@ -75,5 +90,6 @@ def import_reference(module: str) -> types.ModuleType:
     except ImportError as exc:  # pragma: no cover - a broken install should fail loudly
         pytest.fail(f"the official reference packages are not importable ({exc}); run `make install`")
     _patch_fused_act()
+    _patch_upfirdn2d()
     _patch_jpeg_quality()
     return importlib.import_module(module)

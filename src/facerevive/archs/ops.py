@@ -28,21 +28,24 @@ def upfirdn2d(
 ) -> torch.Tensor:
     """Zero-insert upsample by `up`, pad by `pad` on every side, FIR-filter with `kernel`, keep every `down`-th pixel.
 
-    Same semantics as StyleGAN2's upfirdn2d (the kernel is flipped, i.e. a true convolution).
+    Same semantics as StyleGAN2's upfirdn2d (the kernel is flipped, i.e. a true convolution). The filter runs
+    as one depthwise (grouped) convolution with stride `down`, which is far faster than per-channel
+    convolutions on CPU and GPU and gives bit-identical sums.
     """
     batch, channels, height, width = x.shape
-    out = x.reshape(batch * channels, 1, height, width)
+    planes = batch * channels
+    out = x.reshape(1, planes, height, width)
     if up > 1:
-        out = out.reshape(batch * channels, 1, height, 1, width, 1)
+        out = out.reshape(1, planes, height, 1, width, 1)
         out = F.pad(out, [0, up - 1, 0, 0, 0, up - 1])
-        out = out.reshape(batch * channels, 1, height * up, width * up)
+        out = out.reshape(1, planes, height * up, width * up)
     pad0, pad1 = pad
     out = F.pad(out, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
     if pad0 < 0 or pad1 < 0:
         h, w = out.shape[-2:]
         out = out[:, :, max(-pad0, 0) : h - max(-pad1, 0), max(-pad0, 0) : w - max(-pad1, 0)]
-    weight = torch.flip(kernel, [0, 1]).to(out)[None, None]
-    out = F.conv2d(out, weight, stride=down)
+    weight = torch.flip(kernel, [0, 1]).to(out).expand(planes, 1, *kernel.shape)
+    out = F.conv2d(out, weight, stride=down, groups=planes)
     return out.reshape(batch, channels, out.shape[-2], out.shape[-1])
 
 
