@@ -14,14 +14,15 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers.reference import import_reference  # noqa: E402
+from helpers.reference import import_reference
 
-import facerevive.archs as ours  # noqa: E402
+import facerevive.archs as ours
 
 RELEASE = {"out_size": 512, "num_style_feat": 512, "input_is_latent": True, "different_w": True, "sft_half": True}
 CASES = {
@@ -67,14 +68,13 @@ def main() -> None:
         official = getattr(import_reference(module), name)(**kwargs).to(device)
         mine = getattr(ours, name)(**kwargs).to(device)
         mine.load_state_dict(official.state_dict())
-        modes = {"inference": lambda net: _infer(net, x)}
+        modes = {"inference": _infer}
         if name == "GFPGANv1":
-            modes["train f+b"] = lambda net: _train_step(net, x)
+            modes["train f+b"] = _train_step
         for mode, run in modes.items():
-            t_official = time_call(lambda: run(official), device, args.repeats)
-            t_mine = time_call(lambda: run(mine), device, args.repeats)
+            t_official = time_call(partial(run, official, x), device, args.repeats)
+            t_mine = time_call(partial(run, mine, x), device, args.repeats)
             print(f"{label:32s} {mode:10s} {t_official:12.1f} {t_mine:14.1f} {t_official / t_mine:6.2f}x")
-        del official, mine
 
 
 def _infer(net: torch.nn.Module, x: torch.Tensor) -> None:
