@@ -1,0 +1,201 @@
+"""Deterministic degradation operations: every random quantity is an argument.
+
+These functions are the numerical core of the GFPGAN training degradations (blur, downsample, noise, JPEG,
+colour shift, grayscale, torchvision-style colour jitter, 8-bit rounding). Images are float32 HWC RGB arrays in
+[0, 1]. The random draws live in `facerevive.data.transforms`; keeping the arithmetic here, free of randomness,
+is what lets the parity tests feed identical parameters to this code and to BasicSR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torchvision.transforms import functional as TF
+
+# The tolerance of the fast blur against an exact 2-D convolution, in [0, 1] image units (1/255 = 3.9e-3).
+BLUR_TOLERANCE = 1e-4
+
+
+def gaussian_kernel(
+    size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.0, isotropic: bool = True
+) -> np.ndarray:
+    """A normalised (size, size) float64 Gaussian kernel, isotropic or rotated anisotropic.
+
+    The covariance is R(theta) diag(sigma_x^2, sigma_y^2) R(theta)^T on a grid centred at zero, the same
+    definition as BasicSR's `bivariate_Gaussian`, so kernels built from the same parameters agree to rounding.
+    """
+    if size % 2 != 1:
+        raise ValueError(f"blur kernel size must be odd, got {size}")
+    axis = np.arange(size, dtype=np.float64) - size // 2
+    xx, yy = np.meshgrid(axis, axis)
+    if isotropic:
+        cov = np.diag([sigma_x**2, sigma_x**2])
+    else:
+        cos, sin = np.cos(theta), np.sin(theta)
+        rot = np.array([[cos, -sin], [sin, cos]])
+        cov = rot @ np.diag([sigma_x**2, (sigma_y if sigma_y is not None else sigma_x) ** 2]) @ rot.T
+    inv = np.linalg.inv(cov)
+    quad = inv[0, 0] * xx * xx + (inv[0, 1] + inv[1, 0]) * xx * yy + inv[1, 1] * yy * yy
+    kernel = np.exp(-0.5 * quad)
+    return kernel / kernel.sum()
+
+
+def _trim_kernel(kernel: np.ndarray, budget: float) -> np.ndarray:
+    """Drop outer rings of the kernel while their total absolute weight stays under `budget`."""
+    size = kernel.shape[0]
+    dropped = 0.0
+    radius = size // 2
+    while radius > 0:
+        inner = kernel[1:-1, 1:-1]
+        ring = np.abs(kernel).sum() - np.abs(inner).sum()
+        if dropped + ring > budget:
+            break
+        dropped += ring
+        kernel = inner
+        radius -= 1
+    return kernel
+
+
+def _separable_cost_ms(size: int) -> float:
+    """Measured cost of one `cv2.sepFilter2D` pass on 512x512x3 float32, one thread (slower past 33 taps)."""
+    return 0.1 * size * (1.5 if size > 33 else 1.0)
+
+
+def _dense_cost_ms(size: int) -> float:
+    """Measured cost of `cv2.filter2D` on the same image: direct for small kernels, a DFT from 21 taps on."""
+    return min(0.02 * size * size, 10.3)
+
+
+def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE) -> np.ndarray:
+    """Correlate `img` with `kernel` (reflect-101 borders, as `cv2.filter2D`), fast.
+
+    The official pipeline spends most of its time in a dense 41x41 `cv2.filter2D`. Here the kernel is first
+    trimmed of outer rings that carry almost no weight, then split by SVD into the fewest separable rank-1
+    terms whose dropped singular part is small; each term is one `cv2.sepFilter2D`. The total absolute error
+    against the dense correlation is bounded by `tolerance` (the trimmed weight plus the sum of |K - K_r|),
+    because pixels lie in [0, 1]. When the kernel needs too many terms (thin rotated lines) the trimmed
+    kernel goes to `cv2.filter2D`. `tolerance=0` always uses the dense `cv2.filter2D`, bit-identical to BasicSR.
+    """
+    if tolerance <= 0:
+        return cv2.filter2D(img, -1, kernel)
+    kernel = _trim_kernel(kernel, tolerance / 2)
+    size = kernel.shape[0]
+    if size == 1:
+        return (img * np.float32(kernel[0, 0])).astype(np.float32)
+    rows, cols = kernel.sum(axis=1), kernel.sum(axis=0)
+    if np.abs(np.outer(rows, cols) - kernel).sum() <= tolerance / 2:
+        # Separable already (isotropic or axis-aligned): the marginals are the two 1-D kernels.
+        return cv2.sepFilter2D(img, -1, cols, rows, borderType=cv2.BORDER_REFLECT_101)
+    # OpenCV's SVD: single-threaded, so it does not fight DataLoader workers for BLAS threads.
+    s, u, vt = cv2.SVDecomp(kernel)
+    s = s[:, 0]
+    rank = size
+    approx = np.zeros_like(kernel)
+    for r in range(size):
+        approx += s[r] * np.outer(u[:, r], vt[r])
+        if np.abs(kernel - approx).sum() <= tolerance / 2:
+            rank = r + 1
+            break
+    if rank * _separable_cost_ms(size) >= _dense_cost_ms(size):
+        return cv2.filter2D(img, -1, kernel)
+    out = None
+    for r in range(rank):
+        scale = np.sqrt(s[r])
+        term = cv2.sepFilter2D(img, -1, vt[r] * scale, u[:, r] * scale, borderType=cv2.BORDER_REFLECT_101)
+        out = term if out is None else cv2.add(out, term)
+    return out
+
+
+def downsampled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """(height, width) after dividing by `scale` and flooring, the official `int(w // scale)` rule."""
+    return int(height // scale), int(width // scale)
+
+
+def resize(img: np.ndarray, height: int, width: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """`cv2.resize` to (height, width); bilinear by default, as both official resizes."""
+    return cv2.resize(img, (width, height), interpolation=interpolation)
+
+
+def add_gaussian_noise(img: np.ndarray, sigma: float, normals: np.ndarray) -> np.ndarray:
+    """Add `normals * sigma / 255` and clip to [0, 1].
+
+    `normals` are standard-normal draws of the image's shape (float32). The sum is formed in float64 and
+    returned as float64, exactly as BasicSR's `add_gaussian_noise` does (a float64 sigma promotes it), so
+    that the following JPEG step rounds the same values.
+    """
+    noise = normals.astype(np.float32) * np.float64(sigma) / 255.0
+    return np.clip(img + noise, 0, 1)
+
+
+def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
+    """Encode as JPEG at integer `quality` and decode; RGB float in, float32 RGB out.
+
+    The encoder sees the same 8-bit BGR image as BasicSR's `add_jpg_compression` (OpenCV rounds
+    half-to-even when it narrows a float image, which `np.rint` reproduces), so outputs are identical.
+    """
+    as_uint8 = np.clip(np.rint(np.clip(img, 0, 1) * 255.0), 0, 255).astype(np.uint8)
+    ok, encoded = cv2.imencode(".jpg", as_uint8[..., ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV failed to JPEG-encode an image")
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(decoded[..., ::-1], dtype=np.float32) / np.float32(255.0)
+
+
+def color_shift(img: np.ndarray, shift: Sequence[float]) -> np.ndarray:
+    """Add a per-channel offset (RGB order, [0, 1] units) and clip: the official numpy colour jitter."""
+    return np.clip(img + np.asarray(shift, dtype=np.float32), 0, 1)
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """Luma (0.299 R + 0.587 G + 0.114 B, OpenCV's weights) repeated on three channels."""
+    gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def color_jitter(
+    img: np.ndarray, order: Sequence[int], factors: dict[str, float]
+) -> np.ndarray:
+    """torchvision colour jitter applied in `order` (0 brightness, 1 contrast, 2 saturation, 3 hue).
+
+    `factors` maps 'brightness' / 'contrast' / 'saturation' / 'hue' to the drawn factor; a missing name is
+    skipped. Brightness, contrast and saturation are torchvision's own tensor functions; hue goes through
+    OpenCV's float HSV conversion, which computes the same hexcone model about 20x faster than torchvision's
+    tensor code (agreement is checked by the parity tests).
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    for fn_id in order:
+        if fn_id == 0 and "brightness" in factors:
+            tensor = TF.adjust_brightness(tensor, factors["brightness"])
+        elif fn_id == 1 and "contrast" in factors:
+            tensor = TF.adjust_contrast(tensor, factors["contrast"])
+        elif fn_id == 2 and "saturation" in factors:
+            tensor = TF.adjust_saturation(tensor, factors["saturation"])
+        elif fn_id == 3 and "hue" in factors:
+            tensor = torch.from_numpy(adjust_hue(tensor.permute(1, 2, 0).numpy(), factors["hue"])).permute(2, 0, 1)
+    return np.ascontiguousarray(tensor.permute(1, 2, 0).numpy())
+
+
+def adjust_hue(img: np.ndarray, hue_factor: float) -> np.ndarray:
+    """Rotate hue by `hue_factor` turns (in [-0.5, 0.5]) like `torchvision.transforms.functional.adjust_hue`."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(img, dtype=np.float32), cv2.COLOR_RGB2HSV)
+    hue = hsv[:, :, 0] / np.float32(360.0) + np.float32(hue_factor)
+    hsv[:, :, 0] = np.mod(hue, np.float32(1.0)) * np.float32(360.0)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def quantize_8bit(img: np.ndarray) -> np.ndarray:
+    """Round to the 8-bit grid and clip: `clamp(round(x * 255), 0, 255) / 255` in float32."""
+    out = np.rint(img.astype(np.float32, copy=False) * np.float32(255.0))
+    np.clip(out, 0, 255, out=out)
+    return out / np.float32(255.0)
+
+
+def to_signed_tensor(img: np.ndarray) -> torch.Tensor:
+    """HWC RGB [0, 1] float array to a CHW float32 tensor in [-1, 1] ((x - 0.5) / 0.5, computed as 2x - 1)."""
+    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+    out *= 2.0
+    out -= 1.0
+    return torch.from_numpy(out)

@@ -1,0 +1,228 @@
+"""FFHQ-style training dataset: GT faces with low-quality inputs synthesised on the fly, plus component boxes.
+
+Per sample, in the official GFPGAN order: read the GT, flip it (p 0.5) with its boxes, then run the degradation
+pipeline (blur, downscale, noise, JPEG, resize back, colour shift, gray, colour jitter, 8-bit rounding) on a copy,
+and normalise both images to [-1, 1] (mean/std 0.5).
+
+Randomness: one numpy Generator per process drives every draw (flip included). In a DataLoader worker it is
+seeded from `torch.initial_seed()` (which the DataLoader sets from the main process's torch RNG, so seeded runs
+are reproducible and every epoch and worker gets a new stream) and the distributed rank; `reseed(seed)` fixes
+it explicitly.
+
+Boxes are cached once as read from the file and scaled into new lists per sample; the cache is never mutated
+(the official dataset flips its cached entries in place, which corrupts them when workers persist).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facerevive.data import component_boxes as cb
+from facerevive.data.image_io import BadImageError, load_face
+from facerevive.data.pipeline import DegradationPipeline, gfpgan_degradations
+from facerevive.data.sources import ImageSource, open_source, stem
+
+
+def _distributed_rank() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank()
+    return int(os.environ.get("RANK", 0))
+
+
+def normalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """HWC float [0, 1] -> CHW float32 tensor (x - mean) / std (the same float32 arithmetic as torchvision)."""
+    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+    out -= mean[:, None, None]
+    out /= std[:, None, None]
+    return torch.from_numpy(out)
+
+
+class FFHQDegradationDataset(Dataset):
+    """GT faces from a folder, list file, LMDB or zip; LQ made by a configurable degradation pipeline.
+
+    Args:
+        root: image source (folder; `*.lmdb`; `*.zip`; or a list file, see `list_file`).
+        out_size: GT size in pixels; other sizes are skipped (or resized when `resize_gt`).
+        source: 'auto', 'folder', 'list', 'lmdb' or 'zip'.
+        list_file: text file naming images (relative to `root`) when using a list.
+        use_hflip: random horizontal flip (p 0.5) of the GT and its boxes.
+        mean, std: per-channel normalisation of both images (0.5 -> [-1, 1]).
+        component_path: box file (GFPGAN format); None returns no boxes.
+        eye_enlarge_ratio: factor on the eye half-lengths (official 1.4).
+        component_size: image size the box file refers to; boxes are scaled by out_size / component_size.
+        resize_gt: resize square GT images of any size to out_size (INTER_AREA) instead of skipping them.
+        degradations: the full step list or name -> step mapping (albumentations transforms); None builds the
+            official pipeline from the keyword arguments below (the official option names).
+        extra_degradations: name -> albumentations transform, inserted before the final 8-bit rounding.
+        record_params: keep the drawn parameters of each sample (for tests and replay; costs memory).
+        Remaining arguments: see `facerevive.data.pipeline.gfpgan_degradations`.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        out_size: int = 512,
+        source: str = "auto",
+        list_file: str | Path | None = None,
+        use_hflip: bool = True,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        component_path: str | Path | None = None,
+        eye_enlarge_ratio: float = 1.4,
+        component_size: int = 512,
+        resize_gt: bool = False,
+        degradations: Sequence[Any] | Mapping[str, Any] | None = None,
+        extra_degradations: Mapping[str, Any] | None = None,
+        record_params: bool = False,
+        blur_kernel_size: int = 41,
+        kernel_list: Sequence[str] = ("iso", "aniso"),
+        kernel_prob: Sequence[float] = (0.5, 0.5),
+        blur_sigma: Sequence[float] = (0.1, 10.0),
+        downsample_range: Sequence[float] = (0.8, 8.0),
+        noise_range: Sequence[float] | None = (0.0, 20.0),
+        jpeg_range: Sequence[float] | None = (60.0, 100.0),
+        color_jitter_prob: float | None = 0.3,
+        color_jitter_shift: float = 20.0,
+        gray_prob: float | None = 0.01,
+        gt_gray: bool = False,
+        color_jitter_pt_prob: float | None = 0.3,
+        brightness: Sequence[float] | None = (0.5, 1.5),
+        contrast: Sequence[float] | None = (0.5, 1.5),
+        saturation: Sequence[float] | None = (0.0, 1.5),
+        hue: Sequence[float] | None = (-0.1, 0.1),
+        blur_tolerance: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.source: ImageSource = open_source(root, source, list_file)
+        self.out_size = int(out_size)
+        self.use_hflip = bool(use_hflip)
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+        self.resize_gt = bool(resize_gt)
+        self.eye_enlarge_ratio = float(eye_enlarge_ratio)
+        self.box_scale = self.out_size / float(component_size)
+        if degradations is None:
+            steps: dict[str, Any] | list[Any] = gfpgan_degradations(
+                out_size=self.out_size, blur_kernel_size=blur_kernel_size, kernel_list=kernel_list,
+                kernel_prob=kernel_prob, blur_sigma=blur_sigma, downsample_range=downsample_range,
+                noise_range=noise_range, jpeg_range=jpeg_range, color_jitter_prob=color_jitter_prob,
+                color_jitter_shift=color_jitter_shift, gray_prob=gray_prob, gt_gray=gt_gray,
+                color_jitter_pt_prob=color_jitter_pt_prob, brightness=brightness, contrast=contrast,
+                saturation=saturation, hue=hue, blur_tolerance=blur_tolerance,
+            )
+        else:
+            steps = dict(degradations) if isinstance(degradations, Mapping) else list(degradations)
+        if extra_degradations:
+            steps = self._insert_extra(steps, extra_degradations)
+        self.pipeline = DegradationPipeline(steps, record=record_params)
+        self.boxes: dict[str, dict[str, list[float]]] | None = None
+        self.box_keys: list[str] | None = None
+        if component_path is not None:
+            self.boxes = cb.load_boxes(component_path)
+            self.box_keys = self._match_box_keys(component_path)
+        self.bad_files: dict[str, str] = {}
+        self._rng_owner: tuple[int, int] | None = None
+
+    @staticmethod
+    def _insert_extra(steps: dict[str, Any] | list[Any], extra: Mapping[str, Any]) -> dict[str, Any] | list[Any]:
+        if isinstance(steps, list):
+            return steps[:-1] + list(extra.values()) + steps[-1:]
+        names = list(steps)
+        cut = names.index("quantize") if "quantize" in names else len(names)
+        merged = {n: steps[n] for n in names[:cut]}
+        merged.update(extra)
+        merged.update({n: steps[n] for n in names[cut:]})
+        return merged
+
+    def _match_box_keys(self, component_path: str | Path) -> list[str]:
+        """The box-file key of every image, failing at start on the first image the file does not cover."""
+        keys = []
+        for key in self.source.keys:
+            candidates = cb.box_key_candidates(stem(key))
+            found = next((c for c in candidates if c in self.boxes), None)
+            if found is None:
+                raise KeyError(
+                    f"component box file {component_path} has no entry for image {self.source.path(key)} "
+                    f"(looked for key {' or '.join(repr(c) for c in candidates)})"
+                )
+            keys.append(found)
+        return keys
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def reseed(self, seed: int | None) -> None:
+        """Fix the random stream of this process (the DataLoader seeding is then not applied here)."""
+        self.pipeline.reseed(seed)
+        self._rng_owner = self._process_token()
+
+    @staticmethod
+    def _process_token() -> tuple[int, int]:
+        info = torch.utils.data.get_worker_info()
+        return os.getpid(), -1 if info is None else info.id
+
+    def _ensure_rng(self) -> None:
+        token = self._process_token()
+        if self._rng_owner != token:
+            seed = np.random.SeedSequence([torch.initial_seed() % 2**63, _distributed_rank()])
+            self.pipeline.reseed(int(seed.generate_state(1, np.uint64)[0]))
+            self._rng_owner = token
+
+    def _load(self, index: int) -> tuple[int, np.ndarray]:
+        """The GT at `index`, or at the next good index: bad files are counted and warned about once each."""
+        for offset in range(len(self)):
+            candidate = (index + offset) % len(self)
+            key = self.source.keys[candidate]
+            if key in self.bad_files:
+                continue
+            try:
+                return candidate, load_face(self.source.read(key), self.out_size, self.resize_gt)
+            except (BadImageError, OSError, KeyError) as exc:
+                self.bad_files[key] = str(exc)
+                warnings.warn(
+                    f"skipping {self.source.path(key)}: {exc} ({len(self.bad_files)} bad file(s) so far)",
+                    stacklevel=2,
+                )
+        raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected ({self.bad_files})")
+
+    def component_locations(self, index: int, flipped: bool) -> dict[str, torch.Tensor]:
+        """loc_left_eye / loc_right_eye / loc_mouth as float32 (x1, y1, x2, y2) in out_size pixels."""
+        entry = self.boxes[self.box_keys[index]]
+        scaled = {name: [v * self.box_scale for v in entry[name]] for name in cb.COMPONENTS}
+        if flipped:
+            scaled = {"left_eye": scaled["right_eye"], "right_eye": scaled["left_eye"], "mouth": scaled["mouth"]}
+            scaled = {name: [self.out_size - box[0], box[1], box[2]] for name, box in scaled.items()}
+        out = {}
+        for name in cb.COMPONENTS:
+            enlarge = self.eye_enlarge_ratio if "eye" in name else 1.0
+            out[f"loc_{name}"] = torch.from_numpy(cb.box_to_xyxy(scaled[name], enlarge=enlarge)).float()
+        return out
+
+    def generate(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One sample and the parameters drawn for it ({'index', 'hflip', 'applied': [(step, params)]})."""
+        self._ensure_rng()
+        index, gt = self._load(index)
+        flipped = self.use_hflip and bool(self.pipeline.rng.random() < 0.5)
+        if flipped:
+            gt = cv2.flip(gt, 1)
+        out = self.pipeline(gt.copy(), gt)
+        sample: dict[str, Any] = {
+            "lq": normalize(out["image"], self.mean, self.std),
+            "gt": normalize(out["gt"], self.mean, self.std),
+            "gt_path": self.source.path(self.source.keys[index]),
+        }
+        if self.boxes is not None:
+            sample.update(self.component_locations(index, flipped))
+        return sample, {"index": index, "hflip": flipped, "applied": out["applied"]}
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.generate(index)[0]

@@ -1,0 +1,78 @@
+"""Decode and check face images before they reach the degradation pipeline.
+
+Training wants 8-bit, 3-channel, square images of the configured size. Anything else (corrupt, truncated,
+not an image, grayscale, with alpha, 16-bit, wrongly sized) raises `BadImageError` with the reason, so the
+dataset can skip the file with one warning naming it instead of crashing mid-training or silently training on
+a wrong sample.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END = b"IEND\xaeB`\x82"
+JPEG_START = b"\xff\xd8"
+JPEG_END = b"\xff\xd9"
+
+
+class BadImageError(ValueError):
+    """The bytes are not a usable training face; the message says why."""
+
+
+def _check_complete(data: bytes) -> None:
+    """Reject PNG/JPEG streams cut short: OpenCV would decode a partial image with only a log line."""
+    if data.startswith(PNG_SIGNATURE) and not data.rstrip(b"\x00").endswith(PNG_END):
+        raise BadImageError("truncated PNG (no IEND chunk at the end)")
+    if data.startswith(JPEG_START) and not data.rstrip(b"\x00").endswith(JPEG_END):
+        raise BadImageError("truncated JPEG (no end-of-image marker)")
+
+
+def decode_bgr8(data: bytes) -> np.ndarray:
+    """Decode to a uint8 BGR (h, w, 3) array, or raise BadImageError for anything that is not exactly that."""
+    if not data:
+        raise BadImageError("empty file")
+    _check_complete(data)
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise BadImageError("not a decodable image")
+    if img.dtype != np.uint8:
+        raise BadImageError(f"{img.dtype} pixels (16-bit or float); 8-bit images are expected")
+    if img.ndim == 2 or img.shape[2] == 1:
+        raise BadImageError("grayscale image; 3-channel colour faces are expected")
+    if img.shape[2] == 4:
+        raise BadImageError("image with an alpha channel (RGBA); 3-channel colour faces are expected")
+    if img.shape[2] != 3:
+        raise BadImageError(f"{img.shape[2]}-channel image; 3 channels are expected")
+    return img
+
+
+def load_face(data: bytes, out_size: int, resize: bool = False) -> np.ndarray:
+    """Decode a training face to float32 RGB [0, 1] of shape (out_size, out_size, 3).
+
+    A square image of another size is resized with INTER_AREA when `resize` is true and rejected otherwise.
+    """
+    img = decode_bgr8(data)
+    height, width = img.shape[:2]
+    if (height, width) != (out_size, out_size):
+        if not resize:
+            raise BadImageError(f"size {width}x{height}, expected {out_size}x{out_size} (set resize_gt to resize)")
+        if height != width:
+            raise BadImageError(f"non-square size {width}x{height}; aligned square faces are expected")
+        img = cv2.resize(img, (out_size, out_size), interpolation=cv2.INTER_AREA)
+    return to_float_rgb(img)
+
+
+def to_float_rgb(img_bgr8: np.ndarray) -> np.ndarray:
+    """uint8 BGR to float32 RGB in [0, 1] (x / 255, as BasicSR's imfrombytes)."""
+    rgb = cv2.cvtColor(img_bgr8, cv2.COLOR_BGR2RGB)
+    return rgb.astype(np.float32) / np.float32(255.0)
+
+
+def load_rgb(data: bytes, name: str) -> np.ndarray:
+    """Decode any 8-bit colour image for evaluation (float32 RGB [0, 1]); errors name the file."""
+    try:
+        return to_float_rgb(decode_bgr8(data))
+    except BadImageError as exc:
+        raise BadImageError(f"{name}: {exc}") from exc
