@@ -8,6 +8,10 @@ import torch
 
 # Parity tests run on the CPU in CI; FACEREVIVE_TEST_DEVICE=cuda runs the same tests on a GPU.
 TEST_DEVICE = torch.device(os.environ.get("FACEREVIVE_TEST_DEVICE", "cpu"))
+if TEST_DEVICE.type == "cuda":
+    # TF32 convolutions round to 10 mantissa bits (~1e-3 relative): parity is checked in true fp32.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 # (test id, what, relative error) of every parity comparison in the session, for the terminal summary.
 PARITY_RECORDS: list[tuple[str, str, float]] = []
