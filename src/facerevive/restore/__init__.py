@@ -1,0 +1,28 @@
+"""Whole-photo face restoration: detection, 5-point alignment, batched restoration, soft paste-back."""
+
+from facerevive.restore.build import build_pipeline, resolve_device
+from facerevive.restore.comparison import comparison_image
+from facerevive.restore.detection import FacexlibRetinaFaceDetector, TinyRetinaFaceDetector, make_detector
+from facerevive.restore.images import BadInputError, Photo, photo_from_array, read_photo, write_image
+from facerevive.restore.network import FaceRestorer
+from facerevive.restore.pipeline import RestorePipeline, RestoreResult
+from facerevive.restore.runner import RestoreRunner, Summary
+
+__all__ = [
+    "BadInputError",
+    "FaceRestorer",
+    "FacexlibRetinaFaceDetector",
+    "Photo",
+    "RestorePipeline",
+    "RestoreResult",
+    "RestoreRunner",
+    "Summary",
+    "TinyRetinaFaceDetector",
+    "build_pipeline",
+    "comparison_image",
+    "make_detector",
+    "photo_from_array",
+    "read_photo",
+    "resolve_device",
+    "write_image",
+]

@@ -1,0 +1,58 @@
+"""The side-by-side comparison image: the input (upscaled) | the restored photo, faces boxed."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BOX_COLOR = (60, 220, 60)
+MAX_COMPARISON_WIDTH = 3000
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """Any output image (gray/BGR/BGRA, 8- or 16-bit) as 8-bit BGR for display."""
+    if image.dtype == np.uint16:
+        image = np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return np.ascontiguousarray(image[..., :3])
+    return image
+
+
+def draw_boxes(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """A copy of `image` with a rectangle around each (x1, y1, x2, y2) box."""
+    out = image.copy()
+    thickness = max(2, round(max(image.shape[:2]) / 400))
+    for x1, y1, x2, y2 in np.round(boxes).astype(int):
+        cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), BOX_COLOR, thickness)
+    return out
+
+
+def _label(image: np.ndarray, text: str) -> None:
+    scale = max(0.5, image.shape[1] / 900)
+    thickness = max(1, round(scale * 2))
+    origin = (int(10 * scale), int(30 * scale))
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+def comparison_image(
+    upscaled_input: np.ndarray, restored: np.ndarray, boxes: np.ndarray, note: str | None = None
+) -> np.ndarray:
+    """input | restored side by side (same size), faces boxed on both halves, labelled.
+
+    `boxes` are in output (upscaled) coordinates; `note` (e.g. 'RANDOM WEIGHTS') is added to the labels.
+    """
+    left = draw_boxes(to_display(upscaled_input), boxes)
+    right = draw_boxes(to_display(restored), boxes)
+    suffix = f" ({note})" if note else ""
+    _label(left, "input")
+    _label(right, f"restored{suffix}")
+    gap = np.full((left.shape[0], max(4, left.shape[1] // 100), 3), 255, np.uint8)
+    side_by_side = np.concatenate([left, gap, right], axis=1)
+    if side_by_side.shape[1] > MAX_COMPARISON_WIDTH:
+        scale = MAX_COMPARISON_WIDTH / side_by_side.shape[1]
+        size = (MAX_COMPARISON_WIDTH, max(1, round(side_by_side.shape[0] * scale)))
+        side_by_side = cv2.resize(side_by_side, size, interpolation=cv2.INTER_AREA)
+    return side_by_side

@@ -1,0 +1,112 @@
+"""Reading and writing photos for restoration: validation, bit depth, alpha and grayscale bookkeeping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MIN_SIDE = 32
+MAX_SIDE = 8000
+
+
+class BadInputError(Exception):
+    """An input that cannot be restored; the message names the file and says why."""
+
+
+@dataclass
+class Photo:
+    """A photo split into what the network sees and what must be carried through to the output.
+
+    `bgr8` is the 8-bit BGR image used for detection, alignment and the network; `color` holds the colour
+    channels at the native depth (uint8 or uint16, BGR) for the background; `alpha` is the untouched alpha
+    channel (or None); `gray` says whether the photo has no colour (one channel, or three equal channels).
+    """
+
+    bgr8: np.ndarray
+    color: np.ndarray
+    alpha: np.ndarray | None
+    gray: bool
+    single_channel: bool
+    source: str = "<array>"
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.color.dtype == np.uint16 else 8
+
+    @property
+    def max_value(self) -> float:
+        return 65535.0 if self.bit_depth == 16 else 255.0
+
+
+def _to_8bit(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image
+    return np.round(image.astype(np.float32) / 257.0).astype(np.uint8)
+
+
+def photo_from_array(image: np.ndarray, source: str = "<array>") -> Photo:
+    """A Photo from an OpenCV-style array: HxW gray, HxWx1, HxWx3 BGR or HxWx4 BGRA; uint8 or uint16."""
+    if image.dtype not in (np.uint8, np.uint16):
+        raise BadInputError(f"{source}: unsupported sample type {image.dtype} (8- or 16-bit images only)")
+    single_channel = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)
+    alpha = None
+    if single_channel:
+        color = cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 3:
+        color = image
+    elif image.ndim == 3 and image.shape[2] == 4:
+        color, alpha = np.ascontiguousarray(image[..., :3]), np.ascontiguousarray(image[..., 3])
+    else:
+        raise BadInputError(f"{source}: unsupported image shape {image.shape}")
+    gray = single_channel or bool(
+        np.array_equal(color[..., 0], color[..., 1]) and np.array_equal(color[..., 1], color[..., 2])
+    )
+    return Photo(_to_8bit(color), color, alpha, gray, single_channel, source)
+
+
+def check_size(width: int, height: int, source: str, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> None:
+    """Reject images too small to hold a face or too large to process safely."""
+    if min(width, height) < min_side:
+        raise BadInputError(f"{source}: too small ({width}x{height} px, the shorter side must be >= {min_side} px)")
+    if max(width, height) > max_side:
+        raise BadInputError(f"{source}: too large ({width}x{height} px, the longer side must be <= {max_side} px)")
+
+
+def read_photo(path: str | Path, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> Photo:
+    """Read and validate one image file; raises BadInputError with the reason (missing, empty, not an image...)."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInputError(f"{path}: no such file")
+    if not path.is_file():
+        raise BadInputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path}: empty file")
+    # The header gives the size without decoding, so a huge image is refused before it fills the memory.
+    try:
+        with Image.open(path) as header:
+            width, height = header.size
+    except UnidentifiedImageError:
+        raise BadInputError(f"{path}: not an image (unrecognised format)") from None
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"{path}: unreadable image header ({exc})") from None
+    check_size(width, height, str(path), min_side, max_side)
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise BadInputError(f"{path}: corrupt or truncated image data")
+    return photo_from_array(image, str(path))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an image, creating folders; raises OSError naming the file when the encoder fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    encoded.tofile(path)
+    return path

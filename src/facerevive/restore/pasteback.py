@@ -1,0 +1,158 @@
+"""Blend restored faces back into the (upscaled) photo with a soft mask.
+
+Two masks, as in facexlib's FaceRestoreHelper:
+- the face-parsing mask (ParseNet, when its weights are on disk): skin, brows, eyes, nose, mouth, hair-free
+  face region, blurred twice and cleared near the crop border;
+- otherwise the square crop footprint, eroded and Gaussian-blurred in proportion to the face size.
+
+Each face is blended inside its own footprint rectangle (plus a margin wider than any erosion or blur), not
+over the whole image as facexlib does, so a large photo with many faces is not re-blended per face; away
+from the footprint the mask is zero, so the result is the same. Blending accumulates in float32 and is
+truncated to the output depth once at the end (facexlib's order).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from facerevive.weights.registry import weight_path
+
+# ParseNet's 19 classes that are kept in the paste mask (facexlib MASK_COLORMAP): everything but
+# background (0), neck (14), cloth (16), hair (17) and hat (18).
+_DROPPED_PARSING_CLASSES = (0, 14, 16, 17, 18)
+
+
+class FaceParser:
+    """facexlib's ParseNet with the official weights from the local weights folder (never downloaded)."""
+
+    def __init__(self, device: str | torch.device = "cpu", model: torch.nn.Module | None = None) -> None:
+        from facexlib.parsing.parsenet import ParseNet
+
+        self.device = torch.device(device)
+        if model is None:
+            path = weight_path("parsenet")
+            if not path.is_file():
+                raise FileNotFoundError(f"the parsing mask needs {path} (run `make weights`); use mask=square")
+            model = ParseNet(in_size=512, out_size=512, parsing_ch=19)
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        self.model = model.eval().to(self.device)
+
+    @torch.inference_mode()
+    def labels(self, faces: list[np.ndarray]) -> list[np.ndarray]:
+        """Per-pixel class labels (512x512) of uint8 BGR faces, in one batched forward on the device."""
+        resized = [
+            face if face.shape[:2] == (512, 512) else cv2.resize(face, (512, 512), interpolation=cv2.INTER_LINEAR)
+            for face in faces
+        ]
+        batch = torch.from_numpy(np.stack(resized)).to(self.device)
+        x = batch.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5).contiguous()
+        logits = self.model(x)[0]
+        return list(logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
+
+
+def parsing_mask(labels: np.ndarray, face_size: int) -> np.ndarray:
+    """Soft paste mask in [0, 1] (face_size x face_size, float64) from ParseNet labels."""
+    mask = np.where(np.isin(labels, _DROPPED_PARSING_CLASSES), 0.0, 255.0)
+    mask = cv2.GaussianBlur(mask, (101, 101), 11)
+    mask = cv2.GaussianBlur(mask, (101, 101), 11)
+    border = 10
+    mask[:border, :] = 0
+    mask[-border:, :] = 0
+    mask[:, :border] = 0
+    mask[:, -border:] = 0
+    mask = mask / 255.0
+    return cv2.resize(mask, (face_size, face_size))
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle [x0, x1) x [y0, y1) of the output image."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.x1 - self.x0, self.y1 - self.y0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+
+def footprint(transform: np.ndarray, face_size: int, image_size: tuple[int, int], upscale: float) -> Region | None:
+    """The output rectangle covering a pasted face plus a margin wider than the mask erosion and blur."""
+    corners = np.array([[0, 0, 1], [face_size, 0, 1], [0, face_size, 1], [face_size, face_size, 1]], np.float64)
+    points = corners @ transform.T
+    side = face_size * math.hypot(transform[0, 0], transform[1, 0])
+    # The square mask erodes by 2*upscale, then by 2*w_edge and blurs by 2*w_edge, w_edge <= side / 20.
+    margin = math.ceil(side / 4 + 4 * upscale) + 8
+    height, width = image_size
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + margin
+    region = Region(max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height))
+    if region.x1 <= region.x0 or region.y1 <= region.y0:
+        return None
+    return region
+
+
+def _warp_into(image: np.ndarray, transform: np.ndarray, region: Region, flags: int = cv2.INTER_LINEAR) -> np.ndarray:
+    shifted = transform.copy()
+    shifted[:, 2] -= (region.x0, region.y0)
+    return cv2.warpAffine(image, shifted, region.size, flags=flags)
+
+
+def paste_face(
+    canvas: np.ndarray,
+    face: np.ndarray,
+    transform: np.ndarray,
+    upscale: float,
+    parse_mask: np.ndarray | None = None,
+    face_scale: float = 1.0,
+) -> None:
+    """Blend one restored face into `canvas` (float32 HxWx3, modified in place).
+
+    `face` is the restored uint8 crop, `transform` maps it into the canvas (see alignment.paste_transform),
+    `parse_mask` its soft parsing mask, or None for the square mask; `face_scale` converts the 8-bit face to
+    the canvas range (257 for a 16-bit photo).
+    """
+    face_size = face.shape[0]
+    region = footprint(transform, face_size, canvas.shape[:2], upscale)
+    if region is None:
+        return
+    warped = _warp_into(face, transform, region).astype(np.float32)
+    if face_scale != 1.0:
+        warped *= face_scale
+    if parse_mask is not None:
+        soft = _warp_into(parse_mask, transform, region, flags=cv2.INTER_AREA)[:, :, None]
+        pasted = warped
+    else:
+        footprint_mask = _warp_into(np.ones((face_size, face_size), np.float32), transform, region)
+        kernel = int(2 * upscale)
+        eroded = cv2.erode(footprint_mask, np.ones((kernel, kernel), np.uint8))
+        pasted = eroded[:, :, None] * warped
+        edge = int(float(np.sum(eroded)) ** 0.5) // 20
+        centre = cv2.erode(eroded, np.ones((edge * 2, edge * 2), np.uint8))
+        soft = cv2.GaussianBlur(centre, (edge * 2 + 1, edge * 2 + 1), 0)[:, :, None]
+    target = canvas[region.slices]
+    target[...] = soft * pasted + (1 - soft) * target
+
+
+def upscale_background(image: np.ndarray, upscale: float) -> np.ndarray:
+    """The photo resized to the output size (Lanczos), the canvas the faces are pasted on."""
+    height, width = image.shape[:2]
+    size = (int(width * upscale), int(height * upscale))
+    return cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
+
+
+def finish_canvas(canvas: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Clip and truncate the float canvas to uint8/uint16 (truncation, as facexlib's astype)."""
+    limit = 65535 if dtype == np.uint16 else 255
+    return np.clip(canvas, 0, limit).astype(dtype)

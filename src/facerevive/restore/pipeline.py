@@ -1,0 +1,140 @@
+"""One photo in, restored photo out: detect, align, restore in a batch, paste back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from facerevive.restore.alignment import estimate_alignment, landmarks_from_detections, paste_transform, warp_face
+from facerevive.restore.detection import FaceDetector, select_faces
+from facerevive.restore.images import Photo
+from facerevive.restore.network import FaceRestorer
+from facerevive.restore.pasteback import FaceParser, finish_canvas, parsing_mask, paste_face, upscale_background
+
+
+@dataclass
+class RestoreResult:
+    """Everything one photo produces; `boxes` are face boxes in output (upscaled) pixels."""
+
+    restored: np.ndarray
+    upscaled_input: np.ndarray
+    cropped_faces: list[np.ndarray] = field(default_factory=list)
+    restored_faces: list[np.ndarray] = field(default_factory=list)
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    detections: np.ndarray = field(default_factory=lambda: np.zeros((0, 15)))
+
+    @property
+    def num_faces(self) -> int:
+        return len(self.restored_faces)
+
+
+class RestorePipeline:
+    """The whole-photo restoration pipeline.
+
+    `detector` finds faces (not needed with `aligned=True`, where the input is already an aligned face);
+    `parser` gives the parsing paste mask (None: the square mask); `bg_upsampler(image, upscale)` upsamples the
+    background (None: Lanczos resize); `keep_gray` turns the result of a colourless photo back to gray, since
+    the network tends to colourise it.
+    """
+
+    def __init__(
+        self,
+        restorer: FaceRestorer,
+        detector: FaceDetector | None = None,
+        upscale: float = 2,
+        parser: FaceParser | None = None,
+        bg_upsampler=None,
+        only_center_face: bool = False,
+        aligned: bool = False,
+        keep_gray: bool = True,
+    ) -> None:
+        if upscale <= 0:
+            raise ValueError(f"upscale must be > 0, got {upscale}")
+        if detector is None and not aligned:
+            raise ValueError("a detector is needed unless aligned=True")
+        self.restorer = restorer
+        self.detector = detector
+        self.upscale = upscale
+        self.parser = parser
+        self.bg_upsampler = bg_upsampler
+        self.only_center_face = only_center_face
+        self.aligned = aligned
+        self.keep_gray = keep_gray
+
+    @property
+    def face_size(self) -> int:
+        return self.restorer.face_size
+
+    def detect(self, photo: Photo) -> np.ndarray:
+        """Detections (N, 15) of the faces to restore."""
+        detections = self.detector.detect(photo.bgr8)
+        return select_faces(detections, photo.bgr8.shape[:2], self.only_center_face)
+
+    def enhance(self, photo: Photo, seed: int = 0, detections: np.ndarray | None = None) -> RestoreResult:
+        """Restore the faces of `photo`; `detections` (N, 15) skip the detector when given."""
+        if self.aligned:
+            return self._enhance_aligned(photo, seed)
+        if detections is None:
+            detections = self.detect(photo)
+        matrices = [estimate_alignment(points, self.face_size) for points in landmarks_from_detections(detections)]
+        cropped = [warp_face(photo.bgr8, matrix, self.face_size) for matrix in matrices]
+        restored_faces = self.restorer.restore(cropped, seed)
+
+        if self.bg_upsampler is not None:
+            background = _resize_to(self.bg_upsampler(photo.color, self.upscale), photo.color.shape[:2], self.upscale)
+        else:
+            background = upscale_background(photo.color, self.upscale)
+        canvas = background.astype(np.float32)
+        masks: list[np.ndarray | None] = [None] * len(restored_faces)
+        if self.parser is not None and restored_faces:
+            masks = [parsing_mask(labels, self.face_size) for labels in self.parser.labels(restored_faces)]
+        face_scale = 257.0 if photo.bit_depth == 16 else 1.0
+        for face, matrix, mask in zip(restored_faces, matrices, masks):
+            paste_face(canvas, face, paste_transform(matrix, self.upscale), self.upscale, mask, face_scale)
+        restored = self._finish(finish_canvas(canvas, photo.color.dtype), photo)
+        upscaled_input = upscale_background(photo.bgr8, self.upscale)
+        return RestoreResult(
+            restored=restored,
+            upscaled_input=upscaled_input,
+            cropped_faces=cropped,
+            restored_faces=restored_faces,
+            boxes=detections[:, :4].astype(np.float64) * self.upscale,
+            detections=detections,
+        )
+
+    def _enhance_aligned(self, photo: Photo, seed: int) -> RestoreResult:
+        face = photo.bgr8
+        if face.shape[:2] != (self.face_size, self.face_size):
+            face = cv2.resize(face, (self.face_size, self.face_size))
+        restored_face = self.restorer.restore([face], seed)[0]
+        out = restored_face.astype(np.uint16) * 257 if photo.bit_depth == 16 else restored_face
+        return RestoreResult(
+            restored=self._finish(out, photo, size=(self.face_size, self.face_size)),
+            upscaled_input=face,
+            cropped_faces=[face],
+            restored_faces=[restored_face],
+            boxes=np.array([[0.0, 0.0, self.face_size - 1, self.face_size - 1]]),
+        )
+
+    def _finish(self, image: np.ndarray, photo: Photo, size: tuple[int, int] | None = None) -> np.ndarray:
+        """Back to the photo's channel layout: gray stays gray (when keep_gray), alpha is carried over."""
+        if photo.gray and self.keep_gray:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            if not photo.single_channel:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if photo.alpha is not None:
+            height, width = image.shape[:2] if size is None else size
+            alpha = cv2.resize(photo.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
+            color = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            image = np.concatenate([color, alpha[:, :, None]], axis=2)
+        return image
+
+
+def _resize_to(image: np.ndarray, source_size: tuple[int, int], upscale: float) -> np.ndarray:
+    height, width = source_size
+    size = (int(width * upscale), int(height * upscale))
+    if image.shape[1::-1] == size:
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)

@@ -1,0 +1,208 @@
+"""Restore a file, a folder, a glob or a video; write the outputs; summarise what happened to every input."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facerevive.restore.comparison import comparison_image
+from facerevive.restore.images import BadInputError, photo_from_array, read_photo, write_image
+from facerevive.restore.pipeline import RestorePipeline
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+OUTPUT_DIRS = ("restored_imgs", "cropped_faces", "restored_faces", "comparison", "restored_videos")
+
+
+@dataclass
+class Summary:
+    """Counts of the run and the reason for every input that was not restored."""
+
+    images_restored: int = 0
+    faces_restored: int = 0
+    videos_restored: int = 0
+    frames_restored: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skip(self, source: str, reason: str) -> None:
+        self.skipped.append((source, reason))
+        log.warning("skipped %s", reason if reason.startswith(source) else f"{source}: {reason}")
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"restored {self.images_restored} image(s) with {self.faces_restored} face(s)"
+            + (f", {self.videos_restored} video(s) ({self.frames_restored} frames)" if self.videos_restored else ""),
+            f"skipped {len(self.skipped)} input(s)",
+        ]
+        reasons = Counter(_reason_kind(reason) for _, reason in self.skipped)
+        lines += [f"  {count} x {kind}" for kind, count in reasons.most_common()]
+        lines += [f"    {reason}" for _, reason in self.skipped]
+        return lines
+
+
+def _reason_kind(reason: str) -> str:
+    text = reason.split(": ", 1)[-1]
+    return text.split(" (", 1)[0]
+
+
+def expand_inputs(spec: str | Path, exclude: Path | None = None) -> list[Path]:
+    """The input files: one file (existing or not, so a missing one is reported), a folder's files, or a glob.
+
+    Hidden files and anything under `exclude` (the output folder) are left out, so a run never reads its
+    own outputs back.
+    """
+    spec = str(spec)
+    if any(char in spec for char in "*?["):
+        paths = [Path(p) for p in sorted(glob.glob(spec, recursive=True))]
+        paths = [p for p in paths if p.is_file()]
+    elif Path(spec).is_dir():
+        paths = sorted(p for p in Path(spec).iterdir() if p.is_file())
+    else:
+        return [Path(spec)]
+    paths = [p for p in paths if not p.name.startswith(".")]
+    if exclude is not None:
+        excluded = exclude.resolve()
+        paths = [p for p in paths if excluded not in p.resolve().parents]
+    return paths
+
+
+def output_extension(ext: str, source: Path | None, has_alpha: bool, bit_depth: int) -> str:
+    """'.png'/'.jpg'/...: `ext` ('auto' = the input's), switched to PNG where JPEG would drop alpha or 16 bits."""
+    if ext == "auto":
+        suffix = source.suffix.lower() if source is not None and source.suffix else ".png"
+        if suffix not in {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}:
+            suffix = ".png"
+    else:
+        suffix = "." + ext.lower().lstrip(".")
+    if suffix in {".jpg", ".jpeg", ".bmp", ".webp"} and (has_alpha or bit_depth == 16):
+        log.info("%s: writing PNG to keep the alpha channel / 16-bit depth", source)
+        suffix = ".png"
+    return suffix
+
+
+class RestoreRunner:
+    """Writes, for each input photo `name`: restored_imgs/name.ext, cropped_faces/name_XX.png,
+    restored_faces/name_XX.png and comparison/name.jpg (input | restored, faces boxed)."""
+
+    def __init__(
+        self,
+        pipeline: RestorePipeline,
+        output: str | Path,
+        ext: str = "auto",
+        seed: int = 0,
+        save_faces: bool = True,
+        save_comparison: bool = True,
+        note: str | None = None,
+        min_side: int = 32,
+        max_side: int = 8000,
+    ) -> None:
+        self.pipeline = pipeline
+        self.output = Path(output)
+        self.ext = ext
+        self.seed = seed
+        self.save_faces = save_faces
+        self.save_comparison = save_comparison
+        self.note = note
+        self.min_side = min_side
+        self.max_side = max_side
+        self.summary = Summary()
+        self._inputs: set[Path] = set()
+        self._used_names: set[str] = set()
+
+    def run(self, spec: str | Path) -> Summary:
+        """Restore every input of `spec`; bad inputs are reported and skipped, never fatal."""
+        paths = expand_inputs(spec, exclude=self.output)
+        if not paths:
+            self.summary.skip(str(spec), f"{spec}: no input files matched")
+        self._inputs = {p.resolve() for p in paths}
+        for path in paths:
+            try:
+                if path.suffix.lower() in VIDEO_SUFFIXES:
+                    self.restore_video(path)
+                else:
+                    self.restore_image(path)
+            except BadInputError as exc:
+                self.summary.skip(str(path), str(exc))
+            except Exception as exc:  # one broken file must not stop a folder run
+                log.exception("failed on %s", path)
+                self.summary.skip(str(path), f"{path}: failed ({type(exc).__name__}: {exc})")
+        for line in self.summary.lines():
+            log.info(line)
+        return self.summary
+
+    def _name(self, path: Path) -> str:
+        name = path.stem
+        if name in self._used_names:
+            name = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+        self._used_names.add(name)
+        return name
+
+    def _write(self, path: Path, image: np.ndarray) -> None:
+        if path.resolve() in self._inputs or (path.exists() and path.resolve() in self._inputs):
+            raise BadInputError(f"{path}: refusing to overwrite an input file")
+        write_image(path, image)
+
+    def restore_image(self, path: Path) -> None:
+        photo = read_photo(path, self.min_side, self.max_side)
+        result = self.pipeline.enhance(photo, seed=self.seed)
+        if result.num_faces == 0:
+            raise BadInputError(f"{path}: no face detected")
+        name = self._name(path)
+        suffix = output_extension(self.ext, path, photo.alpha is not None, photo.bit_depth)
+        self._write(self.output / "restored_imgs" / f"{name}{suffix}", result.restored)
+        if self.save_faces:
+            for index, (crop, face) in enumerate(zip(result.cropped_faces, result.restored_faces)):
+                self._write(self.output / "cropped_faces" / f"{name}_{index:02d}.png", crop)
+                self._write(self.output / "restored_faces" / f"{name}_{index:02d}.png", face)
+        if self.save_comparison:
+            side_by_side = comparison_image(result.upscaled_input, result.restored, result.boxes, self.note)
+            self._write(self.output / "comparison" / f"{name}.jpg", side_by_side)
+        self.summary.images_restored += 1
+        self.summary.faces_restored += result.num_faces
+        log.info("%s: %d face(s) restored", path, result.num_faces)
+
+    def restore_video(self, path: Path) -> None:
+        """Restore a video frame by frame (faces of each frame in one batch); frames without faces are upscaled."""
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise BadInputError(f"{path}: not a readable video")
+        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        target = self.output / "restored_videos" / f"{self._name(path)}.mp4"
+        if target.resolve() in self._inputs:
+            raise BadInputError(f"{target}: refusing to overwrite an input file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer = None
+        frames = faces = 0
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                result = self.pipeline.enhance(photo_from_array(frame, f"{path}#frame{frames}"), seed=self.seed)
+                image = result.restored
+                image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+                if writer is None:
+                    size = (image.shape[1], image.shape[0])
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                    if not writer.isOpened():
+                        raise OSError(f"cannot open a video writer for {target}")
+                writer.write(np.ascontiguousarray(image[..., :3]))
+                frames += 1
+                faces += result.num_faces
+        finally:
+            capture.release()
+            if writer is not None:
+                writer.release()
+        if frames == 0:
+            raise BadInputError(f"{path}: no frames could be decoded")
+        self.summary.videos_restored += 1
+        self.summary.frames_restored += frames
+        self.summary.faces_restored += faces
+        log.info("%s: %d frames, %d face(s) restored -> %s", path, frames, faces, target)
