@@ -50,7 +50,9 @@ def _component_box(points: np.ndarray, min_half_len: float) -> list[float]:
     return [float(centre[0]), float(centre[1]), half_len]
 
 
-def boxes_from_68_points(points: np.ndarray | Sequence[Sequence[float]], min_half_len: float = MIN_HALF_LEN_512) -> Boxes:
+def boxes_from_68_points(
+    points: np.ndarray | Sequence[Sequence[float]], min_half_len: float = MIN_HALF_LEN_512
+) -> Boxes:
     """Boxes from 68 (x, y) landmarks (iBUG/dlib order) by the official rule."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.shape != (68, 2):
@@ -82,7 +84,11 @@ def boxes_from_five_points(
     return {
         "left_eye": [float(left_eye[0]), float(left_eye[1]), eye_half],
         "right_eye": [float(right_eye[0]), float(right_eye[1]), eye_half],
-        "mouth": [float(mouth_centre[0]), float(mouth_centre[1]), max(MOUTH_HALF_PER_MOUTH_WIDTH * mouth_width, min_half_len)],
+        "mouth": [
+            float(mouth_centre[0]),
+            float(mouth_centre[1]),
+            max(MOUTH_HALF_PER_MOUTH_WIDTH * mouth_width, min_half_len),
+        ],
     }
 
 

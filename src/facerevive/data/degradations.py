@@ -122,11 +122,11 @@ def resize(img: np.ndarray, height: int, width: int, interpolation: int = cv2.IN
 def add_gaussian_noise(img: np.ndarray, sigma: float, normals: np.ndarray) -> np.ndarray:
     """Add `normals * sigma / 255` and clip to [0, 1].
 
-    `normals` are standard-normal draws of the image's shape (float32). The sum is formed in float64 and
-    returned as float64, exactly as BasicSR's `add_gaussian_noise` does (a float64 sigma promotes it), so
-    that the following JPEG step rounds the same values.
+    `normals` are standard-normal draws of the image's shape. The arithmetic is float32 with sigma as a Python
+    float, exactly BasicSR's `generate_gaussian_noise` (numpy's legacy `uniform` returns Python floats, so the
+    official noise never promotes to float64).
     """
-    noise = normals.astype(np.float32) * np.float64(sigma) / 255.0
+    noise = normals.astype(np.float32, copy=False) * float(sigma) / 255.0
     return np.clip(img + noise, 0, 1)
 
 
@@ -155,9 +155,7 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def color_jitter(
-    img: np.ndarray, order: Sequence[int], factors: dict[str, float]
-) -> np.ndarray:
+def color_jitter(img: np.ndarray, order: Sequence[int], factors: dict[str, float]) -> np.ndarray:
     """torchvision colour jitter applied in `order` (0 brightness, 1 contrast, 2 saturation, 3 hue).
 
     `factors` maps 'brightness' / 'contrast' / 'saturation' / 'hue' to the drawn factor; a missing name is

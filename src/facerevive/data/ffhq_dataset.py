@@ -112,12 +112,24 @@ class FFHQDegradationDataset(Dataset):
         self.box_scale = self.out_size / float(component_size)
         if degradations is None:
             steps: dict[str, Any] | list[Any] = gfpgan_degradations(
-                out_size=self.out_size, blur_kernel_size=blur_kernel_size, kernel_list=kernel_list,
-                kernel_prob=kernel_prob, blur_sigma=blur_sigma, downsample_range=downsample_range,
-                noise_range=noise_range, jpeg_range=jpeg_range, color_jitter_prob=color_jitter_prob,
-                color_jitter_shift=color_jitter_shift, gray_prob=gray_prob, gt_gray=gt_gray,
-                color_jitter_pt_prob=color_jitter_pt_prob, brightness=brightness, contrast=contrast,
-                saturation=saturation, hue=hue, blur_tolerance=blur_tolerance,
+                out_size=self.out_size,
+                blur_kernel_size=blur_kernel_size,
+                kernel_list=kernel_list,
+                kernel_prob=kernel_prob,
+                blur_sigma=blur_sigma,
+                downsample_range=downsample_range,
+                noise_range=noise_range,
+                jpeg_range=jpeg_range,
+                color_jitter_prob=color_jitter_prob,
+                color_jitter_shift=color_jitter_shift,
+                gray_prob=gray_prob,
+                gt_gray=gt_gray,
+                color_jitter_pt_prob=color_jitter_pt_prob,
+                brightness=brightness,
+                contrast=contrast,
+                saturation=saturation,
+                hue=hue,
+                blur_tolerance=blur_tolerance,
             )
         else:
             steps = dict(degradations) if isinstance(degradations, Mapping) else list(degradations)

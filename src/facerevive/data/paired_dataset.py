@@ -53,9 +53,7 @@ class PairedImageDataset(Dataset):
         size: resize both to size x size (INTER_AREA when shrinking, bilinear when enlarging); None keeps sizes.
     """
 
-    def __init__(
-        self, lq_root: str | Path, gt_root: str | Path, signed: bool = True, size: int | None = None
-    ) -> None:
+    def __init__(self, lq_root: str | Path, gt_root: str | Path, signed: bool = True, size: int | None = None) -> None:
         super().__init__()
         self.lq = open_source(lq_root)
         self.gt = open_source(gt_root)
@@ -65,10 +63,14 @@ class PairedImageDataset(Dataset):
         lq_by_stem = _index_by_stem(self.lq)
         missing_gt = next((k for k in sorted(lq_by_stem) if k not in gt_by_stem), None)
         if missing_gt is not None:
-            raise SourceError(f"LQ image {self.lq.path(lq_by_stem[missing_gt])} has no GT named {missing_gt}.* in {gt_root}")
+            raise SourceError(
+                f"LQ image {self.lq.path(lq_by_stem[missing_gt])} has no GT named {missing_gt}.* in {gt_root}"
+            )
         missing_lq = next((k for k in sorted(gt_by_stem) if k not in lq_by_stem), None)
         if missing_lq is not None:
-            raise SourceError(f"GT image {self.gt.path(gt_by_stem[missing_lq])} has no LQ named {missing_lq}.* in {lq_root}")
+            raise SourceError(
+                f"GT image {self.gt.path(gt_by_stem[missing_lq])} has no LQ named {missing_lq}.* in {lq_root}"
+            )
         self.pairs = [(lq_by_stem[name], gt_by_stem[name]) for name in sorted(lq_by_stem)]
 
     def __len__(self) -> int:

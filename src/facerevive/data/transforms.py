@@ -52,8 +52,16 @@ class RandomMixedGaussianBlur(_DegradationTransform):
     absolute error of the fast separable blur against the dense one (0 = dense `cv2.filter2D`).
     """
 
-    _init_names = ("kernel_size", "kernel_list", "kernel_prob", "sigma_x_range", "sigma_y_range",
-                   "rotation_range", "tolerance", "p")
+    _init_names = (
+        "kernel_size",
+        "kernel_list",
+        "kernel_prob",
+        "sigma_x_range",
+        "sigma_y_range",
+        "rotation_range",
+        "tolerance",
+        "p",
+    )
 
     def __init__(
         self,
@@ -93,8 +101,9 @@ class RandomMixedGaussianBlur(_DegradationTransform):
             sigma_y, theta = sigma_x, 0.0
         return {"kernel_type": kind, "sigma_x": sigma_x, "sigma_y": sigma_y, "theta": theta}
 
-    def apply(self, img: np.ndarray, kernel_type: str, sigma_x: float, sigma_y: float, theta: float,
-              **params: Any) -> np.ndarray:
+    def apply(
+        self, img: np.ndarray, kernel_type: str, sigma_x: float, sigma_y: float, theta: float, **params: Any
+    ) -> np.ndarray:
         kernel = F.gaussian_kernel(self.kernel_size, sigma_x, sigma_y, theta, isotropic=kernel_type == "iso")
         return F.blur(img, kernel, self.tolerance)
 

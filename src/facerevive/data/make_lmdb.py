@@ -1,0 +1,80 @@
+"""Pack a face image set into an LMDB in BasicSR's layout (`facerevive-make-lmdb`).
+
+Layout (the one BasicSR's `make_lmdb_from_imgs` writes and GFPGAN's dataset reads): `<name>.lmdb/` holding
+data.mdb / lock.mdb, values = PNG bytes re-encoded at `compress_level`, keys = the image name without its
+extension, and `meta_info.txt` with one line per image: `<key>.png (<h>,<w>,<c>) <compress_level>`.
+Undecodable or non-8-bit-colour images are listed and left out; an existing output is never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+
+from facerevive.data.image_io import BadImageError, decode_bgr8
+from facerevive.data.sources import open_source
+
+
+def make_lmdb(source_root: str | Path, lmdb_path: str | Path, compress_level: int = 1, batch: int = 5000) -> int:
+    """Write the LMDB; returns how many images it holds."""
+    import lmdb
+
+    lmdb_path = Path(lmdb_path)
+    if not lmdb_path.name.endswith(".lmdb"):
+        raise ValueError(f"the LMDB folder name must end with '.lmdb' (BasicSR convention), got {lmdb_path}")
+    if lmdb_path.exists():
+        raise FileExistsError(f"{lmdb_path} exists; refusing to overwrite it")
+    source = open_source(source_root)
+    keys = [Path(k).with_suffix("").as_posix() for k in source.keys]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    if duplicates:
+        raise ValueError(
+            f"{source_root} has several images per key (same name, other extension): {sorted(duplicates)[:5]}"
+        )
+    first = cv2.imencode(
+        ".png", decode_bgr8(source.read(source.keys[0])), [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
+    )[1]
+    map_size = max(first.nbytes * len(keys) * 10, 1 << 26)
+    meta_lines, skipped = [], []
+    env = lmdb.open(str(lmdb_path), map_size=map_size)
+    txn = env.begin(write=True)
+    for i, (source_key, key) in enumerate(zip(source.keys, keys, strict=True)):
+        try:
+            img = decode_bgr8(source.read(source_key))
+        except BadImageError as exc:
+            skipped.append(f"{source.path(source_key)}: {exc}")
+            continue
+        ok, encoded = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, compress_level])
+        if not ok:
+            skipped.append(f"{source.path(source_key)}: PNG encoding failed")
+            continue
+        txn.put(key.encode("ascii"), encoded.tobytes())
+        h, w, c = img.shape
+        meta_lines.append(f"{key}.png ({h},{w},{c}) {compress_level}\n")
+        if (i + 1) % batch == 0:
+            txn.commit()
+            txn = env.begin(write=True)
+    txn.commit()
+    env.close()
+    (lmdb_path / "meta_info.txt").write_text("".join(meta_lines))
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    return len(meta_lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="facerevive-make-lmdb", description=__doc__.splitlines()[0])
+    parser.add_argument("input", help="folder, list file or zip of images")
+    parser.add_argument("output", help="LMDB folder to create, ending in .lmdb")
+    parser.add_argument("--compress-level", type=int, default=1, help="PNG compression 0-9 (BasicSR default 1)")
+    args = parser.parse_args(argv)
+    count = make_lmdb(args.input, args.output, args.compress_level)
+    print(f"wrote {count} images to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
