@@ -150,8 +150,11 @@ def color_shift(img: np.ndarray, shift: Sequence[float]) -> np.ndarray:
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
-    """Luma (0.299 R + 0.587 G + 0.114 B, OpenCV's weights) repeated on three channels."""
-    gray = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    """Luma (0.299 R + 0.587 G + 0.114 B, OpenCV's weights) repeated on three channels.
+
+    Converted from a BGR view with COLOR_BGR2GRAY, the official call, so the float sums come out bit-identical.
+    """
+    gray = cv2.cvtColor(np.ascontiguousarray(img[..., ::-1]), cv2.COLOR_BGR2GRAY)
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 

@@ -1,0 +1,128 @@
+"""Training-data throughput, FaceRevive vs GFPGAN's FFHQDegradationDataset, on the same images at 512.
+
+    python benchmarks/bench_data.py [--images 16] [--samples 60] [--rounds 5]
+
+Writes synthetic 512x512 PNG faces into a temporary folder, builds both datasets with the official
+train_gfpgan_v1.yml settings (with component boxes), and times `dataset[i]` in one process with OpenCV and
+torch limited to one thread: that is the throughput of one DataLoader worker on one core. Rounds alternate
+between the implementations so that load from other processes hits both alike; the median round is reported.
+FaceRevive runs twice: with its default fast blur (separable, within 1e-4 of the dense filter) and with
+`blur_tolerance=0` (the dense 41x41 cv2.filter2D the official code uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers.reference import import_reference  # noqa: E402
+from test_data_support import write_box_file, write_faces  # noqa: E402
+
+from facerevive.data import FFHQDegradationDataset  # noqa: E402
+
+OFFICIAL_OPTIONS = {
+    "io_backend": {"type": "disk"},
+    "use_hflip": True,
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "out_size": 512,
+    "blur_kernel_size": 41,
+    "kernel_list": ["iso", "aniso"],
+    "kernel_prob": [0.5, 0.5],
+    "blur_sigma": [0.1, 10],
+    "downsample_range": [0.8, 8],
+    "noise_range": [0, 20],
+    "jpeg_range": [60, 100],
+    "color_jitter_prob": 0.3,
+    "color_jitter_shift": 20,
+    "color_jitter_pt_prob": 0.3,
+    "gray_prob": 0.01,
+    "crop_components": True,
+    "eye_enlarge_ratio": 1.4,
+}
+
+
+def _official_dataset(root: Path, box_path: Path):
+    module = import_reference("gfpgan.data.ffhq_degradation_dataset")
+    original_load = module.torch.load
+
+    def load_numpy_boxes(path):
+        import numpy as np
+
+        with torch.serialization.safe_globals([np._core.multiarray.scalar, np.dtype, np.dtypes.Float64DType]):
+            return original_load(path)
+
+    module.torch.load = load_numpy_boxes
+    try:
+        dataset = module.FFHQDegradationDataset(
+            {**OFFICIAL_OPTIONS, "dataroot_gt": str(root), "component_path": str(box_path)}
+        )
+    finally:
+        module.torch.load = original_load
+    dataset.paths = sorted(dataset.paths)
+    return dataset
+
+
+def _time_round(dataset, count: int, start: int) -> float:
+    """Samples per second over `count` consecutive items."""
+    n = len(dataset)
+    begin = time.perf_counter()
+    for i in range(count):
+        dataset[(start + i) % n]
+    return count / (time.perf_counter() - begin)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=60, help="samples per round and implementation")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "ffhq_512"
+        write_faces(root, args.images, 512, start_seed=args.seed)
+        box_path = write_box_file(Path(tmp) / "boxes.pth", args.images, 512)
+        datasets = {
+            "official GFPGAN": _official_dataset(root, box_path),
+            "FaceRevive (fast blur)": FFHQDegradationDataset(root, component_path=box_path),
+            "FaceRevive (dense blur)": FFHQDegradationDataset(root, component_path=box_path, blur_tolerance=0.0),
+        }
+        import numpy as np
+        import random
+
+        np.random.seed(args.seed)
+        random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        for name, dataset in datasets.items():
+            if isinstance(dataset, FFHQDegradationDataset):
+                dataset.reseed(args.seed)
+            dataset[0]
+        rates: dict[str, list[float]] = {name: [] for name in datasets}
+        for r in range(args.rounds):
+            for name, dataset in datasets.items():
+                rates[name].append(_time_round(dataset, args.samples, r * args.samples))
+
+    official = statistics.median(rates["official GFPGAN"])
+    print(f"512x512, one worker on one core (cv2/torch threads = 1), {args.samples} samples x {args.rounds} rounds")
+    print(f"{'implementation':<26}{'samples/s':>11}{'ms/sample':>11}{'x official':>12}")
+    for name, values in rates.items():
+        rate = statistics.median(values)
+        print(f"{name:<26}{rate:>11.1f}{1000 / rate:>11.1f}{rate / official:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
