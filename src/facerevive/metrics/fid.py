@@ -1,0 +1,142 @@
+"""FID with pytorch-fid's port of the TF-FID Inception-v3 (`pt_inception-2015-12-05-6726825d.pth`).
+
+Convention: images RGB, [0, 1], NCHW, any size; they are resized to 299x299 (bilinear, align_corners False)
+and mapped to [-1, 1] inside, exactly as pytorch-fid's `InceptionV3(resize_input=True, normalize_input=True)`
+and BasicSR's FID (which pre-normalises with mean/std 0.5). Features are the 2048-d pool3 activations.
+
+Reference statistics are either a file (BasicSR's `inception_FFHQ_512-f7b384ab.pth` dict with `mean`/`cov`,
+or a pytorch-fid `.npz` with `mu`/`sigma`) or computed from a GT folder and cached under a hash of the folder's
+content and of the Inception weights, written atomically so a killed run never leaves a half-written cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facerevive.metrics.assets import find_weight
+
+FEATURE_DIM = 2048
+
+
+def _fid_inception_trunk() -> nn.Module:
+    """The TF-FID Inception graph (pytorch-fid's patched blocks), randomly initialised."""
+    from pytorch_fid import inception as pf
+
+    net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=False)
+    net.Mixed_5b = pf.FIDInceptionA(192, pool_features=32)
+    net.Mixed_5c = pf.FIDInceptionA(256, pool_features=64)
+    net.Mixed_5d = pf.FIDInceptionA(288, pool_features=64)
+    net.Mixed_6b = pf.FIDInceptionC(768, channels_7x7=128)
+    net.Mixed_6c = pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6d = pf.FIDInceptionC(768, channels_7x7=160)
+    net.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=192)
+    net.Mixed_7b = pf.FIDInceptionE_1(1280)
+    net.Mixed_7c = pf.FIDInceptionE_2(2048)
+    return net
+
+
+class FIDInception(nn.Module):
+    """Pool3 features of the TF-FID Inception; `FIDInception.from_file()` loads the official weights."""
+
+    def __init__(self, trunk_state: dict | None = None) -> None:
+        super().__init__()
+        t = _fid_inception_trunk()
+        if trunk_state is not None:
+            t.load_state_dict(trunk_state, strict=True)
+        self.body = nn.Sequential(
+            t.Conv2d_1a_3x3, t.Conv2d_2a_3x3, t.Conv2d_2b_3x3, nn.MaxPool2d(3, 2),
+            t.Conv2d_3b_1x1, t.Conv2d_4a_3x3, nn.MaxPool2d(3, 2),
+            t.Mixed_5b, t.Mixed_5c, t.Mixed_5d, t.Mixed_6a, t.Mixed_6b, t.Mixed_6c, t.Mixed_6d, t.Mixed_6e,
+            t.Mixed_7a, t.Mixed_7b, t.Mixed_7c, nn.AdaptiveAvgPool2d(1),
+        )  # fmt: skip
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def from_file(cls, path: str | Path | None = None) -> FIDInception:
+        weights = find_weight(path or "fid_inception")
+        return cls(torch.load(weights, map_location="cpu", weights_only=True))
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """(N, 2048) pool3 features of RGB [0, 1] NCHW images."""
+        x = F.interpolate(img, size=(299, 299), mode="bilinear", align_corners=False)
+        return self.body(2 * x - 1).flatten(1)
+
+
+@dataclass
+class FIDStats:
+    """Mean and covariance of Inception features (float64)."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    count: int = 0
+
+    @classmethod
+    def from_features(cls, features: np.ndarray) -> FIDStats:
+        features = np.asarray(features, dtype=np.float64)
+        if features.shape[0] < 2:
+            raise ValueError(f"FID needs at least 2 images, got {features.shape[0]}")
+        return cls(features.mean(axis=0), np.cov(features, rowvar=False), features.shape[0])
+
+    @classmethod
+    def load(cls, path: str | Path) -> FIDStats:
+        """BasicSR `.pth` ({'mean', 'cov'}) or pytorch-fid / FaceRevive `.npz` ({'mu', 'sigma'})."""
+        path = find_weight(path)
+        if path.suffix == ".npz":
+            with np.load(path) as data:
+                if "mu" not in data or "sigma" not in data:
+                    raise ValueError(f"{path}: FID statistics need 'mu' and 'sigma', found {sorted(data.files)}")
+                return cls(data["mu"].astype(np.float64), data["sigma"].astype(np.float64), int(data.get("count", 0)))
+        data = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(data, dict) or "mean" not in data or "cov" not in data:
+            raise ValueError(f"{path}: FID statistics need keys 'mean' and 'cov'")
+        return cls(np.asarray(data["mean"], np.float64), np.asarray(data["cov"], np.float64))
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a temporary file in the same folder, then an os.replace."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, mu=self.mu, sigma=self.sigma, count=self.count)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def frechet_distance(a: FIDStats, b: FIDStats) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2).
+
+    Tr((S_a S_b)^1/2) is the sum of the square roots of the eigenvalues of S_a S_b (real and >= 0 for two
+    covariance matrices), which avoids scipy's iterative `sqrtm` of pytorch-fid: same value, several times faster.
+    Tiny negative eigenvalues from round-off are clipped to 0.
+    """
+    if a.mu.shape != b.mu.shape or a.sigma.shape != b.sigma.shape:
+        raise ValueError(f"FID statistics differ in dimension: {a.mu.shape} vs {b.mu.shape}")
+    diff = a.mu - b.mu
+    eig = np.linalg.eigvals(a.sigma @ b.sigma)
+    trace_sqrt = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * trace_sqrt)
+
+
+def folder_fingerprint(files: Iterable[str | Path], network: str) -> str:
+    """Content hash of a set of images (names and bytes) and of the feature network's identity:
+    the key of a statistics cache, so a changed, added or removed image gives a new key."""
+    digest = hashlib.sha256(network.encode())
+    for file in sorted(Path(f) for f in files):
+        digest.update(file.name.encode() + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()[:16]

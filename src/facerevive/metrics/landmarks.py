@@ -1,0 +1,79 @@
+"""LMD: mean L2 distance between the 98 WFLW landmarks of the restored and GT faces (VQFR's protocol).
+
+Convention: RGB, [0, 1], NCHW, any size; distances are in pixels of the input size. The detector is facexlib's
+AWing FAN (4 hourglass modules, `alignment_WFLW_4HG.pth`). Batched version of facexlib's `FAN.get_landmarks`:
+resize to 256x256 (bilinear; facexlib uses cv2.resize on uint8, so the resized pixels are rounded to 8 bits
+here too), RGB / 255, the last hourglass' heatmaps without the boundary channel, then `calculate_points`:
+argmax on the 64x64 heatmap, a quarter-pixel step towards the larger neighbour, +0.5, scaled by size / 64.
+facexlib's neighbour lookup falls back to heatmap[4095] / heatmap[0] for every point of an image as soon as
+one point touches the last / first row; that is reproduced per image (facexlib is called per image).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facerevive.metrics.assets import find_weight
+
+NUM_LANDMARKS = 98
+INPUT_SIZE = 256
+
+
+def build_awing(weights: str | Path | None = "awing") -> nn.Module:
+    """facexlib's AWing FAN in eval mode; `weights=None` keeps random weights (tests)."""
+    from facexlib.alignment import FAN
+
+    net = FAN(num_modules=4, num_landmarks=NUM_LANDMARKS, device="cpu")
+    if weights is not None:
+        state = torch.load(find_weight(weights), map_location="cpu", weights_only=True)
+        net.load_state_dict(state.get("state_dict", state), strict=True)
+    return net.eval().requires_grad_(False)
+
+
+def heatmap_points(heatmaps: torch.Tensor) -> torch.Tensor:
+    """(B, N, 2) sub-pixel (x, y) heatmap coordinates of (B, N, H, W) heatmaps, as facexlib computes them."""
+    b, n, h, w = heatmaps.shape
+    flat = heatmaps.reshape(b, n, h * w)
+    index = flat.argmax(dim=2)
+    points = torch.stack((index % w, index // w), dim=2).double()
+
+    def at(position: torch.Tensor) -> torch.Tensor:
+        return flat.gather(2, position.clamp(0, h * w - 1)[..., None])[..., 0]
+
+    last, first = torch.full_like(index, 4095), torch.zeros_like(index)
+    # numpy's negative index wraps: position -1 reads the last element.
+    x_down = at(torch.where(index - 1 < 0, index - 1 + h * w, index - 1))
+    x_up = at(index + 1)
+    y_up = at(torch.where(((index + w) >= 4096).any(dim=1, keepdim=True), last, index + w))
+    y_down = at(torch.where(((index - w) <= 0).any(dim=1, keepdim=True), first, index - w))
+    step = torch.stack((torch.sign(x_up - x_down), torch.sign(y_up - y_down)), dim=2).double() * 0.25
+    return points + step + 0.5
+
+
+class LandmarkDetector(nn.Module):
+    """98 landmarks per face, in the input's pixel coordinates."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        x = img
+        if (h, w) != (INPUT_SIZE, INPUT_SIZE):
+            x = F.interpolate(img, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+            x = (x * 255).round().clamp(0, 255) / 255
+        outputs, _ = self.net(x)
+        heat = outputs[-1][:, :-1].float()
+        scale = torch.tensor([w / 64, h / 64], dtype=torch.float64, device=heat.device)
+        return heatmap_points(heat) * scale
+
+
+def landmark_distance(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Per image mean over landmarks of the Euclidean distance, (B,)."""
+    return (pred - gt).pow(2).sum(dim=2).sqrt().mean(dim=1)

@@ -1,0 +1,209 @@
+"""The metrics as report columns: each scorer loads what it needs, scores batches and aggregates.
+
+Every scorer takes RGB, [0, 1], NCHW batches on one device: `restored` (the method's output) and `gt` (None on
+real-world sets without ground truth). `update` returns per-image values by column (or nothing for a
+distribution metric), `summary` turns the collected values of a column into the reported number.
+Scorers are built from configs (`configs/evaluate.yaml`, `_target_`), so a protocol is data.
+A scorer whose weight file is absent raises `MissingWeightsError` from `setup`; the report then prints
+"not computed: <file> missing (make weights)" in its columns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facerevive.metrics import fid as fid_lib
+from facerevive.metrics.identity import IdentityEmbedder, build_arcface, cosine, degrees, mean_degrees
+from facerevive.metrics.landmarks import LandmarkDetector, build_awing, landmark_distance
+from facerevive.metrics.lpips import LPIPS
+from facerevive.metrics.niqe import niqe
+from facerevive.metrics.psnr_ssim import psnr, ssim
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number of the report: its key, its table header, and which direction is better."""
+
+    key: str
+    label: str
+    higher_is_better: bool
+
+
+class Scorer:
+    """Base class: per-image metrics average their values; subclasses set `columns` and `needs_gt`."""
+
+    columns: tuple[Column, ...] = ()
+    needs_gt: bool = True
+
+    def setup(self, device: torch.device) -> None:
+        """Load networks and weights onto `device` (may raise MissingWeightsError)."""
+
+    def update(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+        raise NotImplementedError
+
+    def start_method(self) -> None:
+        """Called before each method's images (distribution metrics reset their features)."""
+
+    def summary(self, key: str, values: list[float]) -> tuple[float, str]:
+        """The reported number for a column and a note (empty when there is nothing to say)."""
+        finite = [v for v in values if not math.isnan(v)]
+        return (float(np.mean(finite)) if finite else math.nan), ""
+
+
+class PSNRSSIM(Scorer):
+    """PSNR and SSIM (BasicSR definitions); `correct_mean_var` is VQFR's metric_paper default."""
+
+    def __init__(self, y_channel: bool = False, correct_mean_var: bool = True, crop_border: int = 0) -> None:
+        self.kwargs = {"y_channel": y_channel, "correct": correct_mean_var, "crop_border": crop_border}
+        suffix = ("_y" if y_channel else "") + ("" if correct_mean_var else "_raw")
+        tag = ("-Y" if y_channel else "") + ("" if correct_mean_var else " (raw)")
+        self.columns = (Column(f"psnr{suffix}", f"PSNR{tag}↑", True), Column(f"ssim{suffix}", f"SSIM{tag}↑", True))
+
+    def update(self, restored, gt):
+        return {
+            self.columns[0].key: psnr(restored, gt, **self.kwargs),
+            self.columns[1].key: ssim(restored, gt, **self.kwargs),
+        }
+
+
+class LPIPSScorer(Scorer):
+    def __init__(self, net: str = "vgg", backbone: str | None = None) -> None:
+        self.net_name, self.backbone = net, backbone
+        key = "lpips" if net == "vgg" else f"lpips_{net}"
+        label = "LPIPS↓" if net == "vgg" else f"LPIPS-{net.capitalize()}↓"
+        self.columns = (Column(key, label, False),)
+        self.model: LPIPS | None = None
+
+    def setup(self, device):
+        self.model = LPIPS.from_files(self.net_name, self.backbone).to(device)
+
+    def update(self, restored, gt):
+        return {self.columns[0].key: self.model(restored, gt).double()}
+
+
+class NIQEScorer(Scorer):
+    columns = (Column("niqe", "NIQE↓", False),)
+    needs_gt = False
+
+    def __init__(self, crop_border: int = 0) -> None:
+        self.crop_border = crop_border
+
+    def update(self, restored, gt):
+        return {"niqe": niqe(restored, self.crop_border)}
+
+
+class IdentityScorer(Scorer):
+    """Deg. (degrees, VQFR's < 1 degree exclusion), IDD (radians) and IDS (cosine) from one embedding pass."""
+
+    columns = (Column("deg", "Deg.↓", False), Column("idd", "IDD↓", False), Column("ids", "IDS↑", True))
+
+    def __init__(self, weights: str | None = "arcface") -> None:
+        self.weights = weights
+        self.embedder: IdentityEmbedder | None = None
+
+    def setup(self, device):
+        self.embedder = IdentityEmbedder(build_arcface(self.weights)).to(device)
+
+    def update(self, restored, gt):
+        cos = cosine(self.embedder(restored), self.embedder(gt))
+        deg = degrees(cos)
+        return {"deg": deg, "idd": deg / 180.0 * math.pi, "ids": cos}
+
+    def summary(self, key, values):
+        if key != "deg":
+            return super().summary(key, values)
+        mean, left_out = mean_degrees(values)
+        return mean, (f"{left_out} pair(s) under 1 degree left out" if left_out else "")
+
+
+class LandmarkScorer(Scorer):
+    columns = (Column("lmd", "LMD↓", False),)
+
+    def __init__(self, weights: str | None = "awing") -> None:
+        self.weights = weights
+        self.detector: LandmarkDetector | None = None
+
+    def setup(self, device):
+        self.detector = LandmarkDetector(build_awing(self.weights)).to(device)
+
+    def update(self, restored, gt):
+        return {"lmd": landmark_distance(self.detector(restored), self.detector(gt))}
+
+
+class FIDScorer(Scorer):
+    """FID of each method's outputs against reference statistics.
+
+    reference: 'ffhq' (the GFPGAN-lineage protocol: BasicSR's FFHQ 512 statistics file) or 'gt' (statistics of
+    the test set's GT images, cached in `cache_dir` under a content hash). Real-world sets have no GT: use 'ffhq'.
+    """
+
+    needs_gt = False
+
+    def __init__(
+        self,
+        reference: str = "ffhq",
+        stats_file: str = "ffhq_fid_stats",
+        inception: str = "fid_inception",
+        cache_dir: str | None = None,
+    ) -> None:
+        if reference not in ("ffhq", "gt"):
+            raise ValueError(f"FID reference must be 'ffhq' or 'gt', got {reference!r}")
+        self.reference, self.stats_file, self.inception = reference, stats_file, inception
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.columns = (
+            Column("fid" if reference == "ffhq" else "fid_gt", "FID↓" if reference == "ffhq" else "FID-GT↓", False),
+        )
+        self.model: fid_lib.FIDInception | None = None
+        self.ref_stats: fid_lib.FIDStats | None = None
+        self.gt_files: list[Path] = []
+        self._cache_path: Path | None = None
+        self._features: list[np.ndarray] = []
+        self._gt_features: list[np.ndarray] = []
+
+    def setup(self, device):
+        if self.reference == "ffhq":
+            self.ref_stats = fid_lib.FIDStats.load(self.stats_file)
+        self.model = fid_lib.FIDInception.from_file(self.inception)
+        self.model.to(device)
+
+    def set_gt_files(self, files: list[Path]) -> None:
+        """The GT images of the test set, whose content hash keys the cached statistics ('gt' reference)."""
+        if self.reference != "gt":
+            return
+        if not files:
+            raise ValueError("FID against GT needs a test set with GT images; use fid reference 'ffhq'")
+        key = fid_lib.folder_fingerprint(files, network=str(self.inception))
+        cache_dir = self.cache_dir or Path("experiments") / "fid_stats"
+        self._cache_path = cache_dir / f"gt_{key}.npz"
+        if self._cache_path.is_file():
+            self.ref_stats = fid_lib.FIDStats.load(self._cache_path)
+            log.info("FID: GT statistics from cache %s", self._cache_path)
+
+    def start_method(self):
+        self._features = []
+
+    def update(self, restored, gt):
+        self._features.append(self.model(restored).double().cpu().numpy())
+        if self.reference == "gt" and self.ref_stats is None:
+            if gt is None:
+                raise ValueError("FID against GT needs GT images")
+            self._gt_features.append(self.model(gt).double().cpu().numpy())
+        return None
+
+    def finish_method(self) -> float:
+        if self.ref_stats is None:
+            self.ref_stats = fid_lib.FIDStats.from_features(np.concatenate(self._gt_features))
+            self._gt_features = []
+            if self._cache_path is not None:
+                self.ref_stats.save(self._cache_path)
+                log.info("FID: GT statistics cached in %s", self._cache_path)
+        stats = fid_lib.FIDStats.from_features(np.concatenate(self._features))
+        return fid_lib.frechet_distance(stats, self.ref_stats)
