@@ -24,10 +24,10 @@ import cv2
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers.reference import import_reference  # noqa: E402
-from test_data_support import write_box_file, write_faces  # noqa: E402
+from helpers.reference import import_reference
+from test_data_support import write_box_file, write_faces
 
-from facerevive.data import FFHQDegradationDataset  # noqa: E402
+from facerevive.data import FFHQDegradationDataset
 
 OFFICIAL_OPTIONS = {
     "io_backend": {"type": "disk"},
@@ -101,13 +101,14 @@ def main() -> None:
             "FaceRevive (fast blur)": FFHQDegradationDataset(root, component_path=box_path),
             "FaceRevive (dense blur)": FFHQDegradationDataset(root, component_path=box_path, blur_tolerance=0.0),
         }
-        import numpy as np
         import random
+
+        import numpy as np
 
         np.random.seed(args.seed)
         random.seed(args.seed)
         torch.manual_seed(args.seed)
-        for name, dataset in datasets.items():
+        for dataset in datasets.values():
             if isinstance(dataset, FFHQDegradationDataset):
                 dataset.reseed(args.seed)
             dataset[0]

@@ -1,0 +1,396 @@
+"""Datasets, sources, bad input, component boxes, the DataModule and the data configs (small synthetic faces)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from test_data_support import FIVE_POINT_TEMPLATE_512, synthetic_face, write_box_file, write_faces
+
+from facerevive.data import (
+    FaceDataModule,
+    FFHQDegradationDataset,
+    PairedImageDataset,
+    UnpairedImageDataset,
+)
+from facerevive.data import component_boxes as cb
+from facerevive.data.make_lmdb import make_lmdb
+from facerevive.data.sources import SourceError
+from facerevive.data.synthesize_testset import synthesize
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+SIZE = 64
+
+
+@pytest.fixture
+def faces(tmp_path) -> Path:
+    write_faces(tmp_path / "faces", 6, SIZE)
+    return tmp_path / "faces"
+
+
+def _sample(dataset: FFHQDegradationDataset, index: int, seed: int = 0) -> dict:
+    dataset.reseed(seed)
+    return dataset[index]
+
+
+# ----------------------------------------------------------------------------------------------- sources
+
+
+def test_folder_list_lmdb_and_zip_give_the_same_samples(tmp_path, faces):
+    names = sorted(p.name for p in faces.iterdir())
+    list_file = tmp_path / "train.txt"
+    list_file.write_text("# FFHQ subset\n" + "\n".join(f"faces/{n}" for n in names) + "\n")
+    lmdb_path = tmp_path / "faces.lmdb"
+    assert make_lmdb(faces, lmdb_path) == len(names)
+    zip_path = tmp_path / "faces.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for n in names:
+            archive.write(faces / n, n)
+    reference = _sample(FFHQDegradationDataset(faces, out_size=SIZE), 3)
+    for root in (list_file, lmdb_path, zip_path):
+        dataset = FFHQDegradationDataset(root, out_size=SIZE)
+        assert len(dataset) == len(names)
+        sample = _sample(dataset, 3)
+        assert torch.equal(sample["gt"], reference["gt"]) and torch.equal(sample["lq"], reference["lq"])
+        assert Path(sample["gt_path"].split("::")[-1]).stem == "00003"
+
+
+def test_make_lmdb_writes_basicsr_meta_info_and_never_overwrites(tmp_path, faces):
+    lmdb_path = tmp_path / "ffhq_64.lmdb"
+    make_lmdb(faces, lmdb_path)
+    lines = (lmdb_path / "meta_info.txt").read_text().splitlines()
+    assert lines[0] == f"00000.png ({SIZE},{SIZE},3) 1"
+    assert len(lines) == 6
+    with pytest.raises(FileExistsError):
+        make_lmdb(faces, lmdb_path)
+    with pytest.raises(ValueError, match=r"\.lmdb"):
+        make_lmdb(faces, tmp_path / "no_suffix")
+
+
+def test_missing_and_empty_sources_fail_at_start(tmp_path):
+    with pytest.raises(SourceError, match="does_not_exist"):
+        FFHQDegradationDataset(tmp_path / "does_not_exist", out_size=SIZE)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    with pytest.raises(SourceError, match="contains no images"):
+        FFHQDegradationDataset(tmp_path / "empty", out_size=SIZE)
+    (tmp_path / "list.txt").write_text("missing.png\n")
+    with pytest.raises(SourceError, match=r"missing\.png"):
+        FFHQDegradationDataset(tmp_path / "list.txt", out_size=SIZE)
+
+
+# ----------------------------------------------------------------------------------------------- bad input
+
+
+def _write_bad_files(folder: Path) -> dict[str, str]:
+    good = cv2.imencode(".png", synthetic_face(SIZE, 99))[1].tobytes()
+    (folder / "b_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(200)) + b"IEND\xaeB`\x82")
+    (folder / "b_truncated.png").write_bytes(good[: len(good) // 2])
+    (folder / "b_text.jpg").write_text("this is not an image")
+    cv2.imwrite(str(folder / "b_gray.png"), synthetic_face(SIZE, 1)[:, :, 0])
+    cv2.imwrite(str(folder / "b_rgba.png"), cv2.cvtColor(synthetic_face(SIZE, 2), cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "b_16bit.png"), synthetic_face(SIZE, 3).astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "b_size.png"), synthetic_face(SIZE * 2, 4))
+    return {
+        "b_corrupt.png": "not a decodable image",
+        "b_truncated.png": "truncated PNG",
+        "b_text.jpg": "not a decodable image",
+        "b_gray.png": "grayscale",
+        "b_rgba.png": "alpha",
+        "b_16bit.png": "uint16",
+        "b_size.png": "size 128x128",
+    }
+
+
+def test_bad_files_are_counted_and_skipped_with_one_warning_each(faces):
+    expected = _write_bad_files(faces)
+    dataset = FFHQDegradationDataset(faces, out_size=SIZE)
+    assert len(dataset) == 6 + len(expected)
+    with pytest.warns(UserWarning) as caught:
+        samples = [dataset[i] for i in range(len(dataset))]
+    messages = [str(w.message) for w in caught if "skipping" in str(w.message)]
+    assert len(messages) == len(expected)
+    for name, reason in expected.items():
+        assert sum(name in m and reason in m for m in messages) == 1, (name, messages)
+    assert set(dataset.bad_files) == set(expected)
+    assert all(Path(s["gt_path"]).name.startswith("0") for s in samples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [dataset[i] for i in range(len(dataset))]
+
+
+def test_resize_gt_takes_square_images_of_any_size(tmp_path):
+    write_faces(tmp_path / "big", 2, 96)
+    cv2.imwrite(str(tmp_path / "big" / "wide.png"), np.zeros((96, 120, 3), np.uint8))
+    dataset = FFHQDegradationDataset(tmp_path / "big", out_size=SIZE, resize_gt=True, use_hflip=False)
+    sample = _sample(dataset, 0)
+    expected = cv2.resize(synthetic_face(96, 0), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    expected = torch.from_numpy(expected[..., ::-1].astype(np.float32).transpose(2, 0, 1) / 255 * 2 - 1)
+    assert torch.allclose(sample["gt"], expected, atol=1e-6)
+    with pytest.warns(UserWarning, match="wide.png.*non-square"):
+        dataset[2]
+
+
+# ----------------------------------------------------------------------------------------------- boxes
+
+
+def test_box_file_must_cover_every_image(tmp_path, faces):
+    box_path = write_box_file(tmp_path / "boxes.pth", 5, SIZE)
+    with pytest.raises(KeyError, match=r"00005\.png.*'00005' or '00000005'"):
+        FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=SIZE)
+
+
+def test_boxes_scale_flip_and_cache_is_never_mutated(tmp_path, faces):
+    box_path = write_box_file(tmp_path / "boxes.pth", 6, 512, official_keys=False)
+    dataset = FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=512)
+    cached = json.dumps(dataset.boxes, sort_keys=True)
+    raw = cb.load_boxes(box_path)["00002"]
+    s = SIZE / 512
+    plain, flipped = dataset.component_locations(2, False), dataset.component_locations(2, True)
+    for name in cb.COMPONENTS:
+        enlarge = 1.4 if "eye" in name else 1.0
+        x, y, h = (v * s for v in raw[name])
+        expected = [x - h * enlarge + 1, y - h * enlarge + 1, x + h * enlarge, y + h * enlarge]
+        assert torch.allclose(plain[f"loc_{name}"], torch.tensor(expected, dtype=torch.float32))
+    for name, source in (("left_eye", "right_eye"), ("right_eye", "left_eye"), ("mouth", "mouth")):
+        x, y, h = (v * s for v in raw[source])
+        h *= 1.4 if "eye" in name else 1.0
+        mirrored = SIZE - x
+        assert torch.allclose(flipped[f"loc_{name}"], torch.tensor([mirrored - h + 1, y - h + 1, mirrored + h, y + h]))
+    seen_flip = set()
+    for seed in range(12):
+        dataset.reseed(seed)
+        sample, record = dataset.generate(2)
+        seen_flip.add(record["hflip"])
+        expected = flipped if record["hflip"] else plain
+        assert all(torch.equal(sample[k], expected[k]) for k in expected)
+    assert seen_flip == {True, False}
+    assert json.dumps(dataset.boxes, sort_keys=True) == cached
+
+
+def test_flip_moves_image_and_boxes_together(tmp_path, faces):
+    """The flipped GT is the mirror image, and its left-eye box sits on what was the right eye."""
+    box_path = write_box_file(tmp_path / "boxes.pth", 6, SIZE)
+    dataset = FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=SIZE)
+    for seed in range(20):
+        dataset.reseed(seed)
+        sample, record = dataset.generate(0)
+        if record["hflip"]:
+            break
+    assert record["hflip"]
+    original = torch.from_numpy(synthetic_face(SIZE, 0)[..., ::-1].astype(np.float32).transpose(2, 0, 1) / 255 * 2 - 1)
+    assert torch.allclose(sample["gt"], original.flip(-1), atol=1e-6)
+    plain = dataset.component_locations(0, False)
+    centre = lambda box: (box[0] + box[2]) / 2  # noqa: E731
+    assert abs(centre(sample["loc_left_eye"]) - (SIZE + 1 - centre(plain["loc_right_eye"]))) < 1e-4
+
+
+def test_68_point_rule():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(100, 400, (68, 2))
+    points[36:42] = [[200, 240], [210, 236], [220, 236], [230, 240], [220, 244], [210, 244]]  # 30 x 8 px eye
+    boxes = cb.boxes_from_68_points(points)
+    assert boxes["left_eye"] == pytest.approx([215.0, 240.0, 16.0])  # half extent 15 -> floor 16
+    mouth = points[48:68]
+    half = max(np.ptp(mouth[:, 0]), np.ptp(mouth[:, 1])) / 2
+    assert boxes["mouth"] == pytest.approx([*mouth.mean(axis=0), max(half, 16)])
+    assert boxes["right_eye"][:2] == pytest.approx(points[42:48].mean(axis=0))
+
+
+def test_five_point_rule_on_the_ffhq_template():
+    """On the template the rule gives the boxes measured from the 68-point mean face (see component_boxes)."""
+    boxes = cb.boxes_from_five_points(FIVE_POINT_TEMPLATE_512)
+    assert boxes["left_eye"][:2] == pytest.approx(FIVE_POINT_TEMPLATE_512[0])
+    assert boxes["left_eye"][2] == pytest.approx(24.2, abs=0.1)
+    assert boxes["mouth"][1] == pytest.approx(379.1, abs=0.2)
+    assert boxes["mouth"][2] == pytest.approx(55.4, abs=0.1)
+    tiny = cb.boxes_from_five_points(FIVE_POINT_TEMPLATE_512 / 8, min_half_len=2.0)
+    assert tiny["left_eye"][2] == pytest.approx(24.2 / 8, abs=0.02)
+    with pytest.raises(ValueError, match="5"):
+        cb.boxes_from_five_points(np.zeros((68, 2)))
+
+
+def test_box_files_round_trip_and_official_format_loads(tmp_path):
+    official = write_box_file(tmp_path / "official.pth", 3, 512)
+    boxes = cb.load_boxes(official)
+    assert set(boxes) == {"00000000", "00000001", "00000002"}
+    ours = tmp_path / "ours.pth"
+    cb.save_boxes(boxes, ours)
+    assert cb.load_boxes(ours) == boxes
+    with pytest.raises(FileExistsError):
+        cb.save_boxes(boxes, ours)
+
+
+def test_cli_from_ffhq_json_and_from_images_without_weights(tmp_path, faces):
+    rng = np.random.default_rng(1)
+    landmarks = [rng.uniform(300, 700, (68, 2)) for _ in range(2)]
+    meta = {
+        str(i): {"image": {"file_path": f"images1024x1024/00000/{i:05d}.png", "face_landmarks": lm.tolist()}}
+        for i, lm in enumerate(landmarks)
+    }
+    json_path = tmp_path / "ffhq-dataset-v2.json"
+    json_path.write_text(json.dumps(meta))
+    out = tmp_path / "FFHQ_eye_mouth_landmarks_512.pth"
+    cb.main(["--ffhq-json", str(json_path), "--out", str(out)])
+    boxes = cb.load_boxes(out)
+    expected = cb.boxes_from_68_points(landmarks[1] * 0.5)
+    assert all(boxes["00000001"][k] == pytest.approx(expected[k]) for k in cb.COMPONENTS)
+    with pytest.raises(FileNotFoundError, match=r"detection_Resnet50_Final\.pth"):
+        cb.main(["--images", str(faces), "--out", str(tmp_path / "b.pth"), "--weights-dir", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match=r"alignment_WFLW_4HG\.pth"):
+        cb.main(["--images", str(faces), "--out", str(tmp_path / "b.pth"), "--landmarks", "68", "--weights-dir", "x"])
+
+
+# ----------------------------------------------------------------------------------------------- test sets
+
+
+def test_paired_and_unpaired_datasets(tmp_path):
+    write_faces(tmp_path / "hq", 3, SIZE)
+    write_faces(tmp_path / "lq", 3, SIZE, start_seed=10, ext=".jpg")
+    paired = PairedImageDataset(tmp_path / "lq", tmp_path / "hq")
+    item = paired[1]
+    assert Path(item["lq_path"]).name == "00001.jpg" and Path(item["gt_path"]).name == "00001.png"
+    assert item["gt"].shape == (3, SIZE, SIZE) and item["gt"].min() >= -1 and item["gt"].min() < 0
+    unsigned = PairedImageDataset(tmp_path / "lq", tmp_path / "hq", signed=False)[1]
+    assert torch.allclose(unsigned["gt"] * 2 - 1, item["gt"], atol=1e-6)
+    assert PairedImageDataset(tmp_path / "lq", tmp_path / "hq", size=32)[0]["lq"].shape == (3, 32, 32)
+    (tmp_path / "hq" / "00002.png").unlink()
+    with pytest.raises(SourceError, match=r"00002\.jpg has no GT"):
+        PairedImageDataset(tmp_path / "lq", tmp_path / "hq")
+    unpaired = UnpairedImageDataset(tmp_path / "lq")
+    assert len(unpaired) == 3 and set(unpaired[0]) == {"lq", "lq_path"}
+    (tmp_path / "lq" / "00000.jpg").write_text("broken")
+    with pytest.raises(ValueError, match=r"00000\.jpg"):
+        unpaired[0]
+
+
+def test_synthesized_test_set_is_bit_for_bit_reproducible(tmp_path):
+    write_faces(tmp_path / "gt", 3, 80)
+    synthesize(tmp_path / "gt", tmp_path / "a", seed=7, size=SIZE)
+    synthesize(tmp_path / "gt", tmp_path / "b", seed=7, size=SIZE)
+    synthesize(tmp_path / "gt", tmp_path / "c", seed=8, size=SIZE)
+    for sub in ("lq", "hq"):
+        files = sorted((tmp_path / "a" / sub).iterdir())
+        assert len(files) == 3
+        for f in files:
+            assert f.read_bytes() == (tmp_path / "b" / sub / f.name).read_bytes()
+    assert (tmp_path / "a" / "lq" / "00000.png").read_bytes() != (tmp_path / "c" / "lq" / "00000.png").read_bytes()
+    assert len((tmp_path / "a" / "params.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(FileExistsError):
+        synthesize(tmp_path / "gt", tmp_path / "a", seed=7, size=SIZE)
+    paired = PairedImageDataset(tmp_path / "a" / "lq", tmp_path / "a" / "hq")
+    assert paired[0]["lq"].shape == (3, SIZE, SIZE)
+
+
+# ----------------------------------------------------------------------------------------------- DataModule
+
+
+def _batches(datamodule: FaceDataModule, seed: int, count: int = 2) -> list[torch.Tensor]:
+    torch.manual_seed(seed)
+    loader = datamodule.train_dataloader()
+    out = []
+    for batch in loader:
+        out.append(batch["lq"])
+        if len(out) == count:
+            break
+    return out
+
+
+def test_datamodule_batches_and_worker_seeding(faces):
+    make = functools.partial(FFHQDegradationDataset, root=faces, out_size=SIZE)
+    datamodule = FaceDataModule(train=make, val=make, batch_size=2, num_workers=2, persistent_workers=False)
+    datamodule.setup("fit")
+    first, again, other = _batches(datamodule, 0), _batches(datamodule, 0), _batches(datamodule, 1)
+    assert first[0].shape == (2, 3, SIZE, SIZE)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], other[0])
+    loader = datamodule.train_dataloader()
+    assert isinstance(loader.sampler, torch.utils.data.RandomSampler) and loader.drop_last
+    assert isinstance(datamodule.val_dataloader().sampler, torch.utils.data.SequentialSampler)
+    with pytest.raises(RuntimeError, match="no test dataset"):
+        datamodule.test_dataloader()
+
+
+def test_workers_draw_different_degradations(faces):
+    """Two workers on the same image must not produce the same LQ (each worker has its own stream)."""
+    dataset = FFHQDegradationDataset(faces, out_size=SIZE, use_hflip=False)
+
+    class SameImage(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return dataset[0]["lq"]
+
+    torch.manual_seed(0)
+    batches = list(torch.utils.data.DataLoader(SameImage(), batch_size=1, num_workers=2))
+    assert not torch.equal(batches[0], batches[1])
+
+
+# ----------------------------------------------------------------------------------------------- configs
+
+
+def _compose(name: str, overrides: list[str]) -> OmegaConf:
+    with initialize_config_dir(str(CONFIG_DIR / "data"), version_base="1.3"):
+        data = compose(name, overrides=overrides)
+    return OmegaConf.create({"data": data, "paths": {"data_dir": "/unused", "pretrained_dir": "/unused"}})
+
+
+def test_ffhq_config_is_the_official_recipe_and_the_step_form_is_equivalent(faces):
+    overrides = [f"root={faces}", f"out_size={SIZE}", "component_path=null", "val=null"]
+    cfg = _compose("ffhq", overrides)
+    train = cfg.data.train
+    assert (train.blur_kernel_size, list(train.blur_sigma), list(train.downsample_range)) == (41, [0.1, 10], [0.8, 8])
+    assert (list(train.noise_range), list(train.jpeg_range), train.eye_enlarge_ratio) == ([0, 20], [60, 100], 1.4)
+    assert (train.color_jitter_prob, train.color_jitter_pt_prob, train.gray_prob, cfg.data.batch_size) == (
+        0.3,
+        0.3,
+        0.01,
+        3,
+    )
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    steps_cfg = _compose("ffhq_steps", overrides)
+    steps_module = instantiate(steps_cfg.data)
+    steps_module.setup("fit")
+    ours, steps = datamodule.datasets["train"], steps_module.datasets["train"]
+    assert [type(s).__name__ for s in ours.pipeline.steps] == [type(s).__name__ for s in steps.pipeline.steps]
+    for index, seed in ((0, 0), (3, 5), (5, 9)):
+        a, b = _sample(ours, index, seed), _sample(steps, index, seed)
+        assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"])
+
+
+def test_no_color_config_and_switching_steps_off(faces):
+    cfg = _compose("ffhq_no_color", [f"root={faces}", f"out_size={SIZE}", "component_path=null", "val=null"])
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    names = [type(s).__name__ for s in datamodule.datasets["train"].pipeline.steps]
+    assert "RandomColorShift" not in names and "RandomColorJitter" not in names
+    gray = next(s for s in datamodule.datasets["train"].pipeline.steps if type(s).__name__ == "RandomGrayscale")
+    assert gray.apply_to_gt and gray.p == 0.01
+    cfg = _compose(
+        "ffhq_steps",
+        [
+            f"root={faces}",
+            f"out_size={SIZE}",
+            "component_path=null",
+            "val=null",
+            "train.degradations.jpeg=null",
+            "+train.extra_degradations.sharpen={_target_: albumentations.Sharpen, p: 1.0}",
+        ],
+    )
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    names = [type(s).__name__ for s in datamodule.datasets["train"].pipeline.steps]
+    assert "RandomJPEG" not in names and names[-2:] == ["Sharpen", "Quantize8Bit"]
+    assert datamodule.datasets["train"][0]["lq"].shape == (3, SIZE, SIZE)
