@@ -103,10 +103,53 @@ def footprint(transform: np.ndarray, face_size: int, image_size: tuple[int, int]
     return region
 
 
-def _warp_into(image: np.ndarray, transform: np.ndarray, region: Region, flags: int = cv2.INTER_LINEAR) -> np.ndarray:
-    shifted = transform.copy()
-    shifted[:, 2] -= (region.x0, region.y0)
-    return cv2.warpAffine(image, shifted, region.size, flags=flags)
+def _inverse_like_opencv(transform: np.ndarray) -> list[float]:
+    """The destination->source map that cv2.warpAffine derives from `transform`, with its operation order."""
+    m = [float(v) for v in transform.ravel()]
+    det = m[0] * m[4] - m[1] * m[3]
+    det = 1.0 / det if det != 0 else 0.0
+    a11, a22 = m[4] * det, m[0] * det
+    m[0], m[4] = a11, a22
+    m[1] *= -det
+    m[3] *= -det
+    m[2], m[5] = -m[0] * m[2] - m[1] * m[5], -m[3] * m[2] - m[4] * m[5]
+    return m
+
+
+def _fixed_point_maps(m: list[float], region: Region) -> tuple[np.ndarray, np.ndarray]:
+    """warpAffine's fixed-point source coordinates (1/1024 steps, rounded to 1/32 pixel), as remap maps."""
+    xs = np.arange(region.x0, region.x1, dtype=np.float64)
+    ys = np.arange(region.y0, region.y1, dtype=np.float64)
+    rows_x = np.rint((m[1] * ys + m[2]) * 1024).astype(np.int64) + 16
+    rows_y = np.rint((m[4] * ys + m[5]) * 1024).astype(np.int64) + 16
+    x = (rows_x[:, None] + np.rint(m[0] * xs * 1024).astype(np.int64)[None, :]) >> 5
+    y = (rows_y[:, None] + np.rint(m[3] * xs * 1024).astype(np.int64)[None, :]) >> 5
+    whole = np.stack([np.clip(x >> 5, -32768, 32767), np.clip(y >> 5, -32768, 32767)], axis=-1).astype(np.int16)
+    return whole, ((y & 31) * 32 + (x & 31)).astype(np.uint16)
+
+
+def _float_maps(m: list[float], region: Region) -> tuple[np.ndarray, np.ndarray]:
+    """Source coordinates as OpenCV's float32 warp kernels compute them (row term in double, fused x term)."""
+    xs = np.arange(region.x0, region.x1).astype(np.float32).astype(np.float64)
+    ys = np.arange(region.y0, region.y1, dtype=np.float64)
+    rows_x = (ys * m[1] + m[2]).astype(np.float32).astype(np.float64)
+    rows_y = (ys * m[4] + m[5]).astype(np.float32).astype(np.float64)
+    map_x = (float(np.float32(m[0])) * xs[None, :] + rows_x[:, None]).astype(np.float32)
+    map_y = (float(np.float32(m[3])) * xs[None, :] + rows_y[:, None]).astype(np.float32)
+    return map_x, map_y
+
+
+def _warp_into(image: np.ndarray, transform: np.ndarray, region: Region) -> np.ndarray:
+    """`cv2.warpAffine(image, transform, full_size)[region]` without warping the full output size.
+
+    A warp into a shifted small output would round the source coordinates differently from the full-size warp
+    (a 1/32-pixel step can move a sharp mask edge by a few percent), so the full-size coordinates are computed
+    here and sampled with cv2.remap: fixed-point ones for float64 images (OpenCV's path for them), float32 ones
+    for 8-bit and float32 images (OpenCV >= 4.11 kernels); bilinear, zero outside.
+    """
+    m = _inverse_like_opencv(transform)
+    maps = _fixed_point_maps(m, region) if image.dtype == np.float64 else _float_maps(m, region)
+    return cv2.remap(image, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def paste_face(
@@ -131,7 +174,7 @@ def paste_face(
     if face_scale != 1.0:
         warped *= face_scale
     if parse_mask is not None:
-        soft = _warp_into(parse_mask, transform, region, flags=cv2.INTER_AREA)[:, :, None]
+        soft = _warp_into(parse_mask, transform, region)[:, :, None]
         pasted = warped
     else:
         footprint_mask = _warp_into(np.ones((face_size, face_size), np.float32), transform, region)
