@@ -1,0 +1,71 @@
+"""A random stream owned by the training module, saved in checkpoints so that resuming is exact.
+
+The generator draws its noise maps from torch's global RNG. Swapping in the module's own state for the
+duration of a training step makes those draws independent of anything else that uses the global RNG
+(data loading, sampler shuffles, iterator seeds), which Lightning does not restore on resume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+
+class RNGStream:
+    """CPU (and current CUDA device) RNG states used only inside `active()`."""
+
+    def __init__(self, seed: int | None = 0) -> None:
+        self.seed = seed
+        self.cpu_state: torch.Tensor | None = None
+        self.cuda_state: torch.Tensor | None = None
+
+    def _fresh_state(self, offset: int) -> torch.Tensor:
+        generator = torch.Generator()
+        if self.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(self.seed + offset)
+        return generator.get_state()
+
+    def reset(self, rank: int = 0) -> None:
+        """Start the stream from `seed + rank` (BasicSR seeds each rank with seed + rank)."""
+        self.cpu_state = self._fresh_state(rank)
+        self.cuda_state = None
+
+    def set_from_global(self) -> None:
+        """Continue from the current global CPU RNG state (used to align with reference code in tests)."""
+        self.cpu_state = torch.get_rng_state()
+
+    @contextmanager
+    def active(self, device: torch.device, rank: int = 0) -> Iterator[None]:
+        if self.cpu_state is None:
+            self.reset(rank)
+        saved_cpu = torch.get_rng_state()
+        torch.set_rng_state(self.cpu_state)
+        cuda_index = None
+        if device.type == "cuda":
+            cuda_index = device.index if device.index is not None else torch.cuda.current_device()
+            saved_cuda = torch.cuda.get_rng_state(cuda_index)
+            if self.cuda_state is None:
+                torch.cuda.manual_seed(torch.randint(0, 2**62, (1,)).item())
+            else:
+                torch.cuda.set_rng_state(self.cuda_state, cuda_index)
+        try:
+            yield
+        finally:
+            self.cpu_state = torch.get_rng_state()
+            torch.set_rng_state(saved_cpu)
+            if cuda_index is not None:
+                self.cuda_state = torch.cuda.get_rng_state(cuda_index)
+                torch.cuda.set_rng_state(saved_cuda, cuda_index)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "cpu": self.cpu_state, "cuda": self.cuda_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed = state.get("seed", self.seed)
+        self.cpu_state = state.get("cpu")
+        self.cuda_state = state.get("cuda")
