@@ -52,6 +52,9 @@ def test_folder_list_lmdb_and_zip_give_the_same_samples(tmp_path, faces):
     list_file.write_text("# FFHQ subset\n" + "\n".join(f"faces/{n}" for n in names) + "\n")
     lmdb_path = tmp_path / "faces.lmdb"
     assert make_lmdb(faces, lmdb_path) == len(names)
+    small = tmp_path / "small.lmdb"
+    make_lmdb(faces, small, size=32)
+    assert (small / "meta_info.txt").read_text().splitlines()[0] == "00000.png (32,32,3) 1"
     zip_path = tmp_path / "faces.zip"
     with zipfile.ZipFile(zip_path, "w") as archive:
         for n in names:

@@ -2,24 +2,38 @@
 
 Layout (the one BasicSR's `make_lmdb_from_imgs` writes and GFPGAN's dataset reads): `<name>.lmdb/` holding
 data.mdb / lock.mdb, values = PNG bytes re-encoded at `compress_level`, keys = the image name without its
-extension, and `meta_info.txt` with one line per image: `<key>.png (<h>,<w>,<c>) <compress_level>`.
-Undecodable or non-8-bit-colour images are listed and left out; an existing output is never overwritten.
+extension (the bare file stem when stems are unique, as for FFHQ's nested 1024 folders, else the relative
+path), and `meta_info.txt` with one line per image: `<key>.png (<h>,<w>,<c>) <compress_level>`. `size` resizes
+square images with INTER_AREA on the way in (FFHQ 1024 -> 512). Undecodable or non-8-bit-colour images are listed
+and left out; an existing output is never overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from facerevive.data.image_io import BadImageError, decode_bgr8
 from facerevive.data.sources import open_source
 
 
-def make_lmdb(source_root: str | Path, lmdb_path: str | Path, compress_level: int = 1, batch: int = 5000) -> int:
+def _prepare(img: np.ndarray, size: int | None) -> np.ndarray:
+    if size is None or img.shape[:2] == (size, size):
+        return img
+    if img.shape[0] != img.shape[1]:
+        raise BadImageError(f"non-square {img.shape[1]}x{img.shape[0]} image cannot be resized to {size}x{size}")
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def make_lmdb(
+    source_root: str | Path, lmdb_path: str | Path, compress_level: int = 1, size: int | None = None, batch: int = 5000
+) -> int:
     """Write the LMDB; returns how many images it holds."""
     import lmdb
 
@@ -29,14 +43,16 @@ def make_lmdb(source_root: str | Path, lmdb_path: str | Path, compress_level: in
     if lmdb_path.exists():
         raise FileExistsError(f"{lmdb_path} exists; refusing to overwrite it")
     source = open_source(source_root)
-    keys = [Path(k).with_suffix("").as_posix() for k in source.keys]
-    duplicates = {k for k in keys if keys.count(k) > 1}
+    keys = [Path(k).stem for k in source.keys]
+    if len(set(keys)) != len(keys):
+        keys = [Path(k).with_suffix("").as_posix() for k in source.keys]
+    duplicates = [k for k, n in Counter(keys).items() if n > 1]
     if duplicates:
         raise ValueError(
             f"{source_root} has several images per key (same name, other extension): {sorted(duplicates)[:5]}"
         )
     first = cv2.imencode(
-        ".png", decode_bgr8(source.read(source.keys[0])), [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
+        ".png", _prepare(decode_bgr8(source.read(source.keys[0])), size), [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
     )[1]
     map_size = max(first.nbytes * len(keys) * 10, 1 << 26)
     meta_lines, skipped = [], []
@@ -44,7 +60,7 @@ def make_lmdb(source_root: str | Path, lmdb_path: str | Path, compress_level: in
     txn = env.begin(write=True)
     for i, (source_key, key) in enumerate(zip(source.keys, keys, strict=True)):
         try:
-            img = decode_bgr8(source.read(source_key))
+            img = _prepare(decode_bgr8(source.read(source_key)), size)
         except BadImageError as exc:
             skipped.append(f"{source.path(source_key)}: {exc}")
             continue
@@ -71,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("input", help="folder, list file or zip of images")
     parser.add_argument("output", help="LMDB folder to create, ending in .lmdb")
     parser.add_argument("--compress-level", type=int, default=1, help="PNG compression 0-9 (BasicSR default 1)")
+    parser.add_argument("--size", type=int, default=None, help="resize square images to SIZE (INTER_AREA)")
     args = parser.parse_args(argv)
-    count = make_lmdb(args.input, args.output, args.compress_level)
+    count = make_lmdb(args.input, args.output, args.compress_level, args.size)
     print(f"wrote {count} images to {args.output}")
 
 
