@@ -25,7 +25,7 @@ def restore(cfg: DictConfig):
 
     pipeline = build_pipeline(
         model=cfg.model,
-        model_overrides=OmegaConf.to_container(cfg.model_overrides),
+        model_overrides=OmegaConf.to_container(cfg.model_overrides) if cfg.model_overrides else None,
         device=cfg.device,
         batch_size=cfg.batch_size,
         fidelity=cfg.fidelity,

@@ -55,8 +55,8 @@ def _reason_kind(reason: str) -> str:
 def expand_inputs(spec: str | Path, exclude: Path | None = None) -> list[Path]:
     """The input files: one file (existing or not, so a missing one is reported), a folder's files, or a glob.
 
-    Hidden files and anything under `exclude` (the output folder) are left out, so a run never reads its
-    own outputs back.
+    Hidden files and anything inside the output subfolders of `exclude` (the output folder) are left out, so a
+    run never reads its own outputs back, even when the output folder is the input folder.
     """
     spec = str(spec)
     if any(char in spec for char in "*?["):
@@ -68,8 +68,8 @@ def expand_inputs(spec: str | Path, exclude: Path | None = None) -> list[Path]:
         return [Path(spec)]
     paths = [p for p in paths if not p.name.startswith(".")]
     if exclude is not None:
-        excluded = exclude.resolve()
-        paths = [p for p in paths if excluded not in p.resolve().parents]
+        excluded = {(exclude / name).resolve() for name in OUTPUT_DIRS}
+        paths = [p for p in paths if not excluded.intersection(p.resolve().parents)]
     return paths
 
 
@@ -145,7 +145,7 @@ class RestoreRunner:
         return name
 
     def _write(self, path: Path, image: np.ndarray) -> None:
-        if path.resolve() in self._inputs or (path.exists() and path.resolve() in self._inputs):
+        if path.resolve() in self._inputs:
             raise BadInputError(f"{path}: refusing to overwrite an input file")
         write_image(path, image)
 
