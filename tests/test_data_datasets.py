@@ -397,3 +397,21 @@ def test_no_color_config_and_switching_steps_off(faces):
     names = [type(s).__name__ for s in datamodule.datasets["train"].pipeline.steps]
     assert "RandomJPEG" not in names and names[-2:] == ["Sharpen", "Quantize8Bit"]
     assert datamodule.datasets["train"][0]["lq"].shape == (3, SIZE, SIZE)
+
+
+def test_lightning_distributed_sampler_partitions_the_data(faces):
+    """Under DDP Lightning rebuilds the train loader with a DistributedSampler: our loader must survive the rebuild."""
+    from lightning.pytorch.utilities.data import _update_dataloader
+    from torch.utils.data import DistributedSampler
+
+    make = functools.partial(FFHQDegradationDataset, root=faces, out_size=SIZE)
+    datamodule = FaceDataModule(train=make, batch_size=1, num_workers=0, drop_last=False)
+    datamodule.setup("fit")
+    loader = datamodule.train_dataloader()
+    seen = []
+    for rank in range(2):
+        sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=rank, shuffle=True, seed=0)
+        rebuilt = _update_dataloader(loader, sampler)
+        assert rebuilt.batch_size == 1 and rebuilt.num_workers == 0
+        seen.append({Path(batch["gt_path"][0]).name for batch in rebuilt})
+    assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 6

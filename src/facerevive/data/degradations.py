@@ -60,13 +60,27 @@ def _trim_kernel(kernel: np.ndarray, budget: float) -> np.ndarray:
 
 
 def _separable_cost_ms(size: int) -> float:
-    """Measured cost of one `cv2.sepFilter2D` pass on 512x512x3 float32, one thread (slower past 33 taps)."""
-    return 0.1 * size * (1.5 if size > 33 else 1.0)
+    """Measured cost of one `cv2.sepFilter2D` pass with (anti)symmetric 1-D kernels on 512x512x3 float32, one
+    thread: 3.1 ms at 41 taps. OpenCV has fast paths for symmetric and antisymmetric kernels, which is why the
+    kernels handed to it are made exactly (anti)symmetric (`_symmetrize`)."""
+    return 0.075 * size
 
 
 def _dense_cost_ms(size: int) -> float:
     """Measured cost of `cv2.filter2D` on the same image: direct for small kernels, a DFT from 21 taps on."""
     return min(0.02 * size * size, 10.3)
+
+
+def _symmetrize(vector: np.ndarray) -> np.ndarray:
+    """Make a 1-D kernel exactly symmetric or antisymmetric, whichever it nearly is.
+
+    A Gaussian kernel is point-symmetric (K(x, y) = K(-x, -y)), so its marginals and singular vectors are
+    (anti)symmetric up to rounding; removing the rounding lets OpenCV use its (anti)symmetric fast path.
+    """
+    mirrored = vector[::-1]
+    if np.dot(vector, mirrored) >= 0:
+        return (vector + mirrored) / 2
+    return (vector - mirrored) / 2
 
 
 def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE) -> np.ndarray:
@@ -88,7 +102,7 @@ def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE)
     rows, cols = kernel.sum(axis=1), kernel.sum(axis=0)
     if np.abs(np.outer(rows, cols) - kernel).sum() <= tolerance / 2:
         # Separable already (isotropic or axis-aligned): the marginals are the two 1-D kernels.
-        return cv2.sepFilter2D(img, -1, cols, rows, borderType=cv2.BORDER_REFLECT_101)
+        return cv2.sepFilter2D(img, -1, _symmetrize(cols), _symmetrize(rows), borderType=cv2.BORDER_REFLECT_101)
     # OpenCV's SVD: single-threaded, so it does not fight DataLoader workers for BLAS threads.
     s, u, vt = cv2.SVDecomp(kernel)
     s = s[:, 0]
@@ -104,7 +118,8 @@ def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE)
     out = None
     for r in range(rank):
         scale = np.sqrt(s[r])
-        term = cv2.sepFilter2D(img, -1, vt[r] * scale, u[:, r] * scale, borderType=cv2.BORDER_REFLECT_101)
+        column, row = _symmetrize(u[:, r] * scale), _symmetrize(vt[r] * scale)
+        term = cv2.sepFilter2D(img, -1, row, column, borderType=cv2.BORDER_REFLECT_101)
         out = term if out is None else cv2.add(out, term)
     return out
 
