@@ -81,13 +81,16 @@ class FIDStats:
     mu: np.ndarray
     sigma: np.ndarray
     count: int = 0
+    # Centred features when the statistics were just computed (not saved): a faster exact FID when few.
+    centered: np.ndarray | None = None
 
     @classmethod
     def from_features(cls, features: np.ndarray) -> FIDStats:
         features = np.asarray(features, dtype=np.float64)
         if features.shape[0] < 2:
             raise ValueError(f"FID needs at least 2 images, got {features.shape[0]}")
-        return cls(features.mean(axis=0), np.cov(features, rowvar=False), features.shape[0])
+        mu = features.mean(axis=0)
+        return cls(mu, np.cov(features, rowvar=False), features.shape[0], features - mu)
 
     @classmethod
     def load(cls, path: str | Path) -> FIDStats:
@@ -117,19 +120,34 @@ class FIDStats:
             raise
 
 
-def frechet_distance(a: FIDStats, b: FIDStats) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2).
+def _trace_sqrt_product(a: FIDStats, b: FIDStats) -> float:
+    """Tr((S_a S_b)^1/2) = sum of the square roots of the eigenvalues of S_a S_b.
 
-    Tr((S_a S_b)^1/2) is the sum of the square roots of the eigenvalues of S_a S_b (real and >= 0 for two
-    covariance matrices), which avoids scipy's iterative `sqrtm` of pytorch-fid: same value, several times faster.
-    Tiny negative eigenvalues from round-off are clipped to 0.
+    Those eigenvalues are the ones of a symmetric PSD matrix, so a symmetric eigensolver applies:
+    - few samples (n <= d): S_a = X^T X / (n - 1) with X the centred features, and S_a S_b has the nonzero
+      eigenvalues of X S_b X^T / (n - 1), an n x n matrix;
+    - otherwise: those of S_a^1/2 S_b S_a^1/2 (S_a^1/2 from a symmetric eigendecomposition).
+    Round-off can leave eigenvalues slightly below zero: they are clipped to 0.
     """
+    if a.centered is not None and a.centered.shape[0] <= a.centered.shape[1]:
+        x = a.centered
+        product = x @ b.sigma @ x.T / (x.shape[0] - 1)
+    else:
+        values, vectors = np.linalg.eigh(a.sigma)
+        root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+        product = root @ b.sigma @ root
+    eig = np.linalg.eigvalsh((product + product.T) / 2)
+    return float(np.sqrt(np.clip(eig, 0, None)).sum())
+
+
+def frechet_distance(a: FIDStats, b: FIDStats) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^1/2), the value of pytorch-fid's
+    `calculate_frechet_distance`, computed with symmetric eigensolvers instead of scipy's iterative `sqrtm`
+    (several times faster; exact in exact arithmetic)."""
     if a.mu.shape != b.mu.shape or a.sigma.shape != b.sigma.shape:
         raise ValueError(f"FID statistics differ in dimension: {a.mu.shape} vs {b.mu.shape}")
     diff = a.mu - b.mu
-    eig = np.linalg.eigvals(a.sigma @ b.sigma)
-    trace_sqrt = np.sqrt(np.clip(eig.real, 0, None)).sum()
-    return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * trace_sqrt)
+    return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * _trace_sqrt_product(a, b))
 
 
 def folder_fingerprint(files: Iterable[str | Path], network: str) -> str:

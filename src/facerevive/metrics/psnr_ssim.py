@@ -9,7 +9,6 @@ Gaussian window (sigma 1.5) over the valid region, C1 = (0.01*255)^2, C2 = (0.03
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from facerevive.metrics.color import rgb_to_y
 
@@ -66,13 +65,21 @@ def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
+def _band(length: int, kernel: torch.Tensor) -> torch.Tensor:
+    """(length - k + 1, length) matrix applying a 1-D kernel over the valid positions."""
+    k = kernel.shape[0]
+    band = torch.zeros(length - k + 1, length, dtype=kernel.dtype, device=kernel.device)
+    rows = torch.arange(length - k + 1, device=kernel.device)
+    for i in range(k):
+        band[rows, rows + i] = kernel[i]
+    return band
+
+
 def _filter_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian, valid region only (what cv2.filter2D then cropping 5 pixels gives)."""
-    n, c, h, w = x.shape
-    flat = x.reshape(n * c, 1, h, w)
-    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
-    return flat.reshape(n, c, flat.shape[-2], flat.shape[-1])
+    """Separable Gaussian, valid region only (what cv2.filter2D then cropping 5 pixels gives), as two banded
+    matrix products: float64 BLAS is several times faster than a float64 convolution on CPU."""
+    rows, cols = _band(x.shape[-2], kernel), _band(x.shape[-1], kernel)
+    return rows @ x @ cols.T
 
 
 def ssim(
