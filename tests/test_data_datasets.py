@@ -415,3 +415,38 @@ def test_lightning_distributed_sampler_partitions_the_data(faces):
         assert rebuilt.batch_size == 1 and rebuilt.num_workers == 0
         seen.append({Path(batch["gt_path"][0]).name for batch in rebuilt})
     assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 6
+
+
+def test_cli_from_images_runs_facexlib_detectors(tmp_path):
+    """With randomly initialised detectors saved under the official weight names, the image path runs end to end.
+
+    Random weights cannot find real landmarks, so only the plumbing is checked (loading, detection, file format).
+    """
+    from facexlib.alignment.awing_arch import FAN
+    from facexlib.detection.retinaface import RetinaFace
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(
+            RetinaFace(network_name="resnet50", half=False, device="cpu").state_dict(), weights / cb.DETECTOR_WEIGHTS[5]
+        )
+    torch.save(
+        {"state_dict": FAN(num_modules=4, num_landmarks=98, device="cpu").state_dict()},
+        weights / cb.DETECTOR_WEIGHTS[68],
+    )
+    faces = tmp_path / "one_face"
+    write_faces(faces, 1, SIZE)  # one image: the random-weight detectors take seconds per image on a CPU
+    stems = {"00000"}
+    for n_points in (5, 68):
+        out = tmp_path / f"boxes{n_points}.pth"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cb.main(
+                ["--images", str(faces), "--out", str(out), "--landmarks", str(n_points), "--weights-dir", str(weights)]
+            )
+        boxes = cb.load_boxes(out)
+        assert set(boxes) <= stems
+        assert all(entry[c][2] > 0 for entry in boxes.values() for c in cb.COMPONENTS)
+    assert set(cb.load_boxes(tmp_path / "boxes68.pth")) == stems

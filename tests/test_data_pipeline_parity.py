@@ -255,6 +255,5 @@ def test_pipeline_matches_official_all_branches(tmp_path, official):
     assert {"RandomColorShift", "RandomGrayscale", "RandomColorJitter", "hflip"} <= set(seen)
 
 
-@pytest.mark.slow
 def test_pipeline_matches_official_at_512(tmp_path, official):
     _compare(tmp_path, official, size=512, count=4, seed=2)

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -160,6 +161,30 @@ def _require_weight(weights_dir: Path, n_points: int) -> Path:
     return path
 
 
+def awing_landmarks(model: torch.nn.Module, img_bgr: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """98 WFLW landmarks (x, y) in image pixels from facexlib's AWing FAN.
+
+    facexlib's own `FAN.get_landmarks` no longer runs on numpy >= 1.24 (it uses the removed `np.float`), so the
+    heatmaps are decoded here the same way: RGB input resized to 256 in [0, 1]; per landmark the peak of its
+    64x64 heatmap, moved a quarter pixel towards the larger horizontal and vertical neighbour, plus half a pixel,
+    scaled back to the image size. Neighbours are clamped at the heatmap border.
+    """
+    height, width = img_bgr.shape[:2]
+    rgb = cv2.cvtColor(cv2.resize(img_bgr, (256, 256)), cv2.COLOR_BGR2RGB)
+    inp = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)[None].to(device)
+    outputs, _ = model(inp)
+    heatmaps = outputs[-1][0, :-1].detach().cpu().numpy()
+    n, size_y, size_x = heatmaps.shape
+    flat = heatmaps.reshape(n, -1).argmax(axis=1)
+    py, px = flat // size_x, flat % size_x
+    rows = np.arange(n)
+    dx = heatmaps[rows, py, np.minimum(px + 1, size_x - 1)] - heatmaps[rows, py, np.maximum(px - 1, 0)]
+    dy = heatmaps[rows, np.minimum(py + 1, size_y - 1), px] - heatmaps[rows, np.maximum(py - 1, 0), px]
+    x = (px + 0.25 * np.sign(dx) + 0.5) * width / size_x
+    y = (py + 0.25 * np.sign(dy) + 0.5) * height / size_y
+    return np.stack([x, y], axis=1)
+
+
 def boxes_from_images(
     images: Iterable[tuple[str, np.ndarray]], n_points: int, weights_dir: str | Path, device: str = "cpu"
 ) -> dict[str, Boxes]:
@@ -190,7 +215,7 @@ def boxes_from_images(
                 best = max(faces, key=lambda f: (f[2] - f[0]) * (f[3] - f[1]))
                 out[key] = boxes_from_five_points(np.asarray(best[5:15]).reshape(5, 2), min_half_len)
             else:
-                points = landmark_98_to_68(model.get_landmarks(img))
+                points = landmark_98_to_68(awing_landmarks(model, img, device))
                 out[key] = boxes_from_68_points(points, min_half_len)
     return out
 
