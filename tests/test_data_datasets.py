@@ -450,3 +450,21 @@ def test_cli_from_images_runs_facexlib_detectors(tmp_path):
         assert set(boxes) <= stems
         assert all(entry[c][2] > 0 for entry in boxes.values() for c in cb.COMPONENTS)
     assert set(cb.load_boxes(tmp_path / "boxes68.pth")) == stems
+
+
+def test_exact_box_flip_is_the_mirror_image(tmp_path, faces):
+    box_path = write_box_file(tmp_path / "boxes.pth", 6, SIZE)
+    official = FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=SIZE)
+    exact = FFHQDegradationDataset(
+        faces, out_size=SIZE, component_path=box_path, component_size=SIZE, exact_box_flip=True
+    )
+    plain, mirrored, rule = (
+        exact.component_locations(1, False),
+        exact.component_locations(1, True),
+        official.component_locations(1, True),
+    )
+    for name, source in (("left_eye", "right_eye"), ("right_eye", "left_eye"), ("mouth", "mouth")):
+        x1, y1, x2, y2 = plain[f"loc_{source}"].tolist()
+        assert torch.allclose(mirrored[f"loc_{name}"], torch.tensor([SIZE - x2, y1, SIZE - x1, y2]))
+        assert torch.allclose(rule[f"loc_{name}"] - mirrored[f"loc_{name}"], torch.tensor([1.0, 0, 1, 0]), atol=1e-4)
+    assert torch.equal(official.component_locations(1, False)["loc_mouth"], plain["loc_mouth"])

@@ -65,6 +65,8 @@ class FFHQDegradationDataset(Dataset):
         component_path: box file (GFPGAN format); None returns no boxes.
         eye_enlarge_ratio: factor on the eye half-lengths (official 1.4).
         component_size: image size the box file refers to; boxes are scaled by out_size / component_size.
+        exact_box_flip: flip boxes as the exact mirror image instead of the official rule (1 px apart, see
+            `component_locations`); the default reproduces the official boxes.
         resize_gt: resize square GT images of any size to out_size (INTER_AREA) instead of skipping them.
         degradations: the full step list or name -> step mapping (albumentations transforms); None builds the
             official pipeline from the keyword arguments below (the official option names).
@@ -85,6 +87,7 @@ class FFHQDegradationDataset(Dataset):
         component_path: str | Path | None = None,
         eye_enlarge_ratio: float = 1.4,
         component_size: int = 512,
+        exact_box_flip: bool = False,
         resize_gt: bool = False,
         degradations: Sequence[Any] | Mapping[str, Any] | None = None,
         extra_degradations: Mapping[str, Any] | None = None,
@@ -116,6 +119,7 @@ class FFHQDegradationDataset(Dataset):
         self.resize_gt = bool(resize_gt)
         self.eye_enlarge_ratio = float(eye_enlarge_ratio)
         self.box_scale = self.out_size / float(component_size)
+        self.exact_box_flip = bool(exact_box_flip)
         if degradations is None:
             steps: dict[str, Any] | list[Any] = gfpgan_degradations(
                 out_size=self.out_size,
@@ -213,16 +217,25 @@ class FFHQDegradationDataset(Dataset):
         raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected ({self.bad_files})")
 
     def component_locations(self, index: int, flipped: bool) -> dict[str, torch.Tensor]:
-        """loc_left_eye / loc_right_eye / loc_mouth as float32 (x1, y1, x2, y2) in out_size pixels."""
+        """loc_left_eye / loc_right_eye / loc_mouth as float32 (x1, y1, x2, y2) in out_size pixels.
+
+        On a flip the eyes swap. Official rule: the centre x goes to out_size - x and the box is rebuilt as
+        (c - h + 1, c + h), which lands 1 px right of the mirror image of the unflipped box. With
+        `exact_box_flip` the flipped box is that mirror image, (out_size - x2, y1, out_size - x1, y2).
+        """
         entry = self.boxes[self.box_keys[index]]
         scaled = {name: [v * self.box_scale for v in entry[name]] for name in cb.COMPONENTS}
         if flipped:
             scaled = {"left_eye": scaled["right_eye"], "right_eye": scaled["left_eye"], "mouth": scaled["mouth"]}
-            scaled = {name: [self.out_size - box[0], box[1], box[2]] for name, box in scaled.items()}
+            if not self.exact_box_flip:
+                scaled = {name: [self.out_size - box[0], box[1], box[2]] for name, box in scaled.items()}
         out = {}
         for name in cb.COMPONENTS:
             enlarge = self.eye_enlarge_ratio if "eye" in name else 1.0
-            out[f"loc_{name}"] = torch.from_numpy(cb.box_to_xyxy(scaled[name], enlarge=enlarge)).float()
+            xyxy = cb.box_to_xyxy(scaled[name], enlarge=enlarge)
+            if flipped and self.exact_box_flip:
+                xyxy = np.array([self.out_size - xyxy[2], xyxy[1], self.out_size - xyxy[0], xyxy[3]])
+            out[f"loc_{name}"] = torch.from_numpy(xyxy).float()
         return out
 
     def generate(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
