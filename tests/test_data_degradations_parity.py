@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.reference import import_reference
-from test_data_support import ONE_LEVEL, record_abs_error, synthetic_face
+from test_data_support import record_abs_error, synthetic_face
 
 from facerevive.data import degradations as F
 from facerevive.data import transforms as T
@@ -89,9 +89,23 @@ def test_fast_blur_within_its_bound_at_512(deg, monkeypatch):
 
 
 def test_fast_blur_worst_case_kernels():
-    """Thin rotated lines (high rank) and near-delta kernels, the cases the fast path must route correctly."""
-    img = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
-    for sx, sy, theta in [(10, 0.1, math.pi / 4), (0.1, 0.1, 0), (10, 10, 0), (7, 0.5, 0.3), (0.3, 9, -2.0)]:
+    """Thin rotated lines (high rank), near-delta, axis-aligned and near-degenerate kernels, plus 150 random ones."""
+    img = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
+    cases = [
+        (10, 0.1, math.pi / 4),
+        (0.1, 0.1, 0),
+        (10, 10, 0),
+        (7, 0.5, 0.3),
+        (0.3, 9, -2.0),
+        (5, 5, 0.7),
+        (6, 6.001, math.pi / 4),
+        (4, 1, math.pi / 2),
+        (9.9, 0.2, 0.0),
+        (2, 3, -math.pi),
+    ]
+    rng = np.random.default_rng(1)
+    cases += [(rng.uniform(0.1, 10), rng.uniform(0.1, 10), rng.uniform(-math.pi, math.pi)) for _ in range(150)]
+    for sx, sy, theta in cases:
         kernel = F.gaussian_kernel(41, sx, sy, theta, isotropic=False)
         record_abs_error("fast blur worst cases", F.blur(img, kernel), cv2.filter2D(img, -1, kernel), F.BLUR_TOLERANCE)
 
@@ -185,4 +199,3 @@ def test_quantize_matches_official():
     reference = torch.clamp((values * 255.0).round(), 0, 255) / 255.0
     ours = F.quantize_8bit(values.permute(1, 2, 0).numpy())
     record_abs_error("8-bit rounding", ours, reference.permute(1, 2, 0).numpy(), 0.0)
-    assert ONE_LEVEL > 0

@@ -101,7 +101,7 @@ def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE)
         return (img * np.float32(kernel[0, 0])).astype(np.float32)
     rows, cols = kernel.sum(axis=1), kernel.sum(axis=0)
     if np.abs(np.outer(rows, cols) - kernel).sum() <= tolerance / 2:
-        # Separable already (isotropic or axis-aligned): the marginals are the two 1-D kernels.
+        # Separable already (isotropic): the marginals are the two 1-D kernels, symmetric up to rounding.
         return cv2.sepFilter2D(img, -1, _symmetrize(cols), _symmetrize(rows), borderType=cv2.BORDER_REFLECT_101)
     # OpenCV's SVD: single-threaded, so it does not fight DataLoader workers for BLAS threads.
     s, u, vt = cv2.SVDecomp(kernel)
@@ -115,10 +115,14 @@ def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE)
             break
     if rank * _separable_cost_ms(size) >= _dense_cost_ms(size):
         return cv2.filter2D(img, -1, kernel)
+    terms = [(u[:, r] * np.sqrt(s[r]), vt[r] * np.sqrt(s[r])) for r in range(rank)]
+    symmetric = [(_symmetrize(column), _symmetrize(row)) for column, row in terms]
+    # Equal singular values could mix symmetric and antisymmetric vectors; keep the symmetrised terms only when
+    # they still meet the bound.
+    if np.abs(kernel - sum(np.outer(c, r) for c, r in symmetric)).sum() <= tolerance / 2:
+        terms = symmetric
     out = None
-    for r in range(rank):
-        scale = np.sqrt(s[r])
-        column, row = _symmetrize(u[:, r] * scale), _symmetrize(vt[r] * scale)
+    for column, row in terms:
         term = cv2.sepFilter2D(img, -1, row, column, borderType=cv2.BORDER_REFLECT_101)
         out = term if out is None else cv2.add(out, term)
     return out
