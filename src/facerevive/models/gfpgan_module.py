@@ -26,7 +26,7 @@ from torchvision.ops import roi_align
 from facerevive.losses import GANLoss, component_style_loss, gray_for_identity, image_pyramid, l1, r1_penalty
 from facerevive.models.ema import ema_update
 from facerevive.models.export import generator_config
-from facerevive.models.rng import RNGStream
+from facerevive.models.rng import RNGStream, global_rng_states, set_global_rng_states
 
 log = logging.getLogger(__name__)
 
@@ -404,6 +404,9 @@ class GFPGANModule(L.LightningModule):
         checkpoint["iteration"] = self.iteration
         checkpoint["net_g_config"] = copy.deepcopy(self.net_g_config)
         checkpoint["module_rng"] = self.rng.state_dict()
+        # The global streams drive data loading (sampler order, worker seeds): restored on resume so that a
+        # run resumed from an end-of-epoch checkpoint sees the same batches as an uninterrupted one.
+        checkpoint["global_rng"] = global_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "iteration" not in checkpoint:
@@ -411,6 +414,8 @@ class GFPGANModule(L.LightningModule):
         self.iteration = int(checkpoint["iteration"])
         if "module_rng" in checkpoint:
             self.rng.load_state_dict(checkpoint["module_rng"])
+        if "global_rng" in checkpoint:
+            set_global_rng_states(checkpoint["global_rng"])
 
     def export_official(self) -> dict[str, Any]:
         """{'params', 'params_ema', 'net_g_config'}: the official GFPGAN file layout plus the generator config."""

@@ -69,3 +69,32 @@ class RNGStream:
         self.seed = state.get("seed", self.seed)
         self.cpu_state = state.get("cpu")
         self.cuda_state = state.get("cuda")
+
+
+def global_rng_states() -> dict[str, Any]:
+    """torch (CPU and every CUDA device), numpy and Python `random` global states."""
+    import random
+
+    import numpy as np
+
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_global_rng_states(states: dict[str, Any]) -> None:
+    """Restore what `global_rng_states` returned (CUDA states only where CUDA is in use)."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -1,0 +1,92 @@
+"""Checkpoints every N iterations (not Lightning steps), `last.ckpt`, and official-format generator exports."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
+
+from facerevive.models.export import atomic_save
+
+log = logging.getLogger(__name__)
+
+
+def _replace_with_copy(source: Path, target: Path) -> None:
+    """Make `target` a hard link to (or, where links fail, a copy of) `source`, atomically."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+class IterationCheckpoint(Checkpoint):
+    """Every `every_n_iter` GFPGAN iterations and at the end of training, write into `dirpath`:
+
+    - `iter_<N>.ckpt`: the full Lightning checkpoint (all networks, optimisers, schedulers, EMA, iteration,
+      the module's RNG stream) and `last.ckpt` pointing at the newest one;
+    - `net_g_<N>.pth` and `net_g_latest.pth` (with `export`): `{'params', 'params_ema', 'net_g_config'}`,
+      the official GFPGAN layout that `GFPGANer` and `facerevive.weights.build_generator` load.
+    Every file is written to a temporary name first and then renamed, so a crash never leaves a partial file.
+    `keep_last_n` (None: keep all) removes older iteration files.
+    """
+
+    def __init__(
+        self, dirpath: str | Path, every_n_iter: int = 5000, export: bool = True, keep_last_n: int | None = None
+    ) -> None:
+        super().__init__()
+        if every_n_iter < 1:
+            raise ValueError(f"every_n_iter must be >= 1, got {every_n_iter}")
+        self.dirpath = Path(dirpath)
+        self.every_n_iter = every_n_iter
+        self.export = export
+        self.keep_last_n = keep_last_n
+        self.last_model_path = ""
+        self.last_export_path = ""
+        self._saved_at: int | None = None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if pl_module.iteration % self.every_n_iter == 0:
+            self.save(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._saved_at != pl_module.iteration and pl_module.iteration > 0:
+            self.save(trainer, pl_module)
+
+    def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        iteration = pl_module.iteration
+        self._saved_at = iteration
+        path = self.dirpath / f"iter_{iteration:08d}.ckpt"
+        tmp = self.dirpath / f".iter_{iteration:08d}.ckpt.tmp"
+        trainer.save_checkpoint(tmp)  # every rank takes part; the strategy writes on rank 0
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+            _replace_with_copy(path, self.dirpath / "last.ckpt")
+            self.last_model_path = str(self.dirpath / "last.ckpt")
+            if self.export:
+                export = atomic_save(pl_module.export_official(), self.dirpath / f"net_g_{iteration:08d}.pth")
+                _replace_with_copy(export, self.dirpath / "net_g_latest.pth")
+                self.last_export_path = str(self.dirpath / "net_g_latest.pth")
+            self._prune()
+            log.info("iteration %d: saved %s", iteration, path)
+        trainer.strategy.barrier("IterationCheckpoint.save")
+
+    def _prune(self) -> None:
+        if self.keep_last_n is None:
+            return
+        for pattern in ("iter_*.ckpt", "net_g_[0-9]*.pth"):
+            for old in sorted(self.dirpath.glob(pattern))[: -self.keep_last_n]:
+                old.unlink()
+
+    def state_dict(self) -> dict:
+        return {"dirpath": str(self.dirpath), "last_model_path": self.last_model_path}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # A resumed run writes into its own run directory; the previous one is only recorded.
+        self.resumed_from = state_dict.get("last_model_path", "")

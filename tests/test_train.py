@@ -1,0 +1,302 @@
+"""train.py end to end on tiny settings: configs, pre-flight checks, files a run leaves, loggers, exact resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from facerevive.utils import MissingPretrainedError, check_pretrained_paths, log_random_inits
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+
+import train as train_script  # noqa: E402
+
+# A few quick quickstart iterations: progress bar, config print and W&B off unless a test asks for them.
+QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+
+
+def compose_cfg(tmp_path: Path, overrides: list[str]) -> DictConfig:
+    """The composed training config with its run directory in `tmp_path` (as @hydra.main would set it up)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train.yaml", overrides=[*QUIET, *overrides], return_hydra_config=True)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open_dict(cfg):
+        cfg.paths.log_dir = str(tmp_path / "logs")
+        cfg.paths.output_dir = str(run_dir)
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def run(tmp_path: Path, overrides: list[str]):
+    cfg = compose_cfg(tmp_path, overrides)
+    metrics, objects = train_script.train(cfg)
+    return cfg, metrics, objects
+
+
+def test_bare_train_is_the_quickstart(tmp_path: Path) -> None:
+    cfg = compose_cfg(tmp_path, [])
+    assert cfg.task_name == "quickstart"
+    assert cfg.model.net_g._target_ == "facerevive.archs.GFPGANv1Clean"
+    assert cfg.data.root.endswith("data/samples")
+    assert list(cfg.logger) == ["wandb"] and cfg.logger.wandb.offline is True
+
+
+def test_paper_recipe_numbers(tmp_path: Path) -> None:
+    """experiment=gfpgan_v1 carries train_gfpgan_v1.yml's numbers."""
+    cfg = compose_cfg(tmp_path, ["experiment=gfpgan_v1"])
+    m = cfg.model
+    assert (cfg.data.out_size, cfg.data.batch_size, cfg.trainer.devices) == (512, 3, 4)
+    assert (m.net_g._target_, m.net_g.channel_multiplier, m.net_g.fix_decoder) == ("facerevive.archs.GFPGANv1", 1, True)
+    assert m.net_g.input_is_latent and m.net_g.different_w and m.net_g.sft_half and m.net_g.narrow == 1
+    assert m.optimizer_g.lr == m.optimizer_d.lr == m.optimizer_component.lr == 2e-3
+    assert list(m.optimizer_component.betas) == [0.9, 0.99] and list(m.optimizer_g.betas) == [0.0, 0.99]
+    assert list(m.scheduler.milestones) == [600000, 700000] and m.scheduler.gamma == 0.5
+    assert m.total_iter == 800000 and m.remove_pyramid_loss == 50000 and m.net_d_reg_every == 16
+    assert (m.pixel_weight, m.gan_weight, m.comp_style_weight, m.identity_weight, m.r1_reg_weight) == (
+        0.1,
+        0.1,
+        200,
+        10,
+        10,
+    )
+    assert m.perceptual.style_weight == 50 and m.perceptual.perceptual_weight == 1.0
+    assert dict(m.perceptual.layer_weights) == {
+        "conv1_2": 0.1,
+        "conv2_2": 0.1,
+        "conv3_4": 1,
+        "conv4_4": 1,
+        "conv5_4": 1,
+    }
+    assert m.ema_decay == pytest.approx(0.5 ** (32 / 10000), rel=1e-15)
+    simple = compose_cfg(tmp_path, ["experiment=gfpgan_v1_simple"]).model
+    assert simple.net_d_left_eye is None and simple.net_identity is None
+
+
+def test_missing_pretrained_file_names_make_weights(tmp_path: Path) -> None:
+    cfg = compose_cfg(tmp_path, ["experiment=gfpgan_v1", f"paths.pretrained_dir={tmp_path}/nothing_here"])
+    with pytest.raises(MissingPretrainedError, match="make weights") as info:
+        check_pretrained_paths(cfg)
+    message = str(info.value)
+    for key in ("model.net_g.decoder_load_path", "model.identity_load_path", "model.perceptual.load_path"):
+        assert key in message
+    assert "data.component_path" in message
+
+
+def test_null_pretrained_paths_are_logged_as_random(tmp_path: Path, caplog) -> None:
+    cfg = compose_cfg(tmp_path, [])
+    check_pretrained_paths(cfg)  # the quickstart needs no downloaded file
+    with caplog.at_level("WARNING"):
+        null_keys = log_random_inits(cfg)
+    assert "model.net_g.decoder_load_path" in null_keys and "model.perceptual.load_path" in null_keys
+    assert "random initialisation" in caplog.text
+
+
+@pytest.mark.slow
+def test_quickstart_run_leaves_checkpoint_export_grids_and_logs(tmp_path: Path, monkeypatch, capsys) -> None:
+    """Four iterations with W&B offline, CSV and TensorBoard loggers; every promised file must be there."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg, _, objects = run(
+        tmp_path,
+        [
+            "logger=many_loggers",
+            "model.total_iter=4",
+            "callbacks.iteration_checkpoint.every_n_iter=2",
+            "callbacks.image_grid.every_n_iter=2",
+            "trainer.log_every_n_steps=1",
+        ],
+    )
+    out = Path(cfg.paths.output_dir)
+    ckpt_dir = out / "checkpoints"
+    for name in ("iter_00000002.ckpt", "iter_00000004.ckpt", "last.ckpt", "net_g_00000004.pth", "net_g_latest.pth"):
+        assert (ckpt_dir / name).is_file(), name
+    assert not list(ckpt_dir.glob(".*tmp")), "temporary files left behind"
+    assert (out / "images" / "restoration_00000004.png").is_file()
+    assert (out / "images" / "pyramid_00000004.png").is_file()
+    assert list((out / "wandb").glob("offline-run-*")), "no offline W&B run"
+    assert list((out / "csv").glob("version_*/metrics.csv"))
+    assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
+    printed = capsys.readouterr().out
+    assert "checkpoint" in printed and "export" in printed and "image grids" in printed and "W&B (offline)" in printed
+
+    checkpoint = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["iteration"] == 4
+    assert len(checkpoint["optimizer_states"]) == 5 and len(checkpoint["lr_schedulers"]) == 5
+    assert checkpoint["net_g_config"]["_target_"] == "facerevive.archs.GFPGANv1Clean"
+    assert checkpoint["net_g_config"]["decoder_load_path"] is None
+    model = objects["model"]
+    # Frozen networks: no optimiser holds their parameters, none has a gradient.
+    optimised = {id(p) for opt in objects["trainer"].optimizers for g in opt.param_groups for p in g["params"]}
+    for frozen in model.frozen_modules():
+        for p in frozen.parameters():
+            assert id(p) not in optimised and p.grad is None
+
+    from facerevive.weights import build_generator, load_checkpoint
+
+    export = torch.load(ckpt_dir / "net_g_latest.pth", map_location="cpu", weights_only=True)
+    assert set(export) >= {"params", "params_ema", "net_g_config"}
+    rebuilt = build_generator(ckpt_dir / "net_g_latest.pth")
+    for key, value in model.net_g_ema.state_dict().items():
+        assert torch.equal(rebuilt.state_dict()[key], value), key
+    from_lightning = build_generator(ckpt_dir / "last.ckpt")
+    assert torch.equal(from_lightning.final_linear.weight, model.net_g_ema.final_linear.weight)
+    load_checkpoint(rebuilt, ckpt_dir / "net_g_latest.pth", key="params")
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    nets = ["net_g", "net_g_ema", "net_d", "net_d_left_eye", "net_d_right_eye", "net_d_mouth"]
+    return {f"{n}.{k}": v.clone() for n in nets for k, v in getattr(model, n).state_dict().items()}
+
+
+@pytest.mark.slow
+def test_resume_is_exact(tmp_path: Path) -> None:
+    """2N iterations straight == N iterations, then `ckpt_path=last` in a new run, then N more.
+
+    Deterministic CPU settings; data from the real quickstart pipeline with one worker, so the degradations
+    are drawn in a worker seeded from the main RNG, which the checkpoint restores. N is one epoch (2 batches of
+    2 of the 4 sample faces): Lightning restarts a non-stateful loader at the start of its epoch, so exact
+    resume needs an end-of-epoch checkpoint (see the module docs).
+    """
+    import lightning as L
+
+    class Recorder(L.Callback):
+        def __init__(self) -> None:
+            self.losses: list[dict[str, float]] = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            self.losses.append(dict(pl_module.last_losses))
+
+    common = [
+        "logger=csv",
+        "callbacks.image_grid.every_n_iter=1000",
+        "callbacks.iteration_checkpoint.every_n_iter=2",
+        "trainer.deterministic=true",
+        "data.num_workers=1",
+        "model.net_d_reg_every=2",
+    ]
+
+    def fit(workdir: Path, extra: list[str]):
+        cfg = compose_cfg(workdir, [*common, *extra])
+        recorder = Recorder()
+        original = train_script.instantiate_callbacks
+        train_script.instantiate_callbacks = lambda c: [*original(c), recorder]
+        try:
+            _, objects = train_script.train(cfg)
+        finally:
+            train_script.instantiate_callbacks = original
+        return objects["model"], recorder.losses
+
+    straight, straight_losses = fit(tmp_path / "straight", ["model.total_iter=4"])
+    first, first_losses = fit(tmp_path / "resumed", ["model.total_iter=2"])
+    # The second half runs in a new run directory of the same task and finds the first one's last.ckpt.
+    second_dir = tmp_path / "resumed"
+    cfg = compose_cfg(second_dir, [*common, "model.total_iter=4", "ckpt_path=last"])
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(second_dir / "run2")
+        cfg.hydra.runtime.output_dir = str(second_dir / "run2")
+        Path(cfg.paths.output_dir).mkdir()
+    # find_last_checkpoint looks under <log_dir>/<task_name>/runs/*: put the first run there.
+    runs = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
+    runs.mkdir(parents=True)
+    (runs / "first").symlink_to(second_dir / "run", target_is_directory=True)
+    recorder_losses: list[dict[str, float]] = []
+
+    class Recorder2(L.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            recorder_losses.append(dict(pl_module.last_losses))
+
+    original = train_script.instantiate_callbacks
+    train_script.instantiate_callbacks = lambda c: [*original(c), Recorder2()]
+    try:
+        HydraConfig().set_config(cfg)
+        _, objects = train_script.train(cfg)
+    finally:
+        train_script.instantiate_callbacks = original
+    resumed = objects["model"]
+
+    assert resumed.iteration == straight.iteration == 4
+    assert [*first_losses, *recorder_losses] == straight_losses
+    resumed_weights, straight_weights = _weights(resumed), _weights(straight)
+    for key, value in straight_weights.items():
+        assert torch.equal(resumed_weights[key], value), key
+    del first
+
+
+@pytest.mark.slow
+def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
+    """`train.py -m experiment=glob(*)` with tiny networks and one iteration each, in a subprocess."""
+    tiny = [
+        "model.net_g.out_size=64",
+        "model.net_g.narrow=0.0625",
+        "model.net_g.num_style_feat=32",
+        "model.net_g.decoder_load_path=null",
+        "model.net_d.narrow=0.0625",
+        "model.identity_load_path=null",
+        "model.perceptual.load_path=null",
+        "model.eye_out_size=16",
+        "model.mouth_out_size=24",
+        "model.total_iter=1",
+        f"data.root={ROOT}/data/samples",
+        "data.out_size=64",
+        "data.train.resize_gt=true",
+        f"data.component_path={ROOT}/data/samples/components_512.pt",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+        "data.pin_memory=false",
+        "trainer=cpu",
+        "trainer.limit_val_batches=0",
+        "logger=csv",
+        "callbacks.iteration_checkpoint.every_n_iter=1",
+        "callbacks.image_grid.every_n_iter=1",
+    ]
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "experiment=glob(*)",
+        f"paths.log_dir={tmp_path}",
+        "hydra/launcher=basic",
+        *QUIET,
+        *tiny,
+    ]
+    env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(ROOT)}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    experiments = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+    finished = result.stdout.count("finished 1 iterations")
+    assert finished == len(experiments), result.stdout[-3000:]
+    exports = list(tmp_path.rglob("net_g_latest.pth"))
+    assert len(exports) == len(experiments)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["trainer.precision=bf16-mixed", "model.net_d_reg_every=1"], ["model.channels_last=true"]],
+    ids=["bf16-mixed", "channels_last"],
+)
+def test_precision_and_memory_format_options_train(tmp_path: Path, overrides: list[str]) -> None:
+    _, _, objects = run(
+        tmp_path, ["logger=csv", "callbacks=none", "model.total_iter=1", "data.batch_size=2", *overrides]
+    )
+    model = objects["model"]
+    assert model.iteration == 1
+    assert all(torch.isfinite(torch.tensor(v)) for v in model.last_losses.values())
+    if "model.net_d_reg_every=1" in overrides:
+        assert "l_d_r1" in model.last_losses
