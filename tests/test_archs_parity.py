@@ -103,6 +103,11 @@ def test_gfpgan_stored_noise_and_latents(name):
     with torch.no_grad():
         again, _ = mine(x, randomize_noise=False, return_rgb=False)
     assert torch.equal(again, img), "stored noise must make the forward deterministic"
+    decoder = mine.stylegan_decoder
+    stored = [getattr(decoder.noises, f"noise{i}") for i in range(decoder.num_layers)]
+    with torch.no_grad():
+        explicit, _ = mine(x, noise=stored, return_rgb=False)
+    assert torch.equal(explicit, img), "explicit noise maps must reach the decoder"
 
 
 def test_gfpgan_gradients_match():

@@ -71,11 +71,13 @@ class GFPGANBase(nn.Module):
         return_rgb: bool = True,
         randomize_noise: bool = True,
         fidelity: float = 1.0,
+        noise: Sequence[torch.Tensor] | None = None,
         **kwargs,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Restore `x` (B,3,H,W in [-1,1]); returns (image, U-Net RGB outputs at 8..out_size).
 
-        `fidelity` scales the CS-SFT modulation (1: the trained model, 0: the StyleGAN2 prior driven by
+        `noise` gives the decoder's per-layer noise maps explicitly (else `randomize_noise` decides between
+        fresh noise and the stored buffers). `fidelity` scales the CS-SFT modulation (1: the trained model, 0: the StyleGAN2 prior driven by
         the predicted latent codes alone). Extra keyword arguments are accepted for API compatibility
         with the official class and ignored.
         """
@@ -101,6 +103,7 @@ class GFPGANBase(nn.Module):
         image, _ = self.stylegan_decoder(
             [style_code],
             input_is_latent=self.input_is_latent,
+            noise=noise,
             randomize_noise=randomize_noise,
             return_latents=return_latents,
             conditions=conditions,
