@@ -1,0 +1,142 @@
+"""Faces per second of whole-photo restoration: FaceRevive's pipeline vs the official GFPGANer, side by side.
+
+Both pipelines get the same photos, the same generator weights (the official architecture, random weights unless
+--model names a checkpoint that is on disk), the same detector (the no-download tiny RetinaFace, plugged into
+facexlib's helper) and the same paste mask (--mask square, or parse with one shared ParseNet), and are timed end
+to end (detection, alignment, restoration, paste-back) after one warm-up run.
+
+    python benchmarks/bench_restore.py                          # CPU, fp32, one face per forward
+    python benchmarks/bench_restore.py --device cuda --batch-size 8 --bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import matplotlib.cbook
+import numpy as np
+import skimage.data
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers.reference import import_reference  # noqa: E402
+
+from facerevive.restore import FaceRestorer, RestorePipeline, TinyRetinaFaceDetector, photo_from_array  # noqa: E402
+from facerevive.restore.build import build_network  # noqa: E402
+from facerevive.restore.pasteback import FaceParser  # noqa: E402
+from facerevive.weights import OFFICIAL_MODELS, official_name  # noqa: E402
+
+
+def portraits() -> tuple[np.ndarray, np.ndarray]:
+    astronaut = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    hopper = cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))[44:556]
+    return astronaut, hopper
+
+
+def group_photo(rows: int = 2, cols: int = 3, tile: int = 560) -> np.ndarray:
+    """A group photo of rows x cols public-domain portraits, as a family photo scan would be (1680x1120)."""
+    astronaut, hopper = portraits()
+    tiles = [cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA) for img in (astronaut, hopper)]
+    grid = [[tiles[(r + c) % 2] for c in range(cols)] for r in range(rows)]
+    return np.concatenate([np.concatenate(row, axis=1) for row in grid], axis=0)
+
+
+class SharedDetector:
+    """The tiny RetinaFace detector with facexlib's `detect_faces` interface, for the official helper."""
+
+    def __init__(self, detector: TinyRetinaFaceDetector) -> None:
+        self.detector = detector
+
+    def detect_faces(self, image: np.ndarray, conf_threshold: float = 0.8) -> np.ndarray:
+        return self.detector.detect(image)
+
+
+def official_restorer(weights: Path, arch: str, channel_multiplier: int, device, detector, parser):
+    utils = import_reference("gfpgan.utils")
+    helper = import_reference("facexlib.utils.face_restoration_helper")
+    helper.init_detection_model = lambda *a, **k: SharedDetector(detector)
+    helper.init_parsing_model = lambda *a, **k: parser
+    return utils.GFPGANer(
+        str(weights), upscale=2, arch=arch, channel_multiplier=channel_multiplier, bg_upsampler=None, device=device
+    )
+
+
+def timed(fn, repeats: int) -> float:
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="random:gfpgan_v1.4", help="official name or random:<name>")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=1, help="faces per forward for FaceRevive")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for FaceRevive (GPU)")
+    parser.add_argument("--mask", choices=("square", "parse"), default="square")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    name = official_name(args.model.removeprefix("random:"))
+    if name is None:
+        raise SystemExit(f"--model must be an official name or random:<official name>, got {args.model}")
+    config = OFFICIAL_MODELS[name].net_g_config
+    arch = "original" if config["_target_"].endswith("GFPGANv1") else "clean"
+    net = build_network(args.model, device)
+    weights = Path(tempfile.mkdtemp()) / "bench_weights.pth"
+    torch.save({"params_ema": net.state_dict()}, weights)
+
+    detector = TinyRetinaFaceDetector()
+    parse_net = None
+    if args.mask == "parse":
+        from facexlib.parsing.parsenet import ParseNet
+
+        parse_net = ParseNet(in_size=512, out_size=512, parsing_ch=19).eval().to(device)
+    official = official_restorer(weights, arch, config["channel_multiplier"], device, detector, parse_net)
+    official.face_helper.use_parse = args.mask == "parse"
+    ours = RestorePipeline(
+        FaceRestorer(net, device, batch_size=args.batch_size, bf16=args.bf16),
+        detector,
+        upscale=2,
+        parser=FaceParser(device, model=parse_net) if parse_net is not None else None,
+    )
+
+    astronaut, hopper = portraits()
+    photos = {"portrait 512x512": astronaut, "portrait 512x512 (2)": hopper, "group 1680x1120": group_photo()}
+    print(f"model {args.model} ({arch}), device {device}, torch threads {torch.get_num_threads()}, mask {args.mask}")
+    print(f"FaceRevive: batch {args.batch_size}, {'bf16' if args.bf16 else 'fp32'}; official GFPGANer: fp32, 1 face")
+    print(f"{'photo':<22}{'faces':>6}{'official f/s':>14}{'FaceRevive f/s':>16}{'speed-up':>10}")
+    total_official = total_ours = total_faces = 0.0
+    for label, image in photos.items():
+        faces = len(ours.detect(photo_from_array(image)))
+        official_s = timed(lambda image=image: official.enhance(image.copy(), paste_back=True), args.repeats)
+        ours_s = timed(lambda image=image: ours.enhance(photo_from_array(image.copy())), args.repeats)
+        total_official += official_s
+        total_ours += ours_s
+        total_faces += faces
+        print(f"{label:<22}{faces:>6}{faces / official_s:>14.3f}{faces / ours_s:>16.3f}{official_s / ours_s:>9.2f}x")
+    print(
+        f"{'all':<22}{int(total_faces):>6}{total_faces / total_official:>14.3f}"
+        f"{total_faces / total_ours:>16.3f}{total_official / total_ours:>9.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
