@@ -288,7 +288,10 @@ def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [["trainer.precision=bf16-mixed", "model.net_d_reg_every=1"], ["model.channels_last=true"]],
+    [
+        pytest.param(["trainer.precision=bf16-mixed", "model.net_d_reg_every=1"], marks=pytest.mark.slow),
+        ["model.channels_last=true"],
+    ],
     ids=["bf16-mixed", "channels_last"],
 )
 def test_precision_and_memory_format_options_train(tmp_path: Path, overrides: list[str]) -> None:

@@ -142,7 +142,7 @@ class GFPGANModule(L.LightningModule):
         self.rng = RNGStream(seed)
         self._iter_start: float | None = None
         if channels_last:
-            self.to(memory_format=torch.channels_last)
+            self._to_channels_last()
 
     # ------------------------------------------------------------------ setup
     def _load_identity(self, path: str | None) -> None:
@@ -197,10 +197,20 @@ class GFPGANModule(L.LightningModule):
         schedulers = [instantiate(hp.scheduler, _convert_="all")(optimizer=opt) for opt in optimizers]
         return optimizers, schedulers
 
-    # --------------------------------------------------------------- helpers
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+    def _to_channels_last(self) -> None:
+        """Store the 4-D weights of the perceptual VGG and the component discriminators channels-last.
 
+        The generator, the global discriminator and ArcFace flatten features with `.view()`, which needs
+        contiguous (channels-first) tensors, so they stay as they are.
+        """
+        modules = [m for m in [self.perceptual, *self.component_discriminators().values()] if m is not None]
+        with torch.no_grad():
+            for module in modules:
+                for tensor in [*module.parameters(), *module.buffers()]:
+                    if tensor.dim() == 4:
+                        tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+
+    # --------------------------------------------------------------- helpers
     def component_crops(self, images: torch.Tensor, boxes: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """ROI-aligned eye (eye_out_size) and mouth (mouth_out_size) crops from (x1,y1,x2,y2) pixel boxes."""
         index = torch.arange(images.shape[0], device=images.device, dtype=images.dtype).unsqueeze(1)
@@ -265,8 +275,7 @@ class GFPGANModule(L.LightningModule):
         optimizers = self.optimizers()
         opt_g, opt_d = optimizers[0], optimizers[1]
         opt_components = dict(zip(COMPONENTS, optimizers[2:]))
-        lq = self._prepare(batch["lq"])
-        gt = self._prepare(batch["gt"])
+        lq, gt = batch["lq"], batch["gt"]
         losses: dict[str, torch.Tensor] = {}
         discs = self.component_discriminators()
 
@@ -377,7 +386,7 @@ class GFPGANModule(L.LightningModule):
     # -------------------------------------------------------------- validation
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         """PSNR and L1 of `net_g_ema` against GT on [0,1] images (and of the degraded input, for reference)."""
-        lq, gt = self._prepare(batch["lq"]), batch["gt"]
+        lq, gt = batch["lq"], batch["gt"]
         with torch.no_grad():
             output, _ = self.net_g_ema(lq, return_rgb=False, randomize_noise=False)
         out01 = ((output.float() + 1) / 2).clamp(0, 1)
@@ -396,7 +405,7 @@ class GFPGANModule(L.LightningModule):
         """Tensors in [-1,1] for the image callback: lq, restored (EMA), gt, and the U-Net pyramid."""
         lq = batch["lq"][:max_images].to(self.device)
         gt = batch["gt"][:max_images].to(self.device)
-        restored, pyramid = self.net_g_ema(self._prepare(lq), return_rgb=True, randomize_noise=False)
+        restored, pyramid = self.net_g_ema(lq, return_rgb=True, randomize_noise=False)
         return {"lq": lq, "restored": restored.float(), "gt": gt, "pyramid": [p.float() for p in pyramid]}
 
     # -------------------------------------------------------------- checkpoints
