@@ -468,3 +468,58 @@ def test_exact_box_flip_is_the_mirror_image(tmp_path, faces):
         assert torch.allclose(mirrored[f"loc_{name}"], torch.tensor([SIZE - x2, y1, SIZE - x1, y2]))
         assert torch.allclose(rule[f"loc_{name}"] - mirrored[f"loc_{name}"], torch.tensor([1.0, 0, 1, 0]), atol=1e-4)
     assert torch.equal(official.component_locations(1, False)["loc_mouth"], plain["loc_mouth"])
+
+
+def test_lmdb_is_readable_by_the_official_dataset(tmp_path, faces):
+    """facerevive-make-lmdb writes what GFPGAN's dataset reads with its lmdb backend (meta_info keys + PNG bytes)."""
+    from helpers.reference import import_reference
+
+    official_cls = import_reference("gfpgan.data.ffhq_degradation_dataset").FFHQDegradationDataset
+    lmdb_path = tmp_path / "ffhq.lmdb"
+    make_lmdb(faces, lmdb_path)
+    options = {
+        "dataroot_gt": str(lmdb_path),
+        "io_backend": {"type": "lmdb"},
+        "use_hflip": False,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "out_size": SIZE,
+        "blur_kernel_size": 41,
+        "kernel_list": ["iso", "aniso"],
+        "kernel_prob": [0.5, 0.5],
+        "blur_sigma": [0.1, 10],
+        "downsample_range": [0.8, 8],
+        "noise_range": [0, 20],
+        "jpeg_range": [60, 100],
+    }
+    official = official_cls(options)
+    expected = {index: official[index]["gt"] for index in (0, 4)}
+    # py-lmdb refuses a second handle on one environment in a process: close the official reader first.
+    for env in official.file_client.client._client.values():
+        env.close()
+    ours = FFHQDegradationDataset(lmdb_path, out_size=SIZE, use_hflip=False)
+    assert official.paths == ours.source.keys
+    for index, gt in expected.items():
+        assert torch.equal(gt, _sample(ours, index)["gt"])
+
+
+@pytest.mark.parametrize("kind", ["lmdb", "zip"])
+def test_lmdb_and_zip_after_fork_in_workers(tmp_path, faces, kind):
+    """The main process reads first (its handle is open), then forked workers read: same bytes, no shared handle."""
+    if kind == "lmdb":
+        root = tmp_path / "faces.lmdb"
+        make_lmdb(faces, root)
+    else:
+        root = tmp_path / "faces.zip"
+        with zipfile.ZipFile(root, "w") as archive:
+            for path in sorted(faces.iterdir()):
+                archive.write(path, path.name)
+    dataset = FFHQDegradationDataset(root, out_size=SIZE)
+    expected = [dataset.source.read(key) for key in dataset.source.keys]
+    loader = torch.utils.data.DataLoader(
+        list(range(len(expected))) * 3,
+        batch_size=None,
+        num_workers=2,
+        collate_fn=lambda i: dataset.source.read(dataset.source.keys[i]),
+    )
+    assert list(loader) == expected * 3

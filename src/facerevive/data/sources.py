@@ -8,6 +8,7 @@ construction with a message naming it.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -108,12 +109,18 @@ class LmdbSource(ImageSource):
         self.keys = read_meta_info(root)
         self._require_keys("LMDB")
         self._env = None
+        self._owner: int | None = None
 
     def read(self, key: str) -> bytes:
-        if self._env is None:
+        if self._env is None or self._owner != os.getpid():
             import lmdb
 
+            # One environment per process: a handle inherited through fork is released (py-lmdb refuses to
+            # open a path twice in one process) and never read from.
+            if self._env is not None:
+                self._env.close()
             self._env = lmdb.open(self.root, readonly=True, lock=False, readahead=False, meminit=False)
+            self._owner = os.getpid()
         with self._env.begin(write=False) as txn:
             value = txn.get(key.encode("ascii"))
         if value is None:
@@ -142,10 +149,13 @@ class ZipSource(ImageSource):
         self.keys = sorted(n for n in names if not n.endswith("/") and _is_image_name(n))
         self._require_keys("zip archive")
         self._zip = None
+        self._owner: int | None = None
 
     def read(self, key: str) -> bytes:
-        if self._zip is None:
+        if self._zip is None or self._owner != os.getpid():
+            # One handle per process: forked workers sharing a file offset would read each other's bytes.
             self._zip = zipfile.ZipFile(self.root)
+            self._owner = os.getpid()
         return self._zip.read(key)
 
     def path(self, key: str) -> str:
