@@ -523,3 +523,14 @@ def test_lmdb_and_zip_after_fork_in_workers(tmp_path, faces, kind):
         collate_fn=lambda i: dataset.source.read(dataset.source.keys[i]),
     )
     assert list(loader) == expected * 3
+
+
+def test_check_images_reports_bad_files_at_start(faces):
+    expected = _write_bad_files(faces)
+    with pytest.warns(UserWarning) as caught:
+        dataset = FFHQDegradationDataset(faces, out_size=SIZE, check_images=True)
+    assert set(dataset.bad_files) == set(expected)
+    assert sum("skipping" in str(w.message) for w in caught) == len(expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        [dataset[i] for i in range(len(dataset))]

@@ -68,6 +68,9 @@ class FFHQDegradationDataset(Dataset):
         exact_box_flip: flip boxes as the exact mirror image instead of the official rule (1 px apart, see
             `component_locations`); the default reproduces the official boxes.
         resize_gt: resize square GT images of any size to out_size (INTER_AREA) instead of skipping them.
+        check_images: decode every image once at start. Bad files are then found, warned about and counted
+            before training, and DataLoader workers inherit the list; otherwise each worker process finds a bad
+            file when it first draws it (one warning per file per worker process).
         degradations: the full step list or name -> step mapping (albumentations transforms); None builds the
             official pipeline from the keyword arguments below (the official option names).
         extra_degradations: name -> albumentations transform, inserted before the final 8-bit rounding.
@@ -89,6 +92,7 @@ class FFHQDegradationDataset(Dataset):
         component_size: int = 512,
         exact_box_flip: bool = False,
         resize_gt: bool = False,
+        check_images: bool = False,
         degradations: Sequence[Any] | Mapping[str, Any] | None = None,
         extra_degradations: Mapping[str, Any] | None = None,
         record_params: bool = False,
@@ -153,6 +157,14 @@ class FFHQDegradationDataset(Dataset):
             self.box_keys = self._match_box_keys(component_path)
         self.bad_files: dict[str, str] = {}
         self._rng_owner: tuple[int, int] | None = None
+        if check_images:
+            self._check_all()
+
+    def _check_all(self) -> None:
+        for index in range(len(self)):
+            self._load(index)
+        if len(self.bad_files) == len(self):
+            raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected")
 
     @staticmethod
     def _insert_extra(steps: dict[str, Any] | list[Any], extra: Mapping[str, Any]) -> dict[str, Any] | list[Any]:
