@@ -103,3 +103,14 @@ def test_intermediate_fidelity_lies_between(nets, faces):
 def test_fidelity_outside_range_is_rejected(nets):
     with pytest.raises(ValueError, match="fidelity"):
         FaceRestorer(nets[0], "cpu", fidelity=1.5)
+
+
+def test_fidelity_strip_tiles(nets):
+    from facerevive.restore.strip import fidelity_strip
+
+    face = np.kron(np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    strip = fidelity_strip(nets[0], face, (0.0, 1.0), tile=64, note="RANDOM WEIGHTS")
+    assert strip.shape == (30 + 2 * (28 + 64), 3 * 64, 3)
+    diff_row = strip[30 + 28 + 64 + 28 :]
+    assert diff_row[:, 64:128].max() > 0, "fidelity 0 must differ from fidelity 1"
+    assert diff_row[:, 128:].max() == 0, "fidelity 1 against itself"

@@ -19,7 +19,8 @@ class RestoreResult:
     """Everything one photo produces; `boxes` are face boxes in output (upscaled) pixels."""
 
     restored: np.ndarray
-    upscaled_input: np.ndarray
+    source: np.ndarray
+    upscale: float
     cropped_faces: list[np.ndarray] = field(default_factory=list)
     restored_faces: list[np.ndarray] = field(default_factory=list)
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
@@ -28,6 +29,11 @@ class RestoreResult:
     @property
     def num_faces(self) -> int:
         return len(self.restored_faces)
+
+    @property
+    def upscaled_input(self) -> np.ndarray:
+        """The 8-bit input at the output size, for comparisons (computed on demand, not in the hot path)."""
+        return upscale_background(self.source, self.upscale)
 
 
 class RestorePipeline:
@@ -94,10 +100,10 @@ class RestorePipeline:
         for face, matrix, mask in zip(restored_faces, matrices, masks):
             paste_face(canvas, face, paste_transform(matrix, self.upscale), self.upscale, mask, face_scale)
         restored = self._finish(finish_canvas(canvas, photo.color.dtype), photo)
-        upscaled_input = upscale_background(photo.bgr8, self.upscale)
         return RestoreResult(
             restored=restored,
-            upscaled_input=upscaled_input,
+            source=photo.bgr8,
+            upscale=self.upscale,
             cropped_faces=cropped,
             restored_faces=restored_faces,
             boxes=detections[:, :4].astype(np.float64) * self.upscale,
@@ -112,7 +118,8 @@ class RestorePipeline:
         out = restored_face.astype(np.uint16) * 257 if photo.bit_depth == 16 else restored_face
         return RestoreResult(
             restored=self._finish(out, photo, size=(self.face_size, self.face_size)),
-            upscaled_input=face,
+            source=face,
+            upscale=1,
             cropped_faces=[face],
             restored_faces=[restored_face],
             boxes=np.array([[0.0, 0.0, self.face_size - 1, self.face_size - 1]]),
