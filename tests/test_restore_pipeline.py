@@ -224,3 +224,17 @@ def test_restore_cli_without_internet(tmp_path):
     assert "RANDOMLY INITIALISED" in done.stderr + done.stdout
     assert (tmp_path / "results" / "restored_imgs" / "family.png").is_file()
     assert (tmp_path / "results" / "comparison" / "family.jpg").is_file()
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_is_applied(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    upright = cv2.cvtColor(astronaut(), cv2.COLOR_BGR2RGB)[:, :120]
+    stored = Image.fromarray(upright)
+    exif = stored.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "camera.png"
+    stored.save(path, exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
+    assert np.array_equal(read_photo(path).color, cv2.cvtColor(expected, cv2.COLOR_RGB2BGR))

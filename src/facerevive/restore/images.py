@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,18 +88,36 @@ def read_photo(path: str | Path, min_side: int = MIN_SIDE, max_side: int = MAX_S
         raise BadInputError(f"{path}: empty file")
     # The header gives the size without decoding, so a huge image is refused before it fills the memory.
     try:
-        with Image.open(path) as header:
-            width, height = header.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as header:
+                width, height = header.size
+                orientation = header.getexif().get(_EXIF_ORIENTATION, 1)
     except UnidentifiedImageError:
         raise BadInputError(f"{path}: not an image (unrecognised format)") from None
-    except (OSError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        raise BadInputError(f"{path}: too large (more pixels than PIL allows to decode)") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise BadInputError(f"{path}: unreadable image header ({exc})") from None
     check_size(width, height, str(path), min_side, max_side)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise BadInputError(f"{path}: corrupt or truncated image data")
-    return photo_from_array(image, str(path))
+    return photo_from_array(apply_exif_orientation(image, orientation), str(path))
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn the stored pixels upright as the EXIF orientation tag (1-8) says; camera photos are often stored
+    sideways, and faces must be upright for the detector. (IMREAD_UNCHANGED, needed for alpha and 16 bits,
+    does not apply the tag itself.)"""
+    if orientation in (2, 4, 5, 7):
+        image = image[:, ::-1]
+    rotations = {3: 2, 4: 2, 5: 1, 6: 3, 7: 3, 8: 1}.get(orientation, 0)
+    return np.ascontiguousarray(np.rot90(image, rotations)) if rotations or orientation in (2, 4, 5, 7) else image
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
