@@ -167,7 +167,7 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
                     values[key].extend(tensor.double().cpu().tolist())
             for j in range(lq.shape[0]):
                 name = names[index + j]
-                if cfg.save_restored and method.kind in ("net", "folder"):
+                if cfg.save_restored and method.kind == "net":
                     _save_png(restored[j], out_dir / "restored" / method.slug / f"{name}.png")
                 if index + j in gallery:
                     row = gallery_rows.setdefault(index + j, {"image": name})

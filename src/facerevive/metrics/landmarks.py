@@ -7,6 +7,8 @@ here too), RGB / 255, the last hourglass' heatmaps without the boundary channel,
 argmax on the 64x64 heatmap, a quarter-pixel step towards the larger neighbour, +0.5, scaled by size / 64.
 facexlib's neighbour lookup falls back to heatmap[4095] / heatmap[0] for every point of an image as soon as
 one point touches the last / first row; that is reproduced per image (facexlib is called per image).
+facexlib raises IndexError when a peak is the very last heatmap pixel (it reads the pixel after it); here that
+neighbour is clamped to the last pixel instead.
 """
 
 from __future__ import annotations
