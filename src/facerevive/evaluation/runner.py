@@ -126,11 +126,11 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
     root = Path(cfg.paths.root_dir)
     out_dir = Path(cfg.paths.output_dir)
     device = resolve_device(cfg.device)
-    dataset = prepare_dataset(cfg.dataset)
-    paired = bool(cfg.dataset.paired)
     methods = [parse_method(spec, root) for spec in cfg.methods]
     if not methods:
         raise MethodError("methods=[...] is empty: name at least one method")
+    dataset = prepare_dataset(cfg.dataset)
+    paired = bool(cfg.dataset.paired)
     if not paired and any(m.kind == "gt" for m in methods):
         raise MethodError(f"method 'gt' needs a paired set; {cfg.dataset.name} has LQ images only")
     gt_files = [Path(dataset.gt.path(k)) for _, k in dataset.pairs] if paired else []
