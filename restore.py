@@ -16,14 +16,11 @@ os.environ.setdefault("PROJECT_ROOT", str(ROOT))
 log = logging.getLogger("restore")
 
 
-def restore(cfg: DictConfig):
-    """Build the pipeline from `cfg`, restore every input and return the run summary."""
-    from hydra.utils import to_absolute_path
+def build(cfg: DictConfig):
+    """The restoration pipeline described by `cfg`."""
+    from facerevive.restore import build_pipeline
 
-    from facerevive.restore import RestoreRunner, build_pipeline
-    from facerevive.restore.build import is_random_model
-
-    pipeline = build_pipeline(
+    return build_pipeline(
         model=cfg.model,
         model_overrides=OmegaConf.to_container(cfg.model_overrides) if cfg.model_overrides else None,
         device=cfg.device,
@@ -41,6 +38,22 @@ def restore(cfg: DictConfig):
         bg_tile=cfg.bg_tile,
         keep_gray=cfg.keep_gray,
     )
+
+
+def restore(cfg: DictConfig):
+    """Build the pipeline from `cfg`, restore every input and return the run summary."""
+    from hydra.utils import to_absolute_path
+
+    from facerevive.restore import RestoreRunner
+    from facerevive.restore.build import is_random_model
+
+    try:
+        pipeline = build(cfg)
+    except (FileNotFoundError, RuntimeError, ValueError) as exc:
+        log.error("%s", exc)
+        if "make weights" in str(exc):
+            log.error("no weights here? model=random:gfpgan_v1.4 runs the whole pipeline with random weights")
+        raise SystemExit(2) from exc
     random_model = is_random_model(cfg.model)
     if random_model:
         log.warning("model=%s is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration", cfg.model)

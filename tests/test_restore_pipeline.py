@@ -238,3 +238,18 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
     stored.save(path, exif=exif)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)))
     assert np.array_equal(read_photo(path).color, cv2.cvtColor(expected, cv2.COLOR_RGB2BGR))
+
+
+def test_restore_without_weights_explains_what_to_do(tmp_path, monkeypatch, caplog):
+    from hydra import compose, initialize_config_dir
+
+    sys.path.insert(0, str(ROOT))
+    import restore as restore_script
+
+    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path))
+    with initialize_config_dir(config_dir=str(ROOT / "configs" / "restore"), version_base="1.3"):
+        cfg = compose(config_name="restore.yaml", overrides=[f"input={tmp_path}", "model=gfpgan_v1.4"])
+    with pytest.raises(SystemExit) as exit_info:
+        restore_script.restore(cfg)
+    assert exit_info.value.code == 2
+    assert "GFPGANv1.4.pth is missing" in caplog.text and "model=random:gfpgan_v1.4" in caplog.text
