@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers.reference import import_reference
 
 from facerevive.archs import ResNetArcFace
-from facerevive.metrics.fid import _fid_inception_trunk
+from facerevive.metrics.fid import random_inception_trunk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,16 +51,9 @@ def synthesise(folder: Path, count: int, size: int, seed: int) -> list[Path]:
 
 
 def _random_inception_state() -> dict:
-    """Random Inception weights whose pool3 features differ between images (torchvision's init without
-    `init_weights` leaves them nearly constant, which would make every FID 0)."""
-    trunk = _fid_inception_trunk()
-    generator = torch.Generator().manual_seed(0)
-    for param in trunk.parameters():
-        param.data.normal_(0, 0.05, generator=generator)
-    for name, buffer in trunk.named_buffers():
-        if name.endswith("running_var"):
-            buffer.data.uniform_(0.5, 1.5, generator=generator)
-    return trunk.state_dict()
+    """Random Inception weights that keep the signal alive through the 94 layers (He-initialised convolutions,
+    unit batch norms), so pool3 features differ between images and FID is not trivially 0."""
+    return random_inception_trunk(seed=0).state_dict()
 
 
 def write_random_weights(folder: Path) -> dict:
@@ -120,6 +113,27 @@ def _read_rgb01(path: Path) -> np.ndarray:
     return cv2.imread(str(path))[..., ::-1].astype(np.float32) / 255.0
 
 
+def _sqrtm_with_disp(fid_score) -> None:
+    """pytorch-fid 0.3.0 calls scipy's sqrtm(..., disp=False), an argument newer scipy removed: accept it."""
+    import inspect
+
+    from scipy import linalg
+
+    if "disp" in inspect.signature(linalg.sqrtm).parameters:
+        return
+
+    class _Linalg:
+        def __getattr__(self, name):
+            return getattr(linalg, name)
+
+        @staticmethod
+        def sqrtm(a, disp=True):
+            root = linalg.sqrtm(a)
+            return (root, None) if not disp else root
+
+    fid_score.linalg = _Linalg()
+
+
 def run_reference(restored: list[Path], gt: list[Path], states: dict, device: str) -> tuple[float, dict, dict]:
     """The reference scripts one after another; returns total seconds, means and seconds per metric."""
     import lpips
@@ -174,6 +188,7 @@ def run_reference(restored: list[Path], gt: list[Path], states: dict, device: st
         net = pf.InceptionV3([3]).to(dev).eval()
     finally:
         pf.load_state_dict_from_url = original
+    _sqrtm_with_disp(fid_score)
     batch = min(50, len(restored))
     m1, s1 = fid_score.calculate_activation_statistics([str(p) for p in restored], net, batch, 2048, dev, 0)
     m2, s2 = fid_score.calculate_activation_statistics([str(p) for p in gt], net, batch, 2048, dev, 0)

@@ -21,7 +21,7 @@ from facerevive.archs import ResNetArcFace
 from facerevive.evaluation import MethodError, evaluate_methods, parse_method
 from facerevive.evaluation.methods import latest_quickstart_checkpoint
 from facerevive.evaluation.report import MethodResult, Results, best_rows, markdown
-from facerevive.metrics import Column, FIDInception
+from facerevive.metrics import Column
 from facerevive.metrics.fid import FIDStats, folder_fingerprint
 from facerevive.weights.registry import OFFICIAL_MODELS
 
@@ -48,18 +48,17 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(weights))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no hub-cache files from this machine
     torch.save(ResNetArcFace("IRBlock", (2, 2, 2, 2), use_se=False).state_dict(), weights / "arcface_resnet18.pth")
-    torch.save(FIDInception().body.state_dict(), weights / "inception_body.pth")
     _write_faces(tmp_path / "data" / "samples", 3, 192)
     return tmp_path
 
 
 def _inception_file(workspace: Path) -> Path:
     """The random Inception in the official file layout (torchvision names), under the official file name."""
-    from facerevive.metrics.fid import _fid_inception_trunk
+    from facerevive.metrics.fid import random_inception_trunk
 
     path = workspace / "weights" / "pt_inception-2015-12-05-6726825d.pth"
     if not path.exists():
-        torch.save(_fid_inception_trunk().state_dict(), path)
+        torch.save(random_inception_trunk().state_dict(), path)
     return path
 
 

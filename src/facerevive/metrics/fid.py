@@ -45,6 +45,21 @@ def _fid_inception_trunk() -> nn.Module:
     return net
 
 
+def random_inception_trunk(seed: int = 0) -> nn.Module:
+    """The TF-FID Inception with random weights whose features still depend on the image (He-initialised
+    convolutions, identity batch norms): for tests and benchmarks, where the real file cannot be had."""
+    trunk = _fid_inception_trunk()
+    generator = torch.Generator().manual_seed(seed)
+    for module in trunk.modules():
+        if isinstance(module, nn.Conv2d):
+            fan_in = module.weight[0].numel()
+            module.weight.data.normal_(0, (2.0 / fan_in) ** 0.5, generator=generator)
+        elif isinstance(module, nn.BatchNorm2d):
+            module.reset_parameters()
+            module.running_var.uniform_(0.5, 1.5, generator=generator)
+    return trunk
+
+
 class FIDInception(nn.Module):
     """Pool3 features of the TF-FID Inception; `FIDInception.from_file()` loads the official weights."""
 
