@@ -82,7 +82,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
     try:
         log_hyperparameters(model, trainer, cfg)
-        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path)
+        # FaceRevive checkpoints hold configs and RNG states besides tensors: full unpickling (own files).
+        trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if trainer.is_global_zero:
             summary = run_summary(trainer, output_dir(cfg))

@@ -1,0 +1,108 @@
+"""GFPGANModule on a CUDA device: bf16-mixed training with R1, and exact resume with the CUDA noise stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from facerevive.models import GFPGANModule
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+TINY = {
+    "net_g": {
+        "_target_": "facerevive.archs.GFPGANv1Clean",
+        "out_size": 64,
+        "num_style_feat": 64,
+        "channel_multiplier": 1,
+        "fix_decoder": False,
+        "num_mlp": 2,
+        "input_is_latent": True,
+        "different_w": True,
+        "narrow": 0.25,
+        "sft_half": True,
+    },
+    "net_d": {"_target_": "facerevive.archs.StyleGAN2Discriminator", "out_size": 64, "channel_multiplier": 1},
+    "net_d_left_eye": {"_target_": "facerevive.archs.FacialComponentDiscriminator"},
+    "net_d_right_eye": {"_target_": "facerevive.archs.FacialComponentDiscriminator"},
+    "net_d_mouth": {"_target_": "facerevive.archs.FacialComponentDiscriminator"},
+    "net_identity": {"_target_": "facerevive.archs.ResNetArcFace", "use_se": False},
+    "perceptual": {
+        "_target_": "facerevive.losses.PerceptualLoss",
+        "layer_weights": {"conv1_2": 0.1, "conv2_2": 0.1},
+        "range_norm": True,
+        "style_weight": 50.0,
+    },
+    "optimizer_g": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3, "betas": [0.0, 0.99]},
+    "optimizer_d": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3, "betas": [0.0, 0.99]},
+    "optimizer_component": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3, "betas": [0.9, 0.99]},
+    "eye_out_size": 16,
+    "mouth_out_size": 24,
+    "net_d_reg_every": 1,
+}
+
+
+def batches(n: int) -> list[dict]:
+    generator = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(n):
+        gt = torch.rand(2, 3, 64, 64, generator=generator) * 2 - 1
+        box = torch.tensor([[20.0, 24.0, 30.0, 34.0], [34.0, 24.0, 44.0, 34.0], [24.0, 40.0, 40.0, 52.0]])
+        out.append(
+            {
+                "lq": (gt + 0.2 * torch.randn(gt.shape, generator=generator)).clamp(-1, 1),
+                "gt": gt,
+                "loc_left_eye": box[0].repeat(2, 1),
+                "loc_right_eye": box[1].repeat(2, 1),
+                "loc_mouth": box[2].repeat(2, 1),
+            }
+        )
+    return out
+
+
+def fit(module: GFPGANModule, data: list[dict], precision: str, root: Path, ckpt_path: str | None = None) -> L.Trainer:
+    trainer = L.Trainer(
+        accelerator="gpu",
+        devices=1,
+        precision=precision,
+        max_epochs=-1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=root,
+        deterministic=True,
+        enable_checkpointing=False,
+    )
+    loader = torch.utils.data.DataLoader(data, batch_size=None)
+    # Our checkpoints hold configs and RNG states besides tensors: full unpickling of a file we wrote.
+    trainer.fit(module, loader, ckpt_path=ckpt_path, weights_only=False)
+    return trainer
+
+
+def test_bf16_mixed_trains_with_r1(tmp_path: Path) -> None:
+    module = GFPGANModule(**TINY, total_iter=3)
+    fit(module, batches(3), "bf16-mixed", tmp_path)
+    assert module.iteration == 3
+    assert "l_d_r1" in module.last_losses and "l_identity" in module.last_losses
+    assert all(torch.isfinite(torch.tensor(v)) for v in module.last_losses.values()), module.last_losses
+
+
+def test_resume_is_exact_on_gpu(tmp_path: Path) -> None:
+    """2 iterations (one epoch of 2 batches) straight == 1 epoch, checkpoint, resume, 1 epoch; CUDA noise."""
+    torch.manual_seed(0)
+    straight = GFPGANModule(**TINY, total_iter=4)
+    initial = {k: v.clone() for k, v in straight.state_dict().items()}
+    fit(straight, batches(2), "32-true", tmp_path / "a")
+
+    first = GFPGANModule(**TINY, total_iter=2)
+    first.load_state_dict(initial)
+    trainer = fit(first, batches(2), "32-true", tmp_path / "b")
+    trainer.save_checkpoint(tmp_path / "half.ckpt")
+    resumed = GFPGANModule(**TINY, total_iter=4)
+    fit(resumed, batches(2), "32-true", tmp_path / "c", ckpt_path=str(tmp_path / "half.ckpt"))
+    assert resumed.iteration == 4
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
