@@ -218,3 +218,29 @@ def test_fid_statistics_cache_is_atomic_and_content_keyed(tmp_path):
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["s.npz"]  # no temporary left behind
     loaded = FIDStats.load(tmp_path / "cache" / "s.npz")
     np.testing.assert_array_equal(loaded.sigma, stats.sigma)
+
+
+class RecordingLogger:
+    """Stands in for Lightning's WandbLogger: records what the report sends."""
+
+    calls: list = []
+
+    def log_table(self, key, columns, data):
+        RecordingLogger.calls.append(("table", key, columns, data))
+
+    def log_image(self, key, images, caption):
+        RecordingLogger.calls.append(("image", key, len(images), caption))
+
+
+def test_table_and_gallery_go_to_the_logger(workspace):
+    RecordingLogger.calls = []
+    cfg = _config(
+        workspace,
+        ["methods=[input]", "gallery_size=2", "+logger={rec:{_target_:test_evaluate.RecordingLogger}}"],
+    )
+    evaluate_methods(cfg)
+    tables = [c for c in RecordingLogger.calls if c[0] == "table"]
+    assert tables and tables[0][2][:4] == ["method", "LPIPS↓", "FID↓", "NIQE↓"] and tables[0][3][0][0] == "Input"
+    assert tables[0][3][0][1] == "not computed"  # the LPIPS backbone is absent here
+    images = {c[1]: c[2] for c in RecordingLogger.calls if c[0] == "image"}
+    assert images == {"eval/Samples/LQ": 2, "eval/Samples/Input": 2, "eval/Samples/GT": 2}
