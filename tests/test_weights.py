@@ -201,9 +201,16 @@ def test_present_file_with_bad_checksum_is_reported(tmp_path):
         dl.ensure("gfpgan_v1.4", tmp_path)
 
 
+def test_manual_file_says_where_to_get_it(tmp_path):
+    with pytest.raises(dl.DownloadError, match="published only at https://drive.google.com"):
+        dl.ensure("ffhq_fid_stats", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_registry_entries_are_well_formed():
     for name, entry in WEIGHT_FILES.items():
-        assert entry.url.startswith("https://") and entry.url.endswith(entry.filename), name
+        assert entry.url.startswith("https://"), name
+        assert entry.manual or entry.url.endswith(entry.filename), name
         assert entry.sha256 is None or (len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0), name
         if entry.sha256 and entry.sha256_prefix:
             assert entry.sha256.startswith(entry.sha256_prefix), name

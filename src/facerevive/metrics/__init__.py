@@ -3,7 +3,7 @@
 Every metric takes RGB, [0, 1], NCHW tensors and runs on whatever device they are on.
 """
 
-from facerevive.metrics.assets import METRIC_FILES, MissingWeightsError, find_weight
+from facerevive.metrics.assets import MissingWeightsError, find_weight
 from facerevive.metrics.fid import FIDInception, FIDStats, frechet_distance
 from facerevive.metrics.identity import arcface_input, build_arcface, cosine, degrees, mean_degrees
 from facerevive.metrics.landmarks import LandmarkDetector, build_awing, heatmap_points, landmark_distance
@@ -23,7 +23,6 @@ from facerevive.metrics.scorers import (
 
 __all__ = [
     "LPIPS",
-    "METRIC_FILES",
     "PSNRSSIM",
     "Column",
     "FIDInception",

@@ -74,11 +74,14 @@ def ensure(name: str, directory: Path | None = None) -> Path:
         if problem is None:
             return path
         raise DownloadError(f"{path} is present but its {problem}; delete it and run `make weights` again")
+    if entry.manual:
+        raise DownloadError(f"{entry.filename} is published only at {entry.url}: download it by hand into {path}")
     fetch(entry, path)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Fetch the named (default: all downloadable) files; exit status 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"files to fetch (default: all): {', '.join(WEIGHT_FILES)}")
     parser.add_argument("--dir", type=Path, default=None, help="target folder (default: experiments/pretrained_models)")
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown names {unknown}; known: {', '.join(WEIGHT_FILES)}")
     failures = 0
-    for name in args.names or list(WEIGHT_FILES):
+    for name in args.names or [name for name, entry in WEIGHT_FILES.items() if not entry.manual]:
         try:
             path = ensure(name, directory)
             if WEIGHT_FILES[name].sha256 is None:

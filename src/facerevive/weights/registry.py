@@ -21,6 +21,8 @@ class WeightFile:
     purpose: str
     # Prefix of the SHA-256 carried in the file name (torchvision / pytorch-fid convention), when there is one.
     sha256_prefix: str | None = None
+    # Published only behind a web page (e.g. a Google Drive folder): `url` is that page, the user places the file.
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,27 @@ WEIGHT_FILES: dict[str, WeightFile] = {
         "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
         "TF-FID Inception-v3 for FID",
         sha256_prefix="6726825d",
+    ),
+    "vgg16": WeightFile(
+        "vgg16-397923af.pth",
+        "https://download.pytorch.org/models/vgg16-397923af.pth",
+        None,
+        "ImageNet VGG16 backbone of LPIPS-VGG (torchvision IMAGENET1K_V1)",
+        sha256_prefix="397923af",
+    ),
+    "alexnet": WeightFile(
+        "alexnet-owt-7be5be79.pth",
+        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        None,
+        "ImageNet AlexNet backbone of LPIPS-Alex (torchvision IMAGENET1K_V1)",
+        sha256_prefix="7be5be79",
+    ),
+    "ffhq_fid_stats": WeightFile(
+        "inception_FFHQ_512-f7b384ab.pth",
+        "https://drive.google.com/drive/folders/1k3RCSliF6PsujCMIdCD1hNM63EozlDIZ",
+        None,
+        "FFHQ 512 Inception statistics (50,000 images) for the GFPGAN-lineage FID (BasicSR docs/Metrics.md)",
+        manual=True,
     ),
     "retinaface_resnet50": WeightFile(
         "detection_Resnet50_Final.pth",
