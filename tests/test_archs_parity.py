@@ -367,3 +367,19 @@ def test_fused_leaky_relu_matches_reference_formula():
     for shape in [(3, 6), (2, 6, 5, 5)]:
         x = torch.randn(*shape)
         assert_rel_close(mine(x), official(x), REL, f"fused leaky relu {shape}")
+
+
+@pytest.mark.parametrize("name", list(GFPGAN_CLASSES))
+def test_channels_last_gives_the_same_restoration(name):
+    """A channels_last input (what image pipelines often hand over) must not change the result."""
+    kwargs = _gfpgan_kwargs(SMALL_GFPGAN_CONFIGS[1])
+    torch.manual_seed(0)
+    net = GFPGANV_CLASSES_OURS[name](**kwargs).to(TEST_DEVICE).eval()
+    x = torch.rand(2, 3, 64, 64, device=TEST_DEVICE) * 2 - 1
+    with torch.no_grad():
+        expected, _ = net(x, randomize_noise=False)
+        actual, _ = net(x.contiguous(memory_format=torch.channels_last), randomize_noise=False)
+    assert_rel_close(actual, expected, REL, f"{name} channels_last")
+
+
+GFPGANV_CLASSES_OURS = {name: cls for name, (_, cls) in GFPGAN_CLASSES.items()}

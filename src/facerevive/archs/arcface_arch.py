@@ -122,4 +122,4 @@ class ResNetArcFace(nn.Module):
         x = self.maxpool(self.prelu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.dropout(self.bn4(x))
-        return self.bn5(self.fc5(x.view(x.size(0), -1)))
+        return self.bn5(self.fc5(x.reshape(x.size(0), -1)))

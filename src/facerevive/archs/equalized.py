@@ -156,7 +156,7 @@ class ModulatedConv2d(nn.Module):
         if self.sample_mode == "upsample" and self.resample == "upfirdn":
             weight = weight.transpose(1, 2).reshape(b * c, self.out_channels, k, k)
             out = F.conv_transpose2d(x.reshape(1, b * c, h, w), weight, stride=2, groups=b)
-            return self.smooth(out.view(b, self.out_channels, *out.shape[2:]))
+            return self.smooth(out.reshape(b, self.out_channels, *out.shape[2:]))
         weight = weight.reshape(b * self.out_channels, c, k, k)
         if self.sample_mode == "downsample" and self.resample == "upfirdn":
             x = self.smooth(x)
@@ -165,7 +165,7 @@ class ModulatedConv2d(nn.Module):
             if self.sample_mode is not None:
                 x = _interpolate(x, 2 if self.sample_mode == "upsample" else 0.5, self.resample)
             out = F.conv2d(x.reshape(1, b * c, *x.shape[2:]), weight, padding=self.padding, groups=b)
-        return out.view(b, self.out_channels, *out.shape[2:])
+        return out.reshape(b, self.out_channels, *out.shape[2:])
 
     def extra_repr(self) -> str:
         return (

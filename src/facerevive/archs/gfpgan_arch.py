@@ -77,9 +77,9 @@ class GFPGANBase(nn.Module):
         """Restore `x` (B,3,H,W in [-1,1]); returns (image, U-Net RGB outputs at 8..out_size).
 
         `noise` gives the decoder's per-layer noise maps explicitly (else `randomize_noise` decides between
-        fresh noise and the stored buffers). `fidelity` scales the CS-SFT modulation (1: the trained model, 0: the StyleGAN2 prior driven by
-        the predicted latent codes alone). Extra keyword arguments are accepted for API compatibility
-        with the official class and ignored.
+        fresh noise and the stored buffers). `fidelity` scales the CS-SFT modulation (1: the trained model,
+        0: the StyleGAN2 prior driven by the predicted latent codes alone). Extra keyword arguments are
+        accepted for API compatibility with the official class and ignored.
         """
         conditions: list[torch.Tensor] = []
         unet_skips: list[torch.Tensor] = []
@@ -89,7 +89,7 @@ class GFPGANBase(nn.Module):
             feat = down(feat)
             unet_skips.insert(0, feat)
         feat = self.encode_final(feat)
-        style_code = self.final_linear(feat.view(feat.size(0), -1))
+        style_code = self.final_linear(feat.reshape(feat.size(0), -1))
         if self.different_w:
             style_code = style_code.view(style_code.size(0), -1, self.num_style_feat)
         for skip, up, scale_head, shift_head, to_rgb in zip(

@@ -70,7 +70,7 @@ class ModulatedConv2dClean(nn.Module):
         elif self.sample_mode == "downsample":
             x = _upsample2x(x, 0.5)
         out = F.conv2d(x.reshape(1, b * c, *x.shape[2:]), weight, padding=self.padding, groups=b)
-        return out.view(b, self.out_channels, *out.shape[2:])
+        return out.reshape(b, self.out_channels, *out.shape[2:])
 
 
 class StyleConvClean(nn.Module):

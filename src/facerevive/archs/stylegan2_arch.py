@@ -267,9 +267,9 @@ class StyleGAN2Discriminator(nn.Module):
         group = min(b, self.stddev_group)
         if b % group:
             raise ValueError(f"batch size {b} must be divisible by the stddev group {group}")
-        stddev = out.view(group, -1, self.stddev_feat, c // self.stddev_feat, h, w)
+        stddev = out.reshape(group, -1, self.stddev_feat, c // self.stddev_feat, h, w)
         stddev = torch.sqrt(stddev.var(0, unbiased=False) + 1e-8)
         stddev = stddev.mean([2, 3, 4], keepdim=True).squeeze(2)
         stddev = stddev.repeat(group, 1, h, w)
         out = self.final_conv(torch.cat([out, stddev], 1))
-        return self.final_linear(out.view(b, -1))
+        return self.final_linear(out.reshape(b, -1))
