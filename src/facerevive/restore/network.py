@@ -7,7 +7,6 @@ passes and the conversion back to uint8 all stay on the device (no per-face GPU<
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -33,23 +32,6 @@ def draw_noise(net: nn.Module, num_faces: int, generator: torch.Generator, devic
     shapes = noise_shapes(net)
     per_face = [[torch.randn(shape, generator=generator, device=device) for shape in shapes] for _ in range(num_faces)]
     return [torch.cat([face[layer] for face in per_face]) for layer in range(len(shapes))]
-
-
-@contextlib.contextmanager
-def injected_noise(net: nn.Module, noise: list[torch.Tensor] | None) -> Iterator[None]:
-    """Feed explicit noise maps to the StyleGAN2 decoder for the forward passes inside the block."""
-    if noise is None:
-        yield
-        return
-
-    def add_noise(module, args, kwargs):
-        return args, {**kwargs, "noise": noise}
-
-    handle = net.stylegan_decoder.register_forward_pre_hook(add_noise, with_kwargs=True)
-    try:
-        yield
-    finally:
-        handle.remove()
 
 
 class FaceRestorer:
@@ -104,8 +86,10 @@ class FaceRestorer:
         for start in range(0, x.shape[0], self.batch_size):
             stop = min(start + self.batch_size, x.shape[0])
             chunk_noise = None if noise is None else [n[start:stop] for n in noise]
-            with self._autocast(), injected_noise(self.net, chunk_noise):
-                image = self.net(x[start:stop], return_rgb=False, randomize_noise=False, fidelity=self.fidelity)[0]
+            with self._autocast():
+                image = self.net(
+                    x[start:stop], return_rgb=False, randomize_noise=False, noise=chunk_noise, fidelity=self.fidelity
+                )[0]
             # [-1, 1] -> uint8 exactly as basicsr's tensor2img: clamp, (x + 1) / 2, * 255, round half to even.
             image = image.float().clamp_(-1, 1).add_(1).div_(2).mul_(255.0).round_()
             out[start:stop] = image.to(torch.uint8).flip(1).permute(0, 2, 3, 1)
