@@ -250,32 +250,34 @@ def compare_runs(official, ours: GFPGANModule, ours_history, official_history) -
             assert_rel_close(mine[key], value, rel=RTOL, what=f"{name}.{key}")
 
 
+@pytest.mark.slow
 def test_training_logic_matches_official_several_iterations(tmp_path: Path) -> None:
-    """The training step itself: the official networks plugged into GFPGANModule, four iterations at 64 px.
+    """The training step itself: the official networks plugged into GFPGANModule, three iterations at 64 px.
 
     With identical networks every difference would come from the step logic (losses, order, toggling,
     EMA, optimisers, schedulers). R1 every 2 iterations, pyramid loss removed after iteration 2 and an LR
-    milestone at 2 make four iterations cover every schedule switch. No component losses: the official
+    milestone at 2 make three iterations cover every schedule switch. No component losses: the official
     code crops them only at out_size >= 512 (see the 512 test).
     """
     opt = official_opt(64, narrow=0.125, components=False, reg_every=2, remove_pyramid=2)
     torch.manual_seed(5)
     official = build_official(opt, tmp_path)
     config = our_config(opt)
-    config.update(total_iter=4, out_size=64)
+    config.update(total_iter=3, out_size=64)
     config["net_g"] = copy.deepcopy(official.net_g)
     config["net_d"] = copy.deepcopy(official.net_d)
     config["net_identity"] = copy.deepcopy(official.network_identity)
     ours = GFPGANModule(**config)
     copy_weights(official, ours)
-    batches = make_batches(64, 2, 4)
+    batches = make_batches(64, 2, 3)
     official_history = run_official(official, batches)
     ours_history = run_ours(ours, batches)
-    assert "l_d_r1" in ours_history[1] and "l_p_8" in ours_history[3]
+    assert "l_d_r1" in ours_history[1] and ours_history[2]["l_p_8"] < 1e-9 < ours_history[1]["l_p_8"]
     compare_runs(official, ours, ours_history, official_history)
     assert ours.optimizers()[0].param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
+@pytest.mark.slow
 def test_one_iteration_with_our_networks_matches_official(tmp_path: Path) -> None:
     """FaceRevive's own networks in the module, one full iteration at 64 px with R1.
 
