@@ -282,4 +282,3 @@ def test_precision_and_memory_format_options_train(tmp_path: Path, overrides: li
     assert all(torch.isfinite(torch.tensor(v)) for v in model.last_losses.values())
     if "model.net_d_reg_every=1" in overrides:
         assert "l_d_r1" in model.last_losses
-
