@@ -282,3 +282,32 @@ def test_precision_and_memory_format_options_train(tmp_path: Path, overrides: li
     assert all(torch.isfinite(torch.tensor(v)) for v in model.last_losses.values())
     if "model.net_d_reg_every=1" in overrides:
         assert "l_d_r1" in model.last_losses
+
+
+def restoration_errors(model, dataset, repeats: int = 3) -> tuple[float, float]:
+    """Mean L1 (on [0,1] images) of net_g_ema's restorations and of the degraded inputs, against GT."""
+    dataset.reseed(123)  # fresh degradations, the same for every call
+    restored, degraded = [], []
+    for _ in range(repeats):
+        for index in range(len(dataset)):
+            sample = dataset[index]
+            with torch.no_grad():
+                output, _ = model.net_g_ema(sample["lq"][None], return_rgb=False, randomize_noise=False)
+            restored.append((output[0] - sample["gt"]).abs().mean().item() / 2)
+            degraded.append((sample["lq"] - sample["gt"]).abs().mean().item() / 2)
+    return sum(restored) / len(restored), sum(degraded) / len(degraded)
+
+
+@pytest.mark.slow
+def test_quickstart_reconstruction_terms_learn(tmp_path: Path) -> None:
+    """200 quickstart iterations with the adversarial terms off: net_g_ema restores freshly degraded training
+    faces with an L1 error below 0.8x that of the degraded inputs (measured: 0.109 vs 0.156, ratio 0.70).
+
+    With the adversarial terms on (random D, no pretrained prior), 200-400 CPU iterations do not get below the
+    inputs (measured 0.171 and 0.287 vs 0.156): the GAN needs far longer than a CPU test allows.
+    """
+    overrides = ["model.gan_weight=0", "model.component_gan_weight=0", "model.comp_style_weight=0"]
+    _, _, objects = run(tmp_path, ["logger=csv", "callbacks=none", "model.total_iter=200", *overrides])
+    model, dataset = objects["model"].eval(), objects["datamodule"].datasets["train"]
+    restored, degraded = restoration_errors(model, dataset)
+    assert restored < 0.8 * degraded, (restored, degraded)
