@@ -198,19 +198,16 @@ class GFPGANModule(L.LightningModule):
         return optimizers, schedulers
 
     def _to_channels_last(self) -> None:
-        """Store the 4-D weights of the perceptual VGG and the component discriminators channels-last.
-
-        The generator, the global discriminator and ArcFace flatten features with `.view()`, which needs
-        contiguous (channels-first) tensors, so they stay as they are.
-        """
-        modules = [m for m in [self.perceptual, *self.component_discriminators().values()] if m is not None]
+        """Store every 4-D weight channels-last (Module.to(memory_format=...) rejects the other ranks)."""
         with torch.no_grad():
-            for module in modules:
-                for tensor in [*module.parameters(), *module.buffers()]:
-                    if tensor.dim() == 4:
-                        tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+            for tensor in [*self.parameters(), *self.buffers()]:
+                if tensor.dim() == 4:
+                    tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
 
     # --------------------------------------------------------------- helpers
+    def _memory_format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
     def component_crops(self, images: torch.Tensor, boxes: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """ROI-aligned eye (eye_out_size) and mouth (mouth_out_size) crops from (x1,y1,x2,y2) pixel boxes."""
         index = torch.arange(images.shape[0], device=images.device, dtype=images.dtype).unsqueeze(1)
@@ -275,7 +272,7 @@ class GFPGANModule(L.LightningModule):
         optimizers = self.optimizers()
         opt_g, opt_d = optimizers[0], optimizers[1]
         opt_components = dict(zip(COMPONENTS, optimizers[2:]))
-        lq, gt = batch["lq"], batch["gt"]
+        lq, gt = self._memory_format(batch["lq"]), self._memory_format(batch["gt"])
         losses: dict[str, torch.Tensor] = {}
         discs = self.component_discriminators()
 
