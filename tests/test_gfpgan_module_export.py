@@ -81,3 +81,19 @@ def test_frozen_networks_stay_in_eval_mode() -> None:
     assert ours.net_g.training and not ours.net_g_ema.training
     assert not ours.net_identity.training and not ours.perceptual.vgg.training
     assert not any(p.requires_grad for m in ours.frozen_modules() for p in m.parameters())
+
+
+def test_validation_logs_psnr_and_l1_of_the_ema_generator() -> None:
+    import lightning as L
+
+    ours = module()
+    gt = torch.rand(2, 3, 64, 64) * 2 - 1
+    batch = {"lq": gt.clamp(-0.5, 0.5), "gt": gt}
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (metrics,) = trainer.validate(ours, torch.utils.data.DataLoader([batch], batch_size=None), verbose=False)
+    with torch.no_grad():
+        output, _ = ours.net_g_ema(batch["lq"], return_rgb=False, randomize_noise=False)
+    expected_l1 = ((output + 1) / 2).clamp(0, 1).sub((gt + 1) / 2).abs().mean().item()
+    assert metrics["val/l1"] == pytest.approx(expected_l1, rel=1e-5)
+    assert metrics["val/l1_input"] == pytest.approx(((batch["lq"] - gt).abs().mean() / 2).item(), rel=1e-5)
+    assert "val/psnr" in metrics
