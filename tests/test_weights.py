@@ -202,7 +202,7 @@ def test_present_file_with_bad_checksum_is_reported(tmp_path):
 
 
 def test_manual_file_says_where_to_get_it(tmp_path):
-    with pytest.raises(dl.DownloadError, match="published only at https://drive.google.com"):
+    with pytest.raises(dl.DownloadError, match=r"published only at https://drive\.google\.com"):
         dl.ensure("ffhq_fid_stats", tmp_path)
     assert list(tmp_path.iterdir()) == []
 
