@@ -62,13 +62,15 @@ class FaceDataModule(L.LightningDataModule):
             if self.datasets[split] is None:
                 self.datasets[split] = _build(self._specs[split])
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
+    def _loader(self, split: str, train: bool) -> DataLoader | list:
         dataset = self.datasets[split]
         if dataset is None:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
             dataset = self.datasets[split]
         if dataset is None:
-            raise RuntimeError(f"no {split} dataset configured (data.{split} is null)")
+            if train:
+                raise RuntimeError("no train dataset configured (data.train is null)")
+            return []  # Lightning skips a stage whose loaders are an empty list
         workers = self.hparams.num_workers
         kwargs: dict[str, Any] = {}
         if workers > 0 and self.hparams.prefetch_factor is not None:
@@ -87,8 +89,8 @@ class FaceDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
         return self._loader("val", train=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | list:
         return self._loader("test", train=False)
