@@ -21,20 +21,9 @@ import retinaface
 import skimage.data
 
 from facerevive.data.component_boxes import boxes_from_five_points, save_boxes
+from facerevive.restore.alignment import CROP_BORDER_BGR, FFHQ_TEMPLATE_512
 
 SIZE = 512
-# facexlib FaceRestoreHelper template at 512: eyes, nose tip, mouth corners (image left first).
-FFHQ_TEMPLATE_512 = np.array(
-    [
-        [192.98138, 239.94708],
-        [318.90277, 240.1936],
-        [256.63416, 314.01935],
-        [201.26117, 371.41043],
-        [313.08905, 371.15118],
-    ],
-    dtype=np.float32,
-)
-BORDER_VALUE = (135, 133, 132)  # facexlib's constant border colour
 
 
 def sources() -> dict[str, np.ndarray]:
@@ -53,8 +42,8 @@ def align(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise RuntimeError("no face detected")
     face = max(faces, key=lambda f: f.score)
     points = np.array([[p.x, p.y] for p in face.landmarks], dtype=np.float32)
-    matrix, _ = cv2.estimateAffinePartial2D(points, FFHQ_TEMPLATE_512, method=cv2.LMEDS)
-    aligned = cv2.warpAffine(rgb, matrix, (SIZE, SIZE), borderMode=cv2.BORDER_CONSTANT, borderValue=BORDER_VALUE)
+    matrix, _ = cv2.estimateAffinePartial2D(points, FFHQ_TEMPLATE_512.astype(np.float32), method=cv2.LMEDS)
+    aligned = cv2.warpAffine(rgb, matrix, (SIZE, SIZE), borderMode=cv2.BORDER_CONSTANT, borderValue=CROP_BORDER_BGR)
     aligned_points = np.hstack([points, np.ones((5, 1), np.float32)]) @ matrix.T
     return aligned, aligned_points
 
