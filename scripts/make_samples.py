@@ -61,8 +61,8 @@ def main() -> None:
             cv2.imwrite(str(args.out / f"{stem}.png"), cv2.cvtColor(aligned, cv2.COLOR_RGB2BGR))
             boxes[stem] = boxes_from_five_points(points)
             print(f"{stem}.png  landmarks {np.round(points, 1).tolist()}")
-    save_boxes(boxes, args.out / "components_512.pt")
-    print(f"wrote {len(boxes)} faces and {args.out / 'components_512.pt'}")
+    save_boxes(boxes, args.out / "components_512.json")
+    print(f"wrote {len(boxes)} faces and {args.out / 'components_512.json'}")
 
 
 if __name__ == "__main__":

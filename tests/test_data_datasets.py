@@ -232,6 +232,10 @@ def test_box_files_round_trip_and_official_format_loads(tmp_path):
     assert cb.load_boxes(ours) == boxes
     with pytest.raises(FileExistsError):
         cb.save_boxes(boxes, ours)
+    as_json = tmp_path / "ours.json"
+    cb.save_boxes(boxes, as_json)
+    assert json.loads(as_json.read_text())["00000001"]["mouth"] == boxes["00000001"]["mouth"]
+    assert cb.load_boxes(as_json) == boxes
 
 
 def test_cli_from_ffhq_json_and_from_images_without_weights(tmp_path, faces):

@@ -233,7 +233,7 @@ def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
         f"data.root={ROOT}/data/samples",
         "data.out_size=64",
         "data.train.resize_gt=true",
-        f"data.component_path={ROOT}/data/samples/components_512.pt",
+        f"data.component_path={ROOT}/data/samples/components_512.json",
         "data.val=null",
         "data.batch_size=2",
         "data.num_workers=0",

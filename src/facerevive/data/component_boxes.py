@@ -101,13 +101,16 @@ def box_to_xyxy(box: Sequence[float], scale: float = 1.0, enlarge: float = 1.0) 
 
 
 def load_boxes(path: str | Path) -> dict[str, Boxes]:
-    """Read a box file (ours or the official one, whose values are numpy float64 scalars)."""
+    """Read a box file: the official torch format (values are numpy float64 scalars), ours, or the same dict as JSON."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"component box file {path} does not exist")
-    numpy_types = [np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType, np._core.multiarray.scalar]
-    with torch.serialization.safe_globals([*numpy_types, OrderedDict]):
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+    if path.suffix == ".json":
+        raw = json.loads(path.read_text())
+    else:
+        numpy_types = [np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType, np._core.multiarray.scalar]
+        with torch.serialization.safe_globals([*numpy_types, OrderedDict]):
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(raw, Mapping):
         raise ValueError(f"{path} does not hold a dict of component boxes")
     boxes = {}
@@ -120,14 +123,18 @@ def load_boxes(path: str | Path) -> dict[str, Boxes]:
 
 
 def save_boxes(boxes: Mapping[str, Mapping[str, Sequence[float]]], path: str | Path) -> None:
-    """Write a box file as plain Python floats (loads with weights_only=True, also with the official loader)."""
+    """Write a box file as plain Python floats: JSON for a '.json' path, else the torch format that the
+    official dataset also reads (loads with weights_only=True)."""
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     clean = {str(k): {c: [float(v) for v in entry[c]] for c in COMPONENTS} for k, entry in boxes.items()}
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(clean, tmp)
+    if path.suffix == ".json":
+        tmp.write_text(json.dumps(clean, indent=1) + "\n")
+    else:
+        torch.save(clean, tmp)
     tmp.replace(path)
 
 
