@@ -26,31 +26,10 @@ import cv2
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers.reference import import_reference
+from helpers.reference import import_reference, official_ffhq_options
 from test_data_support import write_box_file, write_faces
 
 from facerevive.data import FFHQDegradationDataset
-
-OFFICIAL_OPTIONS = {
-    "io_backend": {"type": "disk"},
-    "use_hflip": True,
-    "mean": [0.5, 0.5, 0.5],
-    "std": [0.5, 0.5, 0.5],
-    "out_size": 512,
-    "blur_kernel_size": 41,
-    "kernel_list": ["iso", "aniso"],
-    "kernel_prob": [0.5, 0.5],
-    "blur_sigma": [0.1, 10],
-    "downsample_range": [0.8, 8],
-    "noise_range": [0, 20],
-    "jpeg_range": [60, 100],
-    "color_jitter_prob": 0.3,
-    "color_jitter_shift": 20,
-    "color_jitter_pt_prob": 0.3,
-    "gray_prob": 0.01,
-    "crop_components": True,
-    "eye_enlarge_ratio": 1.4,
-}
 
 
 def _official_dataset(root: Path, box_path: Path):
@@ -65,9 +44,7 @@ def _official_dataset(root: Path, box_path: Path):
 
     module.torch.load = load_numpy_boxes
     try:
-        dataset = module.FFHQDegradationDataset(
-            {**OFFICIAL_OPTIONS, "dataroot_gt": str(root), "component_path": str(box_path)}
-        )
+        dataset = module.FFHQDegradationDataset(official_ffhq_options(root, 512, box_path))
     finally:
         module.torch.load = original_load
     dataset.paths = sorted(dataset.paths)

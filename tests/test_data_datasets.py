@@ -477,26 +477,20 @@ def test_exact_box_flip_is_the_mirror_image(tmp_path, faces):
 
 def test_lmdb_is_readable_by_the_official_dataset(tmp_path, faces):
     """facerevive-make-lmdb writes what GFPGAN's dataset reads with its lmdb backend (meta_info keys + PNG bytes)."""
-    from helpers.reference import import_reference
+    from helpers.reference import import_reference, official_ffhq_options
 
     official_cls = import_reference("gfpgan.data.ffhq_degradation_dataset").FFHQDegradationDataset
     lmdb_path = tmp_path / "ffhq.lmdb"
     make_lmdb(faces, lmdb_path)
-    options = {
-        "dataroot_gt": str(lmdb_path),
-        "io_backend": {"type": "lmdb"},
-        "use_hflip": False,
-        "mean": [0.5] * 3,
-        "std": [0.5] * 3,
-        "out_size": SIZE,
-        "blur_kernel_size": 41,
-        "kernel_list": ["iso", "aniso"],
-        "kernel_prob": [0.5, 0.5],
-        "blur_sigma": [0.1, 10],
-        "downsample_range": [0.8, 8],
-        "noise_range": [0, 20],
-        "jpeg_range": [60, 100],
-    }
+    options = official_ffhq_options(
+        lmdb_path,
+        SIZE,
+        io_backend={"type": "lmdb"},
+        use_hflip=False,
+        color_jitter_prob=None,
+        color_jitter_pt_prob=None,
+        gray_prob=None,
+    )
     official = official_cls(options)
     expected = {index: official[index]["gt"] for index in (0, 4)}
     # py-lmdb refuses a second handle on one environment in a process: close the official reader first.

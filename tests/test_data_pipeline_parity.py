@@ -23,7 +23,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from helpers.reference import import_reference
+from helpers.reference import import_reference, official_ffhq_options
 from test_data_support import ONE_LEVEL, record_abs_error, write_box_file, write_faces
 
 from facerevive.data import FFHQDegradationDataset
@@ -162,33 +162,6 @@ def official(monkeypatch):
     return module.FFHQDegradationDataset, script, py_script
 
 
-def _options(root, size, box_path, **overrides):
-    opt = {
-        "dataroot_gt": str(root),
-        "io_backend": {"type": "disk"},
-        "use_hflip": True,
-        "mean": [0.5, 0.5, 0.5],
-        "std": [0.5, 0.5, 0.5],
-        "out_size": size,
-        "blur_kernel_size": 41,
-        "kernel_list": ["iso", "aniso"],
-        "kernel_prob": [0.5, 0.5],
-        "blur_sigma": [0.1, 10],
-        "downsample_range": [0.8, 8],
-        "noise_range": [0, 20],
-        "jpeg_range": [60, 100],
-        "color_jitter_prob": 0.3,
-        "color_jitter_shift": 20,
-        "color_jitter_pt_prob": 0.3,
-        "gray_prob": 0.01,
-        "crop_components": True,
-        "component_path": str(box_path),
-        "eye_enlarge_ratio": 1.4,
-    }
-    opt.update(overrides)
-    return opt
-
-
 OURS_KEYS = {
     "color_jitter_prob": "color_jitter_prob",
     "color_jitter_pt_prob": "color_jitter_pt_prob",
@@ -212,7 +185,7 @@ def _compare(tmp_path, official, size, count, seed, **overrides):
         **{OURS_KEYS[k]: v for k, v in overrides.items()},
     )
     ours.reseed(seed)
-    reference = official_cls(_options(root, size, box_path, **overrides))
+    reference = official_cls(official_ffhq_options(root, size, box_path, **overrides))
     # The official folder backend lists files in os.scandir order, which the filesystem decides, while its box
     # file is keyed by list position; FFHQ's LMDB meta_info is sorted. Sort, so both index the same files.
     reference.paths = sorted(reference.paths)

@@ -93,3 +93,33 @@ def import_reference(module: str) -> types.ModuleType:
     _patch_upfirdn2d()
     _patch_jpeg_quality()
     return importlib.import_module(module)
+
+
+def official_ffhq_options(root, out_size: int = 512, component_path=None, **overrides) -> dict:
+    """Options of gfpgan's FFHQDegradationDataset as options/train_gfpgan_v1.yml sets them (disk source).
+
+    With `component_path`, component boxes are cropped with the official eye_enlarge_ratio.
+    """
+    options = {
+        "dataroot_gt": str(root),
+        "io_backend": {"type": "disk"},
+        "use_hflip": True,
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "out_size": out_size,
+        "blur_kernel_size": 41,
+        "kernel_list": ["iso", "aniso"],
+        "kernel_prob": [0.5, 0.5],
+        "blur_sigma": [0.1, 10],
+        "downsample_range": [0.8, 8],
+        "noise_range": [0, 20],
+        "jpeg_range": [60, 100],
+        "color_jitter_prob": 0.3,
+        "color_jitter_shift": 20,
+        "color_jitter_pt_prob": 0.3,
+        "gray_prob": 0.01,
+    }
+    if component_path is not None:
+        options.update(crop_components=True, component_path=str(component_path), eye_enlarge_ratio=1.4)
+    options.update(overrides)
+    return options
