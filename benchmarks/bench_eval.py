@@ -145,10 +145,6 @@ def run_reference(restored: list[Path], gt: list[Path], states: dict, device: st
     niqe = import_reference("basicsr.metrics.niqe")
     awing = import_reference("facexlib.alignment.awing_arch")
     arcface_cls = import_reference("gfpgan.archs.arcface_arch").ResNetArcFace
-    if not hasattr(np, "float"):  # facexlib 0.3.0 uses np.float, removed in numpy 2
-        proxy = type("NumpyWithFloat", (), {"__getattr__": staticmethod(lambda name: getattr(np, name))})()
-        proxy.float = float
-        awing.np = proxy
     dev = torch.device(device)
     seconds, means = {}, {}
 

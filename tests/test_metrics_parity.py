@@ -206,19 +206,9 @@ def test_identity_matches_official_network_and_formulas():
     assert_rel_close(torch.tensor([mean_deg]), torch.tensor([sum(kept) / len(kept)]), 1e-5, "Deg. mean")
 
 
-def _facexlib_with_numpy2(monkeypatch):
-    """facexlib 0.3.0's calculate_points uses np.float (gone in numpy 2): give its module the builtin float."""
-    awing = import_reference("facexlib.alignment.awing_arch")
-    if not hasattr(np, "float"):
-        proxy = type("NumpyWithFloat", (), {"__getattr__": staticmethod(lambda name: getattr(np, name))})()
-        proxy.float = float
-        monkeypatch.setattr(awing, "np", proxy)
-    return awing
-
-
 @pytest.mark.slow
-def test_landmarks_match_facexlib_get_landmarks(monkeypatch):
-    awing = _facexlib_with_numpy2(monkeypatch)
+def test_landmarks_match_facexlib_get_landmarks():
+    awing = import_reference("facexlib.alignment.awing_arch")
     torch.manual_seed(3)
     net = metrics.build_awing(weights=None)
     reference = awing.FAN(num_modules=4, num_landmarks=98, device="cpu").eval()
@@ -233,8 +223,8 @@ def test_landmarks_match_facexlib_get_landmarks(monkeypatch):
     assert_rel_close(lmd, torch.tensor([ref_lmd]), 1e-5, "LMD")
 
 
-def test_heatmap_points_match_facexlib_calculate_points(monkeypatch):
-    awing = _facexlib_with_numpy2(monkeypatch)
+def test_heatmap_points_match_facexlib_calculate_points():
+    awing = import_reference("facexlib.alignment.awing_arch")
     rng = np.random.default_rng(0)
     heat = rng.random((3, 98, 64, 64)).astype(np.float32)
     heat[1, 5, 63, 10] = 5.0  # a peak on the last row: facexlib's whole-image fallback for the lower neighbour

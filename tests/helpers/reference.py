@@ -6,6 +6,8 @@ basicsr 1.4.2 needs three small shims (see ../shared/reference/official-gfpgan.m
   by the reference formula leaky_relu(x + bias, 0.2) * sqrt(2);
 - `basicsr.ops.upfirdn2d` calls its compiled extension on GPU: without it, the native version is used
   on every device (it is what basicsr itself runs on CPU);
+- facexlib 0.3.0's AWing decoding uses `np.float`, which numpy 2 removed: its module gets a numpy whose
+  `float` is the builtin;
 - OpenCV 5 rejects the float JPEG quality that basicsr passes to cv2.imencode: it is cast to int.
 Importing this module applies the shims; they touch only the reference packages, never FaceRevive.
 """
@@ -58,6 +60,17 @@ def _patch_upfirdn2d() -> None:
     importlib.import_module("basicsr.archs.stylegan2_arch").upfirdn2d = native_upfirdn2d
 
 
+def _patch_facexlib_numpy_float() -> None:
+    import numpy as np
+
+    awing = importlib.import_module("facexlib.alignment.awing_arch")
+    if hasattr(np, "float") or getattr(awing.np, "float", None) is float:
+        return
+    proxy = type("NumpyWithFloat", (), {"__getattr__": staticmethod(lambda name: getattr(np, name))})()
+    proxy.float = float
+    awing.np = proxy
+
+
 def _patch_jpeg_quality() -> None:
     import cv2
 
@@ -92,6 +105,7 @@ def import_reference(module: str) -> types.ModuleType:
     _patch_fused_act()
     _patch_upfirdn2d()
     _patch_jpeg_quality()
+    _patch_facexlib_numpy_float()
     return importlib.import_module(module)
 
 
