@@ -25,6 +25,7 @@ from facerevive.data import (
 )
 from facerevive.data import component_boxes as cb
 from facerevive.data.make_lmdb import make_lmdb
+from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
 from facerevive.data.sources import SourceError
 from facerevive.data.synthesize_testset import synthesize
 
@@ -302,9 +303,9 @@ def test_synthesized_test_set_is_bit_for_bit_reproducible(tmp_path):
 # ----------------------------------------------------------------------------------------------- DataModule
 
 
-def _batches(datamodule: FaceDataModule, seed: int, count: int = 2) -> list[torch.Tensor]:
-    torch.manual_seed(seed)
+def _batches(datamodule: FaceDataModule, epoch: int = 0, count: int = 2) -> list[torch.Tensor]:
     loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(epoch)
     out = []
     for batch in loader:
         out.append(batch["lq"])
@@ -313,20 +314,87 @@ def _batches(datamodule: FaceDataModule, seed: int, count: int = 2) -> list[torc
     return out
 
 
-def test_datamodule_batches_and_worker_seeding(faces):
+def test_datamodule_data_is_a_function_of_seed_and_epoch(faces):
+    """Same seed and epoch: the same batches whatever the number of workers or the global RNG; seed or epoch
+    changed: other batches."""
     make = functools.partial(FFHQDegradationDataset, root=faces, out_size=SIZE)
-    datamodule = FaceDataModule(train=make, val=make, batch_size=2, num_workers=2, persistent_workers=False)
-    datamodule.setup("fit")
-    first, again, other = _batches(datamodule, 0), _batches(datamodule, 0), _batches(datamodule, 1)
+
+    def datamodule(seed: int, workers: int) -> FaceDataModule:
+        dm = FaceDataModule(
+            train=make, val=make, batch_size=2, num_workers=workers, persistent_workers=False, seed=seed
+        )
+        dm.setup("fit")
+        return dm
+
+    torch.manual_seed(0)
+    first = _batches(datamodule(0, workers=2))
+    torch.manual_seed(1)
+    again = _batches(datamodule(0, workers=0))
     assert first[0].shape == (2, 3, SIZE, SIZE)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    assert not torch.equal(first[0], other[0])
-    loader = datamodule.train_dataloader()
-    assert isinstance(loader.sampler, torch.utils.data.RandomSampler) and loader.drop_last
-    assert isinstance(datamodule.val_dataloader().sampler, torch.utils.data.SequentialSampler)
-    assert datamodule.test_dataloader() == [], "an unconfigured test set gives no loader (Lightning skips it)"
+    assert not torch.equal(first[0], _batches(datamodule(1, workers=0))[0])
+    assert not torch.equal(first[0], _batches(datamodule(0, workers=0), epoch=1)[0])
+    dm = datamodule(0, workers=0)
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, torch.utils.data.DistributedSampler), "Lightning must not wrap it under DDP"
+    assert loader.drop_last
+    assert isinstance(dm.val_dataloader().sampler, torch.utils.data.SequentialSampler)
+    assert dm.test_dataloader() == [], "an unconfigured test set gives no loader (Lightning skips it)"
     with pytest.raises(RuntimeError, match="no train dataset"):
         FaceDataModule(train=None).train_dataloader()
+
+
+def test_resumable_sampler_order_ranks_and_resume():
+    """The permutation and rank split equal DistributedSampler's; a resumed epoch continues at the position."""
+    data = list(range(11))
+    for world in (1, 2, 3):
+        for rank in range(world):
+            ours = ResumableSampler(data, num_replicas=world, rank=rank, seed=5)
+            ours.set_epoch(2)
+            reference = torch.utils.data.DistributedSampler(data, num_replicas=world, rank=rank, seed=5)
+            reference.set_epoch(2)
+            assert [key.index for key in ours] == list(reference)
+    whole = list(ResumableSampler(data, seed=5))
+    assert len({key.seed for key in whole}) == len(whole), "every sample has its own seed"
+    sampler = ResumableSampler(data, seed=5)
+    sampler.resume(0, 4)
+    assert list(sampler) == whole[4:]
+    assert list(sampler) == whole, "a resume position applies to one pass only"
+    sampler.resume(0, 4)
+    sampler.set_epoch(1)
+    assert len(list(sampler)) == 11, "moving to another epoch cancels the resume position"
+    # rank 1 of 2, resumed at global position 4: positions 5, 7, 9, 11 (padding repeats the first index)
+    two = ResumableSampler(data, num_replicas=2, rank=1, seed=5)
+    full = [key.index for key in two]
+    two.resume(0, 4)
+    assert [key.index for key in two] == full[2:]
+
+
+def test_resumable_loader_state(faces, caplog):
+    """The saved state names the next batch; a finished epoch is saved as the start of the next one."""
+    dataset = FFHQDegradationDataset(faces, out_size=SIZE)
+    done = {"batches": 1}
+
+    def loader() -> ResumableDataLoader:
+        sampler = ResumableSampler(dataset, seed=3)
+        return ResumableDataLoader(
+            SeededDataset(dataset), batch_size=2, sampler=sampler, batches_done=lambda: done["batches"]
+        )
+
+    straight = [batch["lq"] for batch in loader()]
+    state = loader().state_dict()
+    assert (state["epoch"], state["position"]) == (0, 2)
+    resumed = loader()
+    resumed.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip([b["lq"] for b in resumed], straight[1:], strict=True))
+    done["batches"] = len(straight)
+    assert {k: loader().state_dict()[k] for k in ("epoch", "position")} == {"epoch": 1, "position": 0}
+    grown = ResumableDataLoader(
+        SeededDataset(dataset), batch_size=1, sampler=ResumableSampler(dataset, seed=3), batches_done=lambda: 0
+    )
+    with caplog.at_level("WARNING"):
+        grown.load_state_dict(state)
+    assert "batch_size" in caplog.text and "not bit-exact" in caplog.text
 
 
 def test_workers_draw_different_degradations(faces):
@@ -404,21 +472,25 @@ def test_no_color_config_and_switching_steps_off(faces):
     assert datamodule.datasets["train"][0]["lq"].shape == (3, SIZE, SIZE)
 
 
-def test_lightning_distributed_sampler_partitions_the_data(faces):
-    """Under DDP Lightning rebuilds the train loader with a DistributedSampler: our loader must survive the rebuild."""
-    from lightning.pytorch.utilities.data import _update_dataloader
-    from torch.utils.data import DistributedSampler
+def test_train_loader_partitions_the_data_across_ranks(faces):
+    """Under DDP the train loader is built with the trainer's rank and world size; ranks see disjoint samples.
+
+    Its sampler is a DistributedSampler, which is Lightning's sign that the loader is already distributed
+    (`_DataConnector._requires_distributed_sampler`), so Lightning does not rebuild it.
+    """
+    from types import SimpleNamespace
 
     make = functools.partial(FFHQDegradationDataset, root=faces, out_size=SIZE)
-    datamodule = FaceDataModule(train=make, batch_size=1, num_workers=0, drop_last=False)
-    datamodule.setup("fit")
-    loader = datamodule.train_dataloader()
     seen = []
     for rank in range(2):
-        sampler = DistributedSampler(loader.dataset, num_replicas=2, rank=rank, shuffle=True, seed=0)
-        rebuilt = _update_dataloader(loader, sampler)
-        assert rebuilt.batch_size == 1 and rebuilt.num_workers == 0
-        seen.append({Path(batch["gt_path"][0]).name for batch in rebuilt})
+        datamodule = FaceDataModule(train=make, batch_size=1, num_workers=0, drop_last=False)
+        progress = SimpleNamespace(current=SimpleNamespace(processed=0))
+        datamodule.trainer = SimpleNamespace(
+            world_size=2, global_rank=rank, fit_loop=SimpleNamespace(epoch_progress=progress)
+        )
+        loader = datamodule.train_dataloader()
+        assert isinstance(loader.sampler, torch.utils.data.DistributedSampler) and loader.sampler.rank == rank
+        seen.append({Path(batch["gt_path"][0]).name for batch in loader})
     assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 6
 
 

@@ -165,35 +165,44 @@ def _weights(model) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.slow
-def test_resume_is_exact(tmp_path: Path) -> None:
-    """2N iterations straight == N iterations, then `ckpt_path=last` in a new run, then N more.
+@pytest.mark.parametrize(
+    ("first_iters", "every_n_iter", "workers"),
+    [(3, 3, (0, 0, 0)), (2, 2, (2, 0, 1)), (3, 1000, (0, 1, 0))],
+    ids=["mid-epoch", "epoch-end-other-workers", "final-iteration-mid-epoch"],
+)
+def test_resume_is_exact(tmp_path: Path, first_iters: int, every_n_iter: int, workers: tuple[int, int, int]) -> None:
+    """5 iterations straight == `first_iters`, then `ckpt_path=last` in a new run, then the rest: same batches,
+    same losses and bit-identical weights.
 
-    Deterministic CPU settings; data from the real quickstart pipeline with one worker, so the degradations
-    are drawn in a worker seeded from the main RNG, which the checkpoint restores. N is one epoch (2 batches of
-    2 of the 4 sample faces): Lightning restarts a non-stateful loader at the start of its epoch, so exact
-    resume needs an end-of-epoch checkpoint (see the module docs).
+    Deterministic CPU settings, real quickstart data (4 faces, batches of 2: 2 batches per epoch). The first
+    half's checkpoint is written by the iteration callback every `first_iters` iterations, or only after the final
+    iteration (`every_n_iter` 1000), in the middle of an epoch (3) or at its end (2); a mid-epoch
+    resume must continue with that epoch's next batch and its degradations. `workers`: the DataLoader workers
+    of the straight run and the two halves, which must not change the data.
     """
     import lightning as L
 
     class Recorder(L.Callback):
         def __init__(self) -> None:
             self.losses: list[dict[str, float]] = []
+            self.gt_paths: list[list[str]] = []
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             self.losses.append(dict(pl_module.last_losses))
+            self.gt_paths.append(list(batch["gt_path"]))
 
     common = [
         "logger=csv",
         "callbacks.image_grid.every_n_iter=1000",
-        "callbacks.iteration_checkpoint.every_n_iter=2",
+        f"callbacks.iteration_checkpoint.every_n_iter={every_n_iter}",
         "trainer.deterministic=true",
-        "data.num_workers=1",
         "model.net_d_reg_every=2",
     ]
 
-    def fit(workdir: Path, extra: list[str], run_name: str = "run"):
+    def fit(workdir: Path, extra: list[str], num_workers: int, run_name: str = "run"):
         runs = workdir / "logs" / "quickstart" / "runs"
-        cfg = compose_cfg(workdir, [*common, *extra], run_dir=runs / run_name)
+        overrides = [*common, f"data.num_workers={num_workers}", *extra]
+        cfg = compose_cfg(workdir, overrides, run_dir=runs / run_name)
         recorder = Recorder()
         original = train_script.instantiate_callbacks
         train_script.instantiate_callbacks = lambda c: [*original(c), recorder]
@@ -201,19 +210,65 @@ def test_resume_is_exact(tmp_path: Path) -> None:
             _, objects = train_script.train(cfg)
         finally:
             train_script.instantiate_callbacks = original
-        return objects["model"], recorder.losses
+        return objects["model"], recorder
 
-    straight, straight_losses = fit(tmp_path / "straight", ["model.total_iter=4"])
-    _, first_losses = fit(tmp_path / "resumed", ["model.total_iter=2"], run_name="first")
+    straight, whole = fit(tmp_path / "straight", ["model.total_iter=5"], workers[0])
+    _, first = fit(tmp_path / "resumed", [f"model.total_iter={first_iters}"], workers[1], run_name="first")
     # A new run of the same task: `ckpt_path=last` finds the first run's checkpoints/last.ckpt.
-    resumed, second_losses = fit(tmp_path / "resumed", ["model.total_iter=4", "ckpt_path=last"], run_name="second")
+    resumed, second = fit(tmp_path / "resumed", ["model.total_iter=5", "ckpt_path=last"], workers[2], "second")
 
-    assert resumed.iteration == straight.iteration == 4
-    assert len(second_losses) == 2
-    assert [*first_losses, *second_losses] == straight_losses
+    assert resumed.iteration == straight.iteration == 5
+    assert len(first.losses) == first_iters and len(second.losses) == 5 - first_iters
+    assert [*first.gt_paths, *second.gt_paths] == whole.gt_paths
+    assert [*first.losses, *second.losses] == whole.losses
     resumed_weights, straight_weights = _weights(resumed), _weights(straight)
     for key, value in straight_weights.items():
         assert torch.equal(resumed_weights[key], value), key
+
+
+@pytest.mark.slow
+def test_ddp_sim_two_processes_train_in_sync(tmp_path: Path) -> None:
+    """`python train.py trainer=ddp_sim`: two CPU ranks (gloo), launched as `trainer=ddp` launches GPU ranks.
+
+    Each rank draws different faces every iteration (4 faces, batch 1 per rank: 2 iterations per epoch), the
+    gradient all-reduce keeps every network identical across ranks, and rank 0 alone writes the files.
+    """
+    import json
+
+    probe = tmp_path / "probe"
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "trainer=ddp_sim",
+        "model.total_iter=3",
+        "data.batch_size=1",
+        "logger=csv",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        "callbacks.image_grid.every_n_iter=3",
+        "+callbacks.ddp_probe._target_=helpers.ddp_probe.DDPProbe",
+        f"+callbacks.ddp_probe.dirpath={probe}",
+        *QUIET,
+    ]
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "PROJECT_ROOT": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "finished 3 iterations" in result.stdout
+    ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in range(2)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and [r["iteration"] for r in ranks] == [3, 3]
+    for step, (a, b) in enumerate(zip(ranks[0]["batches"], ranks[1]["batches"], strict=True)):
+        assert not set(a) & set(b), f"iteration {step + 1}: both ranks trained on {a}"
+    first_epoch = {name for r in ranks for name in r["batches"][0] + r["batches"][1]}
+    assert len(first_epoch) == 4, "one epoch covers the four faces once"
+    assert ranks[0]["digests"] == ranks[1]["digests"], "networks differ between ranks after training"
+    runs = list((tmp_path / "logs" / "quickstart" / "runs").iterdir())
+    assert len(runs) == 1, "both ranks must write into one run directory"
+    checkpoints = sorted(p.name for p in (runs[0] / "checkpoints").iterdir())
+    assert checkpoints == ["iter_00000003.ckpt", "last.ckpt", "net_g_00000003.pth", "net_g_latest.pth"]
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ def _replace_with_copy(source: Path, target: Path) -> None:
 
 
 class IterationCheckpoint(Checkpoint):
-    """Every `every_n_iter` GFPGAN iterations and at the end of training, write into `dirpath`:
+    """Every `every_n_iter` GFPGAN iterations and after the last one, write into `dirpath`:
 
     - `iter_<N>.ckpt`: the full Lightning checkpoint (all networks, optimisers, schedulers, EMA, iteration,
       the module's RNG stream) and `last.ckpt` pointing at the newest one;
@@ -35,6 +35,10 @@ class IterationCheckpoint(Checkpoint):
       the official GFPGAN layout that `GFPGANer` and `facerevive.weights.build_generator` load.
     Every file is written to a temporary name first and then renamed, so a crash never leaves a partial file.
     `keep_last_n` (None: keep all) removes older iteration files.
+
+    Saves happen at the end of a batch, also for the final iteration (`pl_module.training_finished`), so that
+    `ckpt_path=last` continues with the next batch of the same epoch. A run stopped any other way is saved in
+    `on_train_end`; Lightning counts its interrupted epoch as finished, so resuming that one starts a new epoch.
     """
 
     def __init__(
@@ -52,7 +56,7 @@ class IterationCheckpoint(Checkpoint):
         self._saved_at: int | None = None
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        if pl_module.iteration % self.every_n_iter == 0:
+        if pl_module.iteration % self.every_n_iter == 0 or getattr(pl_module, "training_finished", False):
             self.save(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,11 +1,12 @@
 """LightningDataModule for face restoration: train / val / test datasets in, DataLoaders out.
 
 Datasets arrive Hydra-instantiated, either as objects or as partials (`_partial_: true`, called in `setup`, so
-each process builds its own). DDP: the train loader asks for `shuffle=True` and no sampler, so Lightning's
-`use_distributed_sampler` (on by default) swaps in a `DistributedSampler` with the right rank and world size and
-calls `set_epoch` every epoch; val/test get a non-shuffling one. Worker seeding: the DataLoader seeds each worker
-from the main process's torch RNG, and `FFHQDegradationDataset` seeds its degradation stream from that worker
-seed and the rank, so `seed_everything(seed)` makes runs reproducible for a fixed number of workers.
+each process builds its own). Training data is a pure function of (`seed`, epoch, position in the epoch): the
+train loader is a `ResumableDataLoader` over a `ResumableSampler` (a `DistributedSampler`, built with the
+trainer's rank and world size, so Lightning leaves it in place and calls `set_epoch` every epoch), and every
+sample's degradations are drawn from its own seed. So runs do not depend on the number of workers, and a
+checkpoint saved mid-epoch resumes at the next batch with the same data (see `facerevive.data.sampler`).
+Val/test loaders are plain; under DDP Lightning gives them a non-shuffling distributed sampler.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
+
+from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
 
 DatasetLike = Dataset | Callable[[], Dataset] | None
 
@@ -30,6 +33,7 @@ def _build(dataset: DatasetLike) -> Dataset | None:
 class FaceDataModule(L.LightningDataModule):
     """Wraps train/val/test datasets with loader settings (batch_size is per device, as in BasicSR).
 
+    `seed` fixes the training order and degradations (null means 0: it must agree across ranks).
     `root`, `out_size` and `component_path` are not used here: they are the shared values that the dataset
     configs interpolate (`${..root}`), so that `data.root=...` is the one key to override; they are recorded
     in the hyperparameters.
@@ -50,6 +54,7 @@ class FaceDataModule(L.LightningDataModule):
         pin_memory: bool = True,
         drop_last: bool = True,
         prefetch_factor: int | None = None,
+        seed: int | None = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False, ignore=["train", "val", "test"])
@@ -72,19 +77,34 @@ class FaceDataModule(L.LightningDataModule):
                 raise RuntimeError("no train dataset configured (data.train is null)")
             return []  # Lightning skips a stage whose loaders are an empty list
         workers = self.hparams.num_workers
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {
+            "num_workers": workers,
+            "persistent_workers": self.hparams.persistent_workers and workers > 0,
+            "pin_memory": self.hparams.pin_memory,
+        }
         if workers > 0 and self.hparams.prefetch_factor is not None:
             kwargs["prefetch_factor"] = self.hparams.prefetch_factor
-        return DataLoader(
-            dataset,
-            batch_size=self.hparams.batch_size if train else self.hparams.val_batch_size,
-            shuffle=train,
-            num_workers=workers,
-            persistent_workers=self.hparams.persistent_workers and workers > 0,
-            pin_memory=self.hparams.pin_memory,
-            drop_last=self.hparams.drop_last if train else False,
+        if not train:
+            return DataLoader(dataset, batch_size=self.hparams.val_batch_size, shuffle=False, **kwargs)
+        world_size, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+        sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, seed=self.hparams.seed or 0)
+        if self.trainer:
+            # The epoch Lightning will pass to `set_epoch`: it creates the first iterator before that call.
+            sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return ResumableDataLoader(
+            SeededDataset(dataset),
+            batch_size=self.hparams.batch_size,
+            sampler=sampler,
+            drop_last=self.hparams.drop_last,
+            batches_done=self._train_batches_done,
             **kwargs,
         )
+
+    def _train_batches_done(self) -> int:
+        """Training batches of the current epoch that the fit loop has processed on this rank."""
+        if self.trainer is None:
+            return 0
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)

@@ -4,10 +4,10 @@ Per sample, in the official GFPGAN order: read the GT, flip it (p 0.5) with its 
 pipeline (blur, downscale, noise, JPEG, resize back, colour shift, gray, colour jitter, 8-bit rounding) on a copy,
 and normalise both images to [-1, 1] (mean/std 0.5).
 
-Randomness: one numpy Generator per process drives every draw (flip included). In a DataLoader worker it is
-seeded from `torch.initial_seed()` (which the DataLoader sets from the main process's torch RNG, so seeded runs
-are reproducible and every epoch and worker gets a new stream) and the distributed rank; `reseed(seed)` fixes
-it explicitly.
+Randomness: one numpy Generator drives every draw (flip included). In training, `FaceDataModule` reseeds it for
+every sample with a seed made from (seed, epoch, position) (`facerevive.data.sampler`), so samples do not depend
+on workers and resume exactly. Used on its own, a process (or DataLoader worker) seeds it once from
+`torch.initial_seed()` and the distributed rank; `reseed(seed)` fixes it explicitly.
 
 Blur: by default the fast separable blur (`blur_tolerance=1e-4`, within 1e-4 of the official dense filter). The
 LQ distribution is the official one, but JPEG turns an input pixel that rounds to the other 8-bit level into a

@@ -262,8 +262,13 @@ class GFPGANModule(L.LightningModule):
         self.log("train/iter_time", time.perf_counter() - start, on_step=True, batch_size=batch_size, prog_bar=True)
         self.last_losses = {k: float(v) for k, v in losses.items()}
 
+    @property
+    def training_finished(self) -> bool:
+        """True once `total_iter` iterations have run (the module then stops the trainer)."""
+        return self.iteration >= self.hparams.total_iter
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.iteration >= self.hparams.total_iter:
+        if self.training_finished:
             self.trainer.should_stop = True
 
     def train_iteration(self, batch: Mapping[str, Any], iteration: int) -> dict[str, torch.Tensor]:
@@ -410,8 +415,8 @@ class GFPGANModule(L.LightningModule):
         checkpoint["iteration"] = self.iteration
         checkpoint["net_g_config"] = copy.deepcopy(self.net_g_config)
         checkpoint["module_rng"] = self.rng.state_dict()
-        # The global streams drive data loading (sampler order, worker seeds): restored on resume so that a
-        # run resumed from an end-of-epoch checkpoint sees the same batches as an uninterrupted one.
+        # FaceRevive's training data does not use the global streams (see facerevive.data.sampler), but other
+        # datasets, samplers and user code may: they are restored too.
         checkpoint["global_rng"] = global_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
