@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from helpers.reference import import_reference
@@ -97,3 +98,55 @@ def test_validation_logs_psnr_and_l1_of_the_ema_generator() -> None:
     assert metrics["val/l1"] == pytest.approx(expected_l1, rel=1e-5)
     assert metrics["val/l1_input"] == pytest.approx(((batch["lq"] - gt).abs().mean() / 2).item(), rel=1e-5)
     assert "val/psnr" in metrics
+
+
+@pytest.mark.slow
+def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path, monkeypatch) -> None:
+    """The export of `experiment=gfpgan_clean_c2` is a file the official `GFPGANer` takes as `model_path`.
+
+    GFPGANer builds its own v1.2-v1.4 generator (arch 'clean', channel multiplier 2), `torch.load`s the file with
+    torch's defaults and loads `params_ema` strictly; its face helper would download detectors, so those two
+    constructors are stubbed (aligned input does not use them). Restoring an aligned sample face with the same
+    noise gives our restorer's output bit for bit: the experiment builds the network GFPGANer builds, not just
+    one with the same keys.
+    """
+    import cv2
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
+
+    from facerevive.restore import FaceRestorer
+
+    root = Path(__file__).resolve().parents[1]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
+        cfg = compose(
+            "train.yaml",
+            overrides=[
+                "experiment=gfpgan_clean_c2",
+                "model.identity_load_path=null",
+                "model.perceptual.load_path=null",
+                f"paths.root_dir={root}",
+            ],
+        )
+    torch.manual_seed(0)
+    ours = instantiate(cfg.model)
+    with torch.no_grad():
+        for p in ours.net_g_ema.parameters():
+            p.add_(torch.randn_like(p) * 0.01)  # EMA weights differ from net_g's: the right key must be used
+    path = atomic_save(ours.export_official(), tmp_path / "net_g_export.pth")
+
+    utils = import_reference("gfpgan.utils")
+    helper_module = import_reference("facexlib.utils.face_restoration_helper")
+    monkeypatch.setattr(helper_module, "init_detection_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(helper_module, "init_parsing_model", lambda *args, **kwargs: None)
+    official = utils.GFPGANer(str(path), upscale=1, arch="clean", channel_multiplier=2, device=torch.device("cpu"))
+
+    face = cv2.imread(str(root / "data" / "samples" / "grace_hopper.png"))
+    assert face.shape == (512, 512, 3)
+    torch.manual_seed(7)  # GFPGANer's forward draws its noise from the global generator
+    _, official_faces, _ = official.enhance(face.copy(), has_aligned=True, paste_back=False)
+    restored = FaceRestorer(ours.net_g_ema, "cpu").restore([face], seed=7)[0]
+    assert restored.std() > 10, "a flat output would not show which weights were used"
+    levels = np.abs(restored.astype(np.int32) - official_faces[0].astype(np.int32))
+    assert levels.max() == 0, f"{(levels > 0).mean():.2e} of values differ, by up to {levels.max()} levels"
