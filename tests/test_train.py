@@ -320,6 +320,14 @@ def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
     assert len(exports) == len(experiments)
 
 
+@pytest.mark.parametrize("debug", sorted(p.stem for p in (CONFIGS / "debug").glob("*.yaml")))
+def test_debug_configs_run(tmp_path: Path, debug: str) -> None:
+    """`debug=<name>` (no logger, anomaly detection, overfit_batches, profiler) runs; Lightning's rebuild of
+    the train loader for `overfit_batches` must not break it."""
+    _, _, objects = run(tmp_path, [f"debug={debug}", "model.total_iter=1", "callbacks.image_grid.every_n_iter=1"])
+    assert objects["model"].iteration == 1
+
+
 @pytest.mark.parametrize(
     "overrides",
     [

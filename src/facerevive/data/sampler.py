@@ -112,9 +112,12 @@ class ResumableDataLoader(DataLoader):
 
     def __init__(self, dataset: Dataset, *args: Any, batches_done: Callable[[], int], **kwargs: Any) -> None:
         super().__init__(dataset, *args, **kwargs)
-        if not isinstance(self.sampler, ResumableSampler):
-            raise TypeError("ResumableDataLoader needs a ResumableSampler")
         self.batches_done = batches_done
+
+    @property
+    def resumable(self) -> bool:
+        """False when the sampler was swapped (Lightning's `overfit_batches` rebuilds the loader sequential)."""
+        return isinstance(self.sampler, ResumableSampler)
 
     def state_dict(self) -> dict[str, Any]:
         """Where the next batch starts; a finished epoch is saved as the start of the next one.
@@ -122,6 +125,8 @@ class ResumableDataLoader(DataLoader):
         (Lightning creates the iterator of a restored run before it calls `set_epoch`, so the state must
         already name the epoch that comes next.)
         """
+        if not self.resumable:
+            return {}
         sampler: ResumableSampler = self.sampler
         epoch, batches = sampler.epoch, self.batches_done()
         if batches >= len(self):
@@ -137,6 +142,9 @@ class ResumableDataLoader(DataLoader):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not self.resumable or not state:
+            log.warning("train loader: no saved position to resume from (or not resumable); its epoch starts over")
+            return
         sampler: ResumableSampler = self.sampler
         now = {"batch_size": self.batch_size, "num_replicas": sampler.num_replicas, "seed": sampler.seed}
         now["dataset_size"] = len(sampler.dataset)
