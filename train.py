@@ -18,7 +18,7 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from facerevive.utils import (
     check_pretrained_paths,
@@ -51,6 +51,22 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(ckpt_path)
 
 
+def continue_wandb_run(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """On resume, log into the W&B run the checkpoint was written under (unless `logger.wandb.id` is given)."""
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if ckpt_path is None or wandb_cfg is None or wandb_cfg.get("id") is not None:
+        return
+    import torch
+
+    # mmap: only the small metadata is read, not the tensors.
+    run_id = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=False).get("wandb_run_id")
+    if run_id:
+        with open_dict(cfg):
+            cfg.logger.wandb.id = run_id
+            cfg.logger.wandb.resume = "allow"
+        log.info("resuming: logging into W&B run %s", run_id)
+
+
 def log_hyperparameters(model: L.LightningModule, trainer: L.Trainer, cfg: DictConfig) -> None:
     """The resolved config and parameter counts, to every logger."""
     if not trainer.loggers:
@@ -74,6 +90,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
+    continue_wandb_run(cfg, ckpt_path)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     callbacks = instantiate_callbacks(cfg.get("callbacks"))

@@ -109,7 +109,8 @@ def test_null_pretrained_paths_are_logged_as_random(tmp_path: Path, caplog) -> N
 
 @pytest.mark.slow
 def test_quickstart_run_leaves_checkpoint_export_grids_and_logs(tmp_path: Path, monkeypatch, capsys) -> None:
-    """Four iterations with W&B offline, CSV and TensorBoard loggers; every promised file must be there."""
+    """Four iterations with W&B offline, CSV and TensorBoard loggers; every promised file must be there; a resumed
+    run logs into the same W&B run."""
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     cfg, _, objects = run(
@@ -157,6 +158,15 @@ def test_quickstart_run_leaves_checkpoint_export_grids_and_logs(tmp_path: Path, 
     from_lightning = build_generator(ckpt_dir / "last.ckpt")
     assert torch.equal(from_lightning.final_linear.weight, model.net_g_ema.final_linear.weight)
     load_checkpoint(rebuilt, ckpt_dir / "net_g_latest.pth", key="params")
+
+    # Resuming continues the same W&B run (its id is stored in the checkpoint).
+    run_id = checkpoint["wandb_run_id"]
+    assert run_id and list((out / "wandb").glob(f"offline-run-*-{run_id}"))
+    resumed_dir = tmp_path / "resumed"
+    resume = ["logger=wandb_offline", "model.total_iter=5", f"ckpt_path={ckpt_dir / 'last.ckpt'}"]
+    resumed_cfg = compose_cfg(tmp_path, resume, resumed_dir)
+    train_script.train(resumed_cfg)
+    assert list((resumed_dir / "wandb").glob(f"offline-run-*-{run_id}")), "the resumed run logged elsewhere"
 
 
 def _weights(model) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.loggers import WandbLogger
 
 from facerevive.models.export import atomic_save
 
@@ -87,6 +88,11 @@ class IterationCheckpoint(Checkpoint):
         for pattern in ("iter_*.ckpt", "net_g_[0-9]*.pth"):
             for old in sorted(self.dirpath.glob(pattern))[: -self.keep_last_n]:
                 old.unlink()
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        # The W&B run this checkpoint belongs to: `ckpt_path=...` continues logging into it (see train.py).
+        runs = [logger.version for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        checkpoint["wandb_run_id"] = runs[0] if runs else None
 
     def state_dict(self) -> dict:
         return {"dirpath": str(self.dirpath), "last_model_path": self.last_model_path}
