@@ -372,15 +372,14 @@ def restoration_errors(model, dataset, repeats: int = 3) -> tuple[float, float]:
 
 
 @pytest.mark.slow
-def test_quickstart_reconstruction_terms_learn(tmp_path: Path) -> None:
-    """200 quickstart iterations with the adversarial terms off: net_g_ema restores freshly degraded training
-    faces with an L1 error below 0.8x that of the degraded inputs (measured: 0.109 vs 0.156, ratio 0.70).
-
-    With the adversarial terms on (random D, no pretrained prior), 200-400 CPU iterations do not get below the
-    inputs (measured 0.171 and 0.287 vs 0.156): the GAN needs far longer than a CPU test allows.
-    """
-    overrides = ["model.gan_weight=0", "model.component_gan_weight=0", "model.comp_style_weight=0"]
-    _, _, objects = run(tmp_path, ["logger=csv", "callbacks=none", "model.total_iter=200", *overrides])
+def test_quickstart_learns(tmp_path: Path) -> None:
+    """The quickstart as `make train` runs it (every loss but identity, 400 iterations; CSV logger, no image
+    callbacks, to save time): net_g_ema restores freshly degraded training faces with an L1 error well below
+    that of the degraded inputs. Measured (seed 0): 0.0881 vs 0.1559, ratio 0.57 (seeds 1, 2 in our runs: 0.60, 0.57).
+    With the paper's adversarial weights it stayed above the inputs (0.22 vs 0.156 after 400 iterations)."""
+    _, _, objects = run(tmp_path, ["logger=csv", "callbacks=none"])
     model, dataset = objects["model"].eval(), objects["datamodule"].datasets["train"]
+    assert model.iteration == 400 and model.hparams.gan_weight > 0 and model.hparams.comp_style_weight > 0
     restored, degraded = restoration_errors(model, dataset)
-    assert restored < 0.8 * degraded, (restored, degraded)
+    print(f"quickstart learning check: restored L1 {restored:.4f}, degraded input {degraded:.4f}")
+    assert restored < 0.75 * degraded, (restored, degraded)
