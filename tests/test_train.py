@@ -281,6 +281,36 @@ def test_ddp_sim_two_processes_train_in_sync(tmp_path: Path) -> None:
     assert checkpoints == ["iter_00000003.ckpt", "last.ckpt", "net_g_00000003.pth", "net_g_latest.pth"]
 
 
+def test_slurm_launcher_is_sized_from_the_trainer(tmp_path: Path) -> None:
+    """`hydra/launcher=slurm` asks for one task and one GPU per trainer device (Lightning's SLURM layout)."""
+    cfg = compose_cfg(tmp_path, ["hydra/launcher=slurm", "experiment=gfpgan_v1", "trainer.num_nodes=2"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+
+
+@pytest.mark.slow
+def test_submitit_launcher_runs_a_multirun_job(tmp_path: Path) -> None:
+    """`-m hydra/launcher=slurm_local`: the job is pickled, run by submitit in a subprocess, and leaves its files."""
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "-m",
+        "hydra/launcher=slurm_local",
+        "model.total_iter=1",
+        "logger=csv",
+        f"paths.log_dir={tmp_path}",
+        *QUIET,
+    ]
+    env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(ROOT)}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    jobs = list((tmp_path / "quickstart" / "multiruns").glob("*/0"))
+    assert len(jobs) == 1, result.stderr[-2000:]
+    assert (jobs[0] / "checkpoints" / "net_g_latest.pth").is_file()
+    assert list(jobs[0].parent.glob(".submitit/*/*_result.pkl")), "submitit did not run the job"
+
+
 @pytest.mark.slow
 def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
     """`train.py -m experiment=glob(*)` with tiny networks and one iteration each, in a subprocess."""
