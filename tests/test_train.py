@@ -43,6 +43,20 @@ def compose_cfg(tmp_path: Path, overrides: list[str], run_dir: Path | None = Non
     return cfg
 
 
+def run_script(overrides: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
+    """`python train.py <overrides>` in a subprocess (W&B off; tests/ importable for helper callbacks); must exit 0."""
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "PROJECT_ROOT": str(ROOT),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [sys.executable, str(ROOT / "train.py"), *overrides, *QUIET]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
 def run(tmp_path: Path, overrides: list[str]):
     cfg = compose_cfg(tmp_path, overrides)
     metrics, objects = train_script.train(cfg)
@@ -246,27 +260,18 @@ def test_ddp_sim_two_processes_train_in_sync(tmp_path: Path) -> None:
     import json
 
     probe = tmp_path / "probe"
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "trainer=ddp_sim",
-        "model.total_iter=3",
-        "data.batch_size=1",
-        "logger=csv",
-        f"paths.log_dir={tmp_path / 'logs'}",
-        "callbacks.image_grid.every_n_iter=3",
-        "+callbacks.ddp_probe._target_=helpers.ddp_probe.DDPProbe",
-        f"+callbacks.ddp_probe.dirpath={probe}",
-        *QUIET,
-    ]
-    env = {
-        **os.environ,
-        "WANDB_MODE": "disabled",
-        "PROJECT_ROOT": str(ROOT),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
-    }
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_script(
+        [
+            "trainer=ddp_sim",
+            "model.total_iter=3",
+            "data.batch_size=1",
+            "logger=csv",
+            f"paths.log_dir={tmp_path / 'logs'}",
+            "callbacks.image_grid.every_n_iter=3",
+            "+callbacks.ddp_probe._target_=helpers.ddp_probe.DDPProbe",
+            f"+callbacks.ddp_probe.dirpath={probe}",
+        ]
+    )
     assert "finished 3 iterations" in result.stdout
     ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in range(2)]
     assert [r["world_size"] for r in ranks] == [2, 2] and [r["iteration"] for r in ranks] == [3, 3]
@@ -292,19 +297,9 @@ def test_slurm_launcher_is_sized_from_the_trainer(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_submitit_launcher_runs_a_multirun_job(tmp_path: Path) -> None:
     """`-m hydra/launcher=slurm_local`: the job is pickled, run by submitit in a subprocess, and leaves its files."""
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "-m",
-        "hydra/launcher=slurm_local",
-        "model.total_iter=1",
-        "logger=csv",
-        f"paths.log_dir={tmp_path}",
-        *QUIET,
-    ]
-    env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(ROOT)}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_script(
+        ["-m", "hydra/launcher=slurm_local", "model.total_iter=1", "logger=csv", f"paths.log_dir={tmp_path}"]
+    )
     jobs = list((tmp_path / "quickstart" / "multiruns").glob("*/0"))
     assert len(jobs) == 1, result.stderr[-2000:]
     assert (jobs[0] / "checkpoints" / "net_g_latest.pth").is_file()
@@ -340,19 +335,9 @@ def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
         "callbacks.iteration_checkpoint.every_n_iter=1",
         "callbacks.image_grid.every_n_iter=1",
     ]
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "-m",
-        "experiment=glob(*)",
-        f"paths.log_dir={tmp_path}",
-        "hydra/launcher=basic",
-        *QUIET,
-        *tiny,
-    ]
-    env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(ROOT)}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_script(
+        ["-m", "experiment=glob(*)", f"paths.log_dir={tmp_path}", "hydra/launcher=basic", *tiny], timeout=900
+    )
     experiments = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
     finished = result.stdout.count("finished 1 iterations")
     assert finished == len(experiments), result.stdout[-3000:]
