@@ -20,14 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from facerevive.utils import (
-    check_pretrained_paths,
-    find_last_checkpoint,
-    instantiate_callbacks,
-    instantiate_loggers,
-    log_random_inits,
-    run_summary,
-)
+from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
+from facerevive.utils.preflight import check_pretrained_paths, log_random_inits
+from facerevive.utils.run_files import find_last_checkpoint, run_summary
 
 log = logging.getLogger("train")
 

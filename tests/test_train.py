@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from facerevive.utils import MissingPretrainedError, check_pretrained_paths, log_random_inits
+from facerevive.utils.preflight import MissingPretrainedError, check_pretrained_paths, log_random_inits
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

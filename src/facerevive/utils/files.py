@@ -1,0 +1,49 @@
+"""Atomic file writes: a temporary file in the destination folder, then a rename.
+
+Readers never see a partial file, and on any error (including KeyboardInterrupt) the temporary file is
+removed, so a failed write leaves neither a half-written target nor a stray `.tmp` file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """Call `write(tmp_path)` and move the result to `path` atomically; returns `path`."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write UTF-8 text to `path` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """torch.save `obj` to `path` atomically."""
+    import torch
+
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
