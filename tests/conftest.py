@@ -42,3 +42,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     terminalreporter.section("parity: largest relative error per test")
     for test_id, (what, error) in sorted(worst.items()):
         terminalreporter.write_line(f"{error:.2e}  {test_id}  ({what})")
+
+
+@pytest.fixture
+def compose(tmp_path: Path):
+    """compose(config_name, overrides, run_dir=None): a real config composed as the entry point would."""
+    from helpers.configs import compose_config
+
+    def _compose(config_name: str, overrides: list[str] | None = None, run_dir: Path | None = None):
+        return compose_config(config_name, list(overrides or []), tmp_path, run_dir)
+
+    return _compose
