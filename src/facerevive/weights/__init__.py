@@ -7,7 +7,7 @@ from facerevive.weights.checkpoint import (
     load_checkpoint,
     read_checkpoint,
 )
-from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, pretrained_dir, weight_path
+from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, pretrained_dir, set_pretrained_dir, weight_path
 
 __all__ = [
     "OFFICIAL_MODELS",
@@ -20,5 +20,6 @@ __all__ = [
     "official_name",
     "pretrained_dir",
     "read_checkpoint",
+    "set_pretrained_dir",
     "weight_path",
 ]

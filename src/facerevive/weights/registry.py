@@ -168,8 +168,21 @@ OFFICIAL_MODELS: dict[str, OfficialModel] = {
 }
 
 
+# Set by the entry points from `paths.pretrained_dir` (and by `set_pretrained_dir` in the Python API).
+_configured_dir: Path | None = None
+
+
+def set_pretrained_dir(path: str | Path | None) -> None:
+    """Make `path` the weights folder for everything in this process (None: back to the default)."""
+    global _configured_dir
+    _configured_dir = None if path is None else Path(path)
+
+
 def pretrained_dir() -> Path:
-    """Where `make weights` puts the files: $FACEREVIVE_WEIGHTS_DIR, else experiments/pretrained_models."""
+    """The weights folder: `set_pretrained_dir`'s (the entry points pass `paths.pretrained_dir`), else
+    $FACEREVIVE_WEIGHTS_DIR, else experiments/pretrained_models of the checkout (or of the working directory)."""
+    if _configured_dir is not None:
+        return _configured_dir
     env = os.environ.get("FACEREVIVE_WEIGHTS_DIR")
     if env:
         return Path(env)
