@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from facerevive.archs.config import records_config
+
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
@@ -30,7 +32,8 @@ class SEBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c = x.shape[:2]
-        return x * self.fc(self.avg_pool(x).view(b, c)).view(b, c, 1, 1)
+        gate: torch.Tensor = self.fc(self.avg_pool(x).view(b, c))
+        return x * gate.view(b, c, 1, 1)
 
 
 class IRBlock(nn.Module):
@@ -60,14 +63,16 @@ class IRBlock(nn.Module):
             self.se = SEBlock(planes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.prelu(self.bn1(self.conv1(self.bn0(x))))
+        out: torch.Tensor = self.prelu(self.bn1(self.conv1(self.bn0(x))))
         out = self.bn2(self.conv2(out))
         if self.use_se:
             out = self.se(out)
         residual = x if self.downsample is None else self.downsample(x)
-        return self.prelu(out + residual)
+        activated: torch.Tensor = self.prelu(out + residual)
+        return activated
 
 
+@records_config
 class ResNetArcFace(nn.Module):
     """ArcFace ResNet (IRBlock, [2, 2, 2, 2] for ResNet-18) on gray 128x128 faces."""
 
@@ -122,4 +127,5 @@ class ResNetArcFace(nn.Module):
         x = self.maxpool(self.prelu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.dropout(self.bn4(x))
-        return self.bn5(self.fc5(x.reshape(x.size(0), -1)))
+        embedding: torch.Tensor = self.bn5(self.fc5(x.reshape(x.size(0), -1)))
+        return embedding

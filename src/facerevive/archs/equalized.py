@@ -156,7 +156,8 @@ class ModulatedConv2d(nn.Module):
         if self.sample_mode == "upsample" and self.resample == "upfirdn":
             weight = weight.transpose(1, 2).reshape(b * c, self.out_channels, k, k)
             out = F.conv_transpose2d(x.reshape(1, b * c, h, w), weight, stride=2, groups=b)
-            return self.smooth(out.reshape(b, self.out_channels, *out.shape[2:]))
+            smoothed: torch.Tensor = self.smooth(out.reshape(b, self.out_channels, *out.shape[2:]))
+            return smoothed
         weight = weight.reshape(b * self.out_channels, c, k, k)
         if self.sample_mode == "downsample" and self.resample == "upfirdn":
             x = self.smooth(x)
@@ -207,7 +208,8 @@ class StyleConv(nn.Module):
         if noise is None:
             b, _, h, w = out.shape
             noise = out.new_empty(b, 1, h, w).normal_()
-        return self.activate(out + self.weight * noise)
+        activated: torch.Tensor = self.activate(out + self.weight * noise)
+        return activated
 
 
 class ToRGB(nn.Module):
@@ -230,7 +232,7 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.modulated_conv(x, style) + self.bias
+        out: torch.Tensor = self.modulated_conv(x, style) + self.bias
         if skip is None:
             return out
         if self.upsample:
@@ -317,4 +319,5 @@ class ResBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2)
+        out: torch.Tensor = self.conv2(self.conv1(x)) + self.skip(x)
+        return out / math.sqrt(2)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from facerevive.archs.config import records_config
 from facerevive.archs.equalized import ConvLayer, EqualConv2d, EqualLinear, ResBlock
 from facerevive.archs.ops import FusedLeakyReLU, ScaledLeakyReLU
 from facerevive.archs.stylegan2_arch import (
@@ -164,6 +165,7 @@ def _condition_head(channels: int, out_channels: int, bias_init_val: float) -> n
     )
 
 
+@records_config
 class GFPGANv1(GFPGANBase):
     """The GFPGAN paper model (Wang et al., CVPR 2021), weight-compatible with GFPGANv1.pth."""
 
@@ -234,6 +236,7 @@ class GFPGANv1(GFPGANBase):
             self.condition_shift.append(_condition_head(width, sft_width, bias_init_val=0))
 
 
+@records_config
 class GFPGANBilinear(GFPGANv1):
     """GFPGANv1 with bilinear resampling everywhere (convertible to GFPGANv1Clean)."""
 
@@ -266,6 +269,7 @@ class GFPGANBilinear(GFPGANv1):
         self._setup_decoder(decoder_load_path, fix_decoder)
 
 
+@records_config
 class FacialComponentDiscriminator(nn.Module):
     """VGG-style patch discriminator for the eye and mouth crops."""
 

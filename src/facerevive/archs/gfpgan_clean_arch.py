@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from facerevive.archs.config import records_config
 from facerevive.archs.equalized import ConstantInput, NormStyleCode
 from facerevive.archs.gfpgan_arch import GFPGANBase
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis, log2_size, stylegan2_channels
@@ -123,6 +124,7 @@ class ToRGBClean(nn.Module):
         return out
 
 
+@records_config
 class StyleGAN2GeneratorClean(StyleGAN2Synthesis):
     """StyleGAN2 generator built from plain layers (the decoder of GFPGAN v1.2-v1.4)."""
 
@@ -190,6 +192,7 @@ def _clean_condition_head(channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
+@records_config
 class GFPGANv1Clean(GFPGANBase):
     """GFPGAN in plain layers: the architecture of the v1.2, v1.3 and v1.4 releases."""
 

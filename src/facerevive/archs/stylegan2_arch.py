@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 from torch import nn
 
+from facerevive.archs.config import records_config
 from facerevive.archs.equalized import (
     ConstantInput,
     ConvLayer,
@@ -22,6 +24,13 @@ from facerevive.archs.equalized import (
     StyleConv,
     ToRGB,
 )
+
+
+class _ResampleArgs(TypedDict):
+    """Resampling arguments that every StyleConv and ToRGB of one generator shares."""
+
+    resample_kernel: Sequence[int]
+    resample: Resample
 
 
 def stylegan2_channels(channel_multiplier: float = 2, narrow: float = 1) -> dict[int, int]:
@@ -67,6 +76,12 @@ class StyleGAN2Synthesis(nn.Module):
     num_style_feat: int
     log_size: int
     sft_half: bool
+    style_mlp: nn.Sequential
+    constant_input: ConstantInput
+    style_conv1: nn.Module
+    to_rgb1: nn.Module
+    style_convs: nn.ModuleList
+    to_rgbs: nn.ModuleList
 
     def _register_noises(self) -> None:
         self.num_layers = (self.log_size - 2) * 2 + 1
@@ -85,11 +100,13 @@ class StyleGAN2Synthesis(nn.Module):
         return noises
 
     def get_latent(self, x: torch.Tensor) -> torch.Tensor:
-        return self.style_mlp(x)
+        latent: torch.Tensor = self.style_mlp(x)
+        return latent
 
     def mean_latent(self, num_latent: int) -> torch.Tensor:
         latent_in = torch.randn(num_latent, self.num_style_feat, device=self.constant_input.weight.device)
-        return self.style_mlp(latent_in).mean(0, keepdim=True)
+        latents: torch.Tensor = self.style_mlp(latent_in)
+        return latents.mean(0, keepdim=True)
 
     def _latent_codes(
         self,
@@ -102,6 +119,8 @@ class StyleGAN2Synthesis(nn.Module):
         if not input_is_latent:
             styles = [self.style_mlp(s) for s in styles]
         if truncation < 1:
+            if truncation_latent is None:
+                raise ValueError("truncation < 1 needs a truncation_latent (e.g. from mean_latent)")
             styles = [truncation_latent + truncation * (s - truncation_latent) for s in styles]
         if len(styles) == 1:
             if styles[0].ndim < 3:
@@ -142,9 +161,9 @@ class StyleGAN2Synthesis(nn.Module):
                 noise = [getattr(self.noises, f"noise{i}") for i in range(self.num_layers)]
         conditions = conditions or []
 
-        out = self.constant_input(latent.shape[0])
+        out: torch.Tensor = self.constant_input(latent.shape[0])
         out = self.style_conv1(out, latent[:, 0], noise=noise[0])
-        skip = self.to_rgb1(out, latent[:, 1])
+        skip: torch.Tensor = self.to_rgb1(out, latent[:, 1])
         i = 1
         for conv1, conv2, noise1, noise2, to_rgb in zip(
             self.style_convs[::2], self.style_convs[1::2], noise[1::2], noise[2::2], self.to_rgbs
@@ -158,6 +177,7 @@ class StyleGAN2Synthesis(nn.Module):
         return skip, (latent if return_latents else None)
 
 
+@records_config
 class StyleGAN2Generator(StyleGAN2Synthesis):
     """StyleGAN2 generator with equalized learning rate and FIR (or bilinear) resampling (BasicSR layout)."""
 
@@ -186,7 +206,7 @@ class StyleGAN2Generator(StyleGAN2Synthesis):
         )
         channels = stylegan2_channels(channel_multiplier, narrow)
         self.channels = channels
-        conv_kwargs = {"resample_kernel": resample_kernel, "resample": resample}
+        conv_kwargs: _ResampleArgs = {"resample_kernel": resample_kernel, "resample": resample}
         self.constant_input = ConstantInput(channels[4], size=4)
         self.style_conv1 = StyleConv(channels[4], channels[4], 3, num_style_feat, **conv_kwargs)
         self.to_rgb1 = ToRGB(channels[4], num_style_feat, upsample=False, **conv_kwargs)
@@ -204,6 +224,7 @@ class StyleGAN2Generator(StyleGAN2Synthesis):
             in_channels = out_channels
 
 
+@records_config
 class StyleGAN2GeneratorBilinear(StyleGAN2Generator):
     """StyleGAN2 generator whose resampling is plain interpolation (the decoder of GFPGANBilinear)."""
 
@@ -232,6 +253,7 @@ class StyleGAN2GeneratorBilinear(StyleGAN2Generator):
         )
 
 
+@records_config
 class StyleGAN2Discriminator(nn.Module):
     """StyleGAN2 residual discriminator with minibatch standard deviation (BasicSR layout)."""
 
@@ -272,4 +294,5 @@ class StyleGAN2Discriminator(nn.Module):
         stddev = stddev.mean([2, 3, 4], keepdim=True).squeeze(2)
         stddev = stddev.repeat(group, 1, h, w)
         out = self.final_conv(torch.cat([out, stddev], 1))
-        return self.final_linear(out.reshape(b, -1))
+        logits: torch.Tensor = self.final_linear(out.reshape(b, -1))
+        return logits

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
+from facerevive.archs.config import records_config
+
 log = logging.getLogger(__name__)
 
 _VGG_NAMES = {
@@ -43,12 +45,16 @@ def vgg_layer_names(vgg_type: str) -> list[str]:
     return with_bn
 
 
+@records_config
 class VGGFeatureExtractor(nn.Module):
     """Named intermediate VGG features (inputs RGB; in [0,1], or [-1,1] with `range_norm`).
 
     `load_path` is a torchvision `state_dict` of the same VGG type (e.g. vgg19-dcbb9e9d.pth from
     `make weights`); `None` keeps random initialisation and says so in the log.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,
