@@ -16,11 +16,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from facerevive.archs.config import records_config
-from facerevive.archs.equalized import ConvLayer, EqualConv2d, EqualLinear, ResBlock
+from facerevive.archs.equalized import ConvLayer, EqualConv2d, EqualLinear, Resample, ResBlock
 from facerevive.archs.ops import FusedLeakyReLU, ScaledLeakyReLU
 from facerevive.archs.stylegan2_arch import (
     StyleGAN2Generator,
     StyleGAN2GeneratorBilinear,
+    StyleGAN2Synthesis,
     log2_size,
     stylegan2_channels,
 )
@@ -39,6 +40,15 @@ class GFPGANBase(nn.Module):
     different_w: bool
     num_style_feat: int
     log_size: int
+    conv_body_first: nn.Module
+    conv_body_down: nn.ModuleList
+    final_conv: nn.Module
+    final_linear: nn.Module
+    conv_body_up: nn.ModuleList
+    condition_scale: nn.ModuleList
+    condition_shift: nn.ModuleList
+    toRGB: nn.ModuleList  # noqa: N815 - the official state-dict key
+    stylegan_decoder: StyleGAN2Synthesis
 
     def _init_common(self, out_size: int, num_style_feat: int, input_is_latent: bool, different_w: bool) -> None:
         self.input_is_latent = input_is_latent
@@ -60,10 +70,12 @@ class GFPGANBase(nn.Module):
             self.stylegan_decoder.requires_grad_(False)
 
     def encode_first(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_body_first(x)
+        feat: torch.Tensor = self.conv_body_first(x)
+        return feat
 
     def encode_final(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.final_conv(feat)
+        out: torch.Tensor = self.final_conv(feat)
+        return out
 
     def forward(
         self,
@@ -73,7 +85,7 @@ class GFPGANBase(nn.Module):
         randomize_noise: bool = True,
         fidelity: float = 1.0,
         noise: Sequence[torch.Tensor] | None = None,
-        **kwargs,
+        **kwargs: object,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Restore `x` (B,3,H,W in [-1,1]); returns (image, U-Net RGB outputs at 8..out_size).
 
@@ -134,14 +146,16 @@ class ConvUpLayer(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.full((out_channels,), float(bias_init_val))) if bias and not activate else None
         if activate:
-            self.activation = FusedLeakyReLU(out_channels) if bias else ScaledLeakyReLU(0.2)
+            self.activation: nn.Module | None = FusedLeakyReLU(out_channels) if bias else ScaledLeakyReLU(0.2)
         else:
             self.activation = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         out = F.conv2d(out, self.weight * self.scale, bias=self.bias, stride=self.stride, padding=self.padding)
-        return out if self.activation is None else self.activation(out)
+        if self.activation is not None:
+            out = self.activation(out)
+        return out
 
 
 class ResUpBlock(nn.Module):
@@ -154,7 +168,8 @@ class ResUpBlock(nn.Module):
         self.skip = ConvUpLayer(in_channels, out_channels, 1, bias=False, activate=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.conv2(self.conv1(x)) + self.skip(x)) / math.sqrt(2)
+        out: torch.Tensor = self.conv2(self.conv1(x)) + self.skip(x)
+        return out / math.sqrt(2)
 
 
 def _condition_head(channels: int, out_channels: int, bias_init_val: float) -> nn.Sequential:
@@ -205,7 +220,7 @@ class GFPGANv1(GFPGANBase):
         narrow: float,
         sft_half: bool,
         resample_kernel: Sequence[int],
-        resample: str,
+        resample: Resample,
     ) -> None:
         channels = stylegan2_channels(channel_multiplier, narrow * 0.5)
         out_size = 2**self.log_size
@@ -283,7 +298,7 @@ class FacialComponentDiscriminator(nn.Module):
         self.final_conv = ConvLayer(256, 1, 3, bias=True, activate=False)
 
     def forward(
-        self, x: torch.Tensor, return_feats: bool = False, **kwargs
+        self, x: torch.Tensor, return_feats: bool = False, **kwargs: object
     ) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """Patch logits, plus [conv3, conv5] features for the component style loss when `return_feats`."""
         feats: list[torch.Tensor] = []

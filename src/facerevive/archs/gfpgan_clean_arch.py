@@ -6,6 +6,7 @@ Plain nn.Conv2d/nn.Linear layers (no equalized learning rate) and bilinear resam
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from facerevive.archs.gfpgan_arch import GFPGANBase
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis, log2_size, stylegan2_channels
 
 
-def kaiming_init_(module: nn.Module, bias_fill: float, a: float, nonlinearity: str) -> None:
+def kaiming_init_(module: nn.Module, bias_fill: float, a: float, nonlinearity: Literal["linear", "leaky_relu"]) -> None:
     """Kaiming-normal (fan_in) init of every Linear/Conv2d in `module`, biases filled with `bias_fill`."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.Linear):
@@ -118,7 +119,7 @@ class ToRGBClean(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.modulated_conv(x, style) + self.bias
+        out: torch.Tensor = self.modulated_conv(x, style) + self.bias
         if skip is not None:
             out = out + (_upsample2x(skip) if self.upsample else skip)
         return out
@@ -181,7 +182,8 @@ class ResBlockClean(nn.Module):
         out = F.leaky_relu(self.conv1(x), 0.2)
         out = _upsample2x(out, self.scale_factor)
         out = F.leaky_relu(self.conv2(out), 0.2)
-        return out + self.skip(_upsample2x(x, self.scale_factor))
+        skip: torch.Tensor = self.skip(_upsample2x(x, self.scale_factor))
+        return out + skip
 
 
 def _clean_condition_head(channels: int, out_channels: int) -> nn.Sequential:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -26,7 +27,14 @@ def _distance(criterion: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return F.l1_loss(a, b)
     if criterion == "l2":
         return F.mse_loss(a, b)
-    return torch.linalg.vector_norm(a - b)
+    norm: torch.Tensor = torch.linalg.vector_norm(a - b)
+    return norm
+
+
+def _layer_sum(terms: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Python `sum` of the per-layer terms, as GFPGAN adds them (start 0, then left to right)."""
+    # Never the int start alone: VGGFeatureExtractor rejects an empty layer list, so there is always a term.
+    return cast(torch.Tensor, sum(terms))
 
 
 class PerceptualLoss(nn.Module):
@@ -72,15 +80,15 @@ class PerceptualLoss(nn.Module):
     def forward(self, x: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         x_features = self.vgg(x)
         gt_features = self.vgg(gt.detach())
-        percep = None
+        percep: torch.Tensor | None = None
         if self.perceptual_weight > 0:
-            percep = sum(
+            percep = _layer_sum(
                 _distance(self.criterion, x_features[k], gt_features[k]) * self.layer_weights[k] for k in x_features
             )
             percep = percep * self.perceptual_weight
-        style = None
+        style: torch.Tensor | None = None
         if self.style_weight > 0:
-            style = sum(
+            style = _layer_sum(
                 _distance(self.criterion, gram_matrix(x_features[k]), gram_matrix(gt_features[k]))
                 * self.layer_weights[k]
                 for k in x_features

@@ -8,7 +8,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 
-def _entries(group: DictConfig | None, what: str) -> list:
+def _entries(group: DictConfig | None, what: str) -> list[DictConfig]:
     if not group:
         return []
     if not isinstance(group, DictConfig):

@@ -29,7 +29,9 @@ def find_last_checkpoint(runs_dir: str | Path, exclude: str | Path | None = None
 def run_summary(trainer: L.Trainer, output_dir: str | Path) -> list[str]:
     """Lines naming the run directory, checkpoint, export, PNG grids and logger output of a finished run."""
     lines = [f"run directory : {output_dir}"]
-    for callback in trainer.callbacks:
+    # Lightning assigns `Trainer.callbacks` in its callback connector and declares it nowhere mypy can see.
+    callbacks: list[L.Callback] = trainer.callbacks  # type: ignore[attr-defined]
+    for callback in callbacks:
         if isinstance(callback, IterationCheckpoint) and callback.last_model_path:
             lines.append(f"checkpoint    : {callback.last_model_path}")
             if callback.last_export_path:
