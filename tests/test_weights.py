@@ -6,12 +6,22 @@ import hashlib
 import logging
 import urllib.error
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from facerevive.archs import GFPGANv1Clean, ResNetArcFace
-from facerevive.weights import CheckpointError, build_generator, load_checkpoint
+from facerevive.weights import (
+    OFFICIAL_MODELS,
+    CheckpointError,
+    build_generator,
+    generator_from_config,
+    load_checkpoint,
+    pretrained_dir,
+    registry,
+    set_pretrained_dir,
+)
 from facerevive.weights import download as dl
 from facerevive.weights.registry import WEIGHT_FILES, WeightFile
 
@@ -23,6 +33,14 @@ SMALL = {
     "different_w": True,
     "sft_half": True,
 }
+
+
+@pytest.fixture
+def weights_dir(tmp_path):
+    """tmp_path as the weights folder of the Python API, reset afterwards."""
+    set_pretrained_dir(tmp_path)
+    yield tmp_path
+    set_pretrained_dir(None)
 
 
 def small_net() -> GFPGANv1Clean:
@@ -130,8 +148,7 @@ def test_build_generator_from_export_and_random(tmp_path):
     assert isinstance(random_net, GFPGANv1Clean)
 
 
-def test_build_generator_errors(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path))
+def test_build_generator_errors(tmp_path, weights_dir):
     with pytest.raises(FileNotFoundError, match=r"GFPGANv1\.4\.pth is missing .*make weights"):
         build_generator("v1.4")
     path = tmp_path / "anonymous.pth"
@@ -148,9 +165,7 @@ def test_official_file_name_is_recognised(tmp_path, monkeypatch):
 
     small_config = {"_target_": "facerevive.archs.GFPGANv1Clean", **SMALL, "channel_multiplier": 2}
     monkeypatch.setitem(
-        build.OFFICIAL_MODELS,
-        "gfpgan_v1.4",
-        build.OFFICIAL_MODELS["gfpgan_v1.4"].__class__("gfpgan_v1.4", small_config),
+        build.OFFICIAL_MODELS, "gfpgan_v1.4", SimpleNamespace(weights="gfpgan_v1.4", net_g_config=small_config)
     )
     net = GFPGANv1Clean(**{**SMALL, "channel_multiplier": 2})
     path = tmp_path / "GFPGANv1.4.pth"
@@ -214,3 +229,83 @@ def test_registry_entries_are_well_formed():
         assert entry.sha256 is None or (len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0), name
         if entry.sha256 and entry.sha256_prefix:
             assert entry.sha256.startswith(entry.sha256_prefix), name
+
+
+# GFPGANer's generator for each release (gfpgan/utils.py: arch 'original' for v1, 'clean' for v1.2-v1.4).
+GFPGANER_ARCHS = {
+    "gfpgan_v1": ("gfpgan.archs.gfpganv1_arch", "GFPGANv1", {"channel_multiplier": 1, "fix_decoder": True}),
+    "gfpgan_v1.2": ("gfpgan.archs.gfpganv1_clean_arch", "GFPGANv1Clean", {"channel_multiplier": 2}),
+    "gfpgan_v1.3": ("gfpgan.archs.gfpganv1_clean_arch", "GFPGANv1Clean", {"channel_multiplier": 2}),
+    "gfpgan_v1.4": ("gfpgan.archs.gfpganv1_clean_arch", "GFPGANv1Clean", {"channel_multiplier": 2}),
+}
+
+
+@pytest.mark.parametrize("name", list(OFFICIAL_MODELS))
+def test_release_configs_build_the_official_generators(name):
+    """Each release config (read from configs/model/net_g/) builds GFPGANer's network: same state-dict keys,
+    shapes and parameter count (86,444,252 for v1.4)."""
+    from helpers.reference import import_reference
+
+    module, cls, extra = GFPGANER_ARCHS[name]
+    kwargs = {"out_size": 512, "num_style_feat": 512, "decoder_load_path": None, "fix_decoder": False, "num_mlp": 8}
+    kwargs.update(input_is_latent=True, different_w=True, narrow=1, sft_half=True, **extra)
+    with torch.device("meta"):
+        official = getattr(import_reference(module), cls)(**kwargs)
+        ours = generator_from_config(OFFICIAL_MODELS[name].net_g_config)
+    assert type(ours).__name__ == cls
+    expected = {k: tuple(v.shape) for k, v in official.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == expected
+    count = sum(p.numel() for p in ours.parameters())
+    assert count == sum(p.numel() for p in official.parameters())
+    if name == "gfpgan_v1.4":
+        assert count == 86_444_252
+
+
+def test_release_configs_are_read_from_the_yaml_files(tmp_path, monkeypatch):
+    """The registry follows configs/model/net_g/*.yaml (one source); the prior path is dropped unresolved."""
+    config = OFFICIAL_MODELS["gfpgan_v1"].net_g_config
+    assert config["_target_"] == "facerevive.archs.GFPGANv1" and config["decoder_load_path"] is None
+    (tmp_path / "gfpgan_v1.yaml").write_text(
+        "_target_: facerevive.archs.GFPGANv1\nout_size: 256\ndecoder_load_path: ${paths.pretrained_dir}/prior.pth\n"
+    )
+    monkeypatch.setattr(registry, "NET_G_CONFIG_DIR", tmp_path)
+    registry.release_config.cache_clear()
+    try:
+        assert OFFICIAL_MODELS["gfpgan_v1"].net_g_config == {
+            "_target_": "facerevive.archs.GFPGANv1",
+            "out_size": 256,
+            "decoder_load_path": None,
+        }
+        with pytest.raises(FileNotFoundError, match=r"gfpgan_clean_c2\.yaml is missing"):
+            registry.release_config("gfpgan_clean_c2")
+    finally:
+        registry.release_config.cache_clear()
+
+
+def test_pretrained_dir_setting_and_default(tmp_path, monkeypatch):
+    """set_pretrained_dir wins; otherwise configs/paths/default.yaml decides ($FACEREVIVE_WEIGHTS_DIR first)."""
+    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path / "env"))
+    assert pretrained_dir() == tmp_path / "env"
+    set_pretrained_dir(tmp_path / "set")
+    try:
+        assert registry.weight_path("arcface") == tmp_path / "set" / "arcface_resnet18.pth"
+    finally:
+        set_pretrained_dir(None)
+    monkeypatch.delenv("FACEREVIVE_WEIGHTS_DIR")
+    monkeypatch.setenv("PROJECT_ROOT", str(tmp_path / "checkout"))
+    assert pretrained_dir() == tmp_path / "checkout" / "experiments" / "pretrained_models"
+
+
+def test_download_cli_honours_paths_pretrained_dir(tmp_path, capsys):
+    """`make weights ARGS=paths.pretrained_dir=<dir>` checks and fills that folder, like the entry points."""
+    present = tmp_path / "weights" / WEIGHT_FILES["arcface"].filename
+    present.parent.mkdir()
+    present.write_bytes(b"arcface")
+    assert dl.main(["arcface", f"paths.pretrained_dir={present.parent}"]) == 0
+    assert f"ok       {present}" in capsys.readouterr().out
+    assert dl.main(["--list", f"paths.pretrained_dir={present.parent}"]) == 0
+    listing = capsys.readouterr().out
+    assert f"weights folder: {present.parent}" in listing and "arcface              present" in listing
+    with pytest.raises(SystemExit):
+        dl.main(["arcface", "path.pretrained_dir=/typo"])
+    assert "bad override" in capsys.readouterr().err

@@ -3,19 +3,19 @@
 python -m facerevive.weights.download                 # every registered file
 python -m facerevive.weights.download gfpgan_v1.4 arcface
 python -m facerevive.weights.download --list
+python -m facerevive.weights.download paths.pretrained_dir=/data/weights   # the training/restore setting
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from facerevive.utils.files import atomic_path
 from facerevive.weights.registry import WEIGHT_FILES, WeightFile, pretrained_dir
 
 CHUNK = 1 << 20
@@ -43,26 +43,24 @@ def checksum_problem(entry: WeightFile, digest: str) -> str | None:
 
 
 def fetch(entry: WeightFile, destination: Path, timeout: float = 60.0) -> str:
-    """Download `entry` to `destination` atomically (temporary file, then rename); return its SHA-256."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".part", dir=destination.parent)
-    tmp = Path(tmp_name)
+    """Download `entry` to `destination` atomically (checksum first, then the rename); return its SHA-256.
+
+    On any failure the temporary file is removed and `destination` is left as it was.
+    """
     digest = hashlib.sha256()
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        problem = checksum_problem(entry, digest.hexdigest())
-        if problem:
-            raise DownloadError(f"{entry.filename} from {entry.url}: {problem}; the download was discarded")
-        os.replace(tmp, destination)
-        return digest.hexdigest()
+        with atomic_path(destination) as tmp:
+            with tmp.open("wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+            problem = checksum_problem(entry, digest.hexdigest())
+            if problem:
+                raise DownloadError(f"{entry.filename} from {entry.url}: {problem}; the download was discarded")
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DownloadError(f"cannot download {entry.filename} from {entry.url}: {reason}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    return digest.hexdigest()
 
 
 def ensure(name: str, directory: Path | None = None) -> Path:
@@ -80,24 +78,54 @@ def ensure(name: str, directory: Path | None = None) -> Path:
     return path
 
 
+def configured_dir(overrides: list[str]) -> Path:
+    """`paths.pretrained_dir` of the `paths` config group composed with Hydra `overrides` (as the entry points
+    compose it, so `paths.pretrained_dir=...` means the same folder here as in train/evaluate/restore)."""
+    from hydra import compose, initialize_config_dir
+
+    from facerevive.cli import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(overrides=["+paths=default", *overrides])
+    return Path(cfg.paths.pretrained_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fetch the named (default: all downloadable) files; exit status 1 if any failed."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"files to fetch (default: all): {', '.join(WEIGHT_FILES)}")
-    parser.add_argument("--dir", type=Path, default=None, help="target folder (default: experiments/pretrained_models)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help=f"files to fetch (default: all): {', '.join(WEIGHT_FILES)}; key=value items are Hydra overrides "
+        "of the paths group (paths.pretrained_dir=...)",
+    )
+    parser.add_argument("--dir", type=Path, default=None, help="target folder (default: paths.pretrained_dir)")
     parser.add_argument("--list", action="store_true", help="list the registered files and exit")
     args = parser.parse_args(argv)
-    directory = args.dir or pretrained_dir()
+    overrides = [item for item in args.names if "=" in item]
+    names = [item for item in args.names if "=" not in item]
+    if args.dir is not None:
+        directory = args.dir
+    elif overrides:
+        from hydra.errors import HydraException
+
+        try:
+            directory = configured_dir(overrides)
+        except HydraException as exc:
+            parser.error(f"bad override in {overrides}: {exc}")
+    else:
+        directory = pretrained_dir()
     if args.list:
+        print(f"weights folder: {directory}")
         for name, entry in WEIGHT_FILES.items():
             state = "present" if (directory / entry.filename).is_file() else "missing"
             print(f"{name:20s} {state:8s} {entry.filename:50s} {entry.purpose}")
         return 0
-    unknown = [name for name in args.names if name not in WEIGHT_FILES]
+    unknown = [name for name in names if name not in WEIGHT_FILES]
     if unknown:
         parser.error(f"unknown names {unknown}; known: {', '.join(WEIGHT_FILES)}")
     failures = 0
-    for name in args.names or [name for name, entry in WEIGHT_FILES.items() if not entry.manual]:
+    for name in names or [name for name, entry in WEIGHT_FILES.items() if not entry.manual]:
         try:
             path = ensure(name, directory)
             if WEIGHT_FILES[name].sha256 is None:

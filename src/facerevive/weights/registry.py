@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from facerevive.cli import CONFIG_DIR
 
 GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases/download"
+# The release generators are described once, as the training configs of configs/model/net_g/.
+NET_G_CONFIG_DIR = CONFIG_DIR / "model" / "net_g"
 
 
 @dataclass(frozen=True)
@@ -27,26 +34,33 @@ class WeightFile:
 
 @dataclass(frozen=True)
 class OfficialModel:
-    """An official restoration model: its weight file and the generator that GFPGANer builds for it."""
+    """An official restoration model: its weight file and the generator config GFPGANer builds it with
+    (`configs/model/net_g/<config>.yaml`, the one description of each release generator)."""
 
     weights: str
-    net_g_config: dict = field(default_factory=dict)
+    config: str
+
+    @property
+    def net_g_config(self) -> dict:
+        """The generator's `_target_` config as a plain dict (a fresh copy; `decoder_load_path` is None)."""
+        return copy.deepcopy(release_config(self.config))
 
 
-def _gfpgan_config(target: str, channel_multiplier: int, fix_decoder: bool) -> dict:
-    return {
-        "_target_": target,
-        "out_size": 512,
-        "num_style_feat": 512,
-        "channel_multiplier": channel_multiplier,
-        "decoder_load_path": None,
-        "fix_decoder": fix_decoder,
-        "num_mlp": 8,
-        "input_is_latent": True,
-        "different_w": True,
-        "narrow": 1,
-        "sft_half": True,
-    }
+@cache
+def release_config(name: str) -> dict:
+    """`configs/model/net_g/<name>.yaml` resolved without its `decoder_load_path` (weights follow, and the
+    prior path of the training config interpolates `paths`, which a release generator does not need)."""
+    path = NET_G_CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"release generator config {path} is missing")
+    node = OmegaConf.load(path)
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        raise ValueError(f"{path}: a generator config must be a mapping with a `_target_`")
+    if "decoder_load_path" in node:
+        del node["decoder_load_path"]
+    config = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(config, dict)
+    return {**config, "decoder_load_path": None}
 
 
 WEIGHT_FILES: dict[str, WeightFile] = {
@@ -160,11 +174,12 @@ WEIGHT_FILES: dict[str, WeightFile] = {
     ),
 }
 
+# The release name -> its weight file and its generator config (GFPGANer: v1 'original', v1.2-v1.4 'clean').
 OFFICIAL_MODELS: dict[str, OfficialModel] = {
-    "gfpgan_v1": OfficialModel("gfpgan_v1", _gfpgan_config("facerevive.archs.GFPGANv1", 1, True)),
-    "gfpgan_v1.2": OfficialModel("gfpgan_v1.2", _gfpgan_config("facerevive.archs.GFPGANv1Clean", 2, False)),
-    "gfpgan_v1.3": OfficialModel("gfpgan_v1.3", _gfpgan_config("facerevive.archs.GFPGANv1Clean", 2, False)),
-    "gfpgan_v1.4": OfficialModel("gfpgan_v1.4", _gfpgan_config("facerevive.archs.GFPGANv1Clean", 2, False)),
+    "gfpgan_v1": OfficialModel("gfpgan_v1", "gfpgan_v1"),
+    "gfpgan_v1.2": OfficialModel("gfpgan_v1.2", "gfpgan_clean_c2"),
+    "gfpgan_v1.3": OfficialModel("gfpgan_v1.3", "gfpgan_clean_c2"),
+    "gfpgan_v1.4": OfficialModel("gfpgan_v1.4", "gfpgan_clean_c2"),
 }
 
 
@@ -178,20 +193,19 @@ def set_pretrained_dir(path: str | Path | None) -> None:
     _configured_dir = None if path is None else Path(path)
 
 
+def default_pretrained_dir() -> Path:
+    """`paths.pretrained_dir` of configs/paths/default.yaml ($FACEREVIVE_WEIGHTS_DIR, else the checkout's
+    experiments/pretrained_models): the default has its one home in that file."""
+    paths = OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml")
+    return Path(OmegaConf.select(OmegaConf.create({"paths": paths}), "paths.pretrained_dir", throw_on_missing=True))
+
+
 def pretrained_dir() -> Path:
-    """The weights folder: `set_pretrained_dir`'s (the entry points pass `paths.pretrained_dir`), else
-    $FACEREVIVE_WEIGHTS_DIR, else experiments/pretrained_models of the checkout (or of the working directory)."""
+    """The weights folder: `set_pretrained_dir`'s (the entry points pass `paths.pretrained_dir`), else the
+    default of configs/paths/default.yaml."""
     if _configured_dir is not None:
         return _configured_dir
-    env = os.environ.get("FACEREVIVE_WEIGHTS_DIR")
-    if env:
-        return Path(env)
-    if "PROJECT_ROOT" in os.environ:
-        root = Path(os.environ["PROJECT_ROOT"])
-    else:
-        checkout = Path(__file__).resolve().parents[3]
-        root = checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
-    return root / "experiments" / "pretrained_models"
+    return default_pretrained_dir()
 
 
 def weight_path(name: str) -> Path:
