@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import pickle
 from collections.abc import Mapping
@@ -11,6 +12,11 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+
+# The only non-tensor types a FaceRevive training checkpoint holds besides plain containers (MultiStepLR keeps
+# its milestones in a Counter); allowed for `torch.load(..., weights_only=True)`, registered here once.
+SAFE_CHECKPOINT_GLOBALS = [collections.Counter]
+torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
 
 # Where each official key lives in a FaceRevive Lightning checkpoint's state_dict.
 LIGHTNING_PREFIXES = {"params_ema": "net_g_ema.", "params": "net_g."}
