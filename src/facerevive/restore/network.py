@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerevive.utils.device import resolve_device
+from facerevive.utils.images import signed_to_unit, unit_to_uint8
+
 NoiseMode = Literal["random", "fixed"]
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Faces per forward: 1 on the CPU (the grouped modulated convs run slower batched there), 8 on a GPU."""
+    return 8 if device.type == "cuda" else 1
 
 
 def noise_shapes(net: nn.Module) -> list[tuple[int, ...]]:
@@ -42,26 +50,27 @@ class FaceRestorer:
     - `noise='random'` draws fresh StyleGAN2 noise per face like the official GFPGANer, from `seed` so a run
       is reproducible; `noise='fixed'` uses the noise maps stored in the checkpoint (steadier on video).
     - `bf16` runs the forward under bfloat16 autocast (GPU speed option; not bit-compatible with fp32).
+    - `device` 'auto' picks CUDA when available; `batch_size` None is `default_batch_size(device)`.
     """
 
     def __init__(
         self,
         net: nn.Module,
         device: str | torch.device = "cpu",
-        batch_size: int = 4,
+        batch_size: int | None = None,
         fidelity: float = 1.0,
         noise: NoiseMode = "random",
         bf16: bool = False,
     ) -> None:
         if not 0.0 <= fidelity <= 1.0:
             raise ValueError(f"fidelity must be within [0, 1], got {fidelity}")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if noise not in ("random", "fixed"):
             raise ValueError(f"noise must be 'random' or 'fixed', got {noise!r}")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.net = net.to(self.device).eval()
-        self.batch_size = batch_size
+        self.batch_size = batch_size or default_batch_size(self.device)
         self.fidelity = float(fidelity)
         self.noise = noise
         self.bf16 = bf16
@@ -90,9 +99,8 @@ class FaceRestorer:
                 image = self.net(
                     x[start:stop], return_rgb=False, randomize_noise=False, noise=chunk_noise, fidelity=self.fidelity
                 )[0]
-            # [-1, 1] -> uint8 exactly as basicsr's tensor2img: clamp, (x + 1) / 2, * 255, round half to even.
-            image = image.float().clamp_(-1, 1).add_(1).div_(2).mul_(255.0).round_()
-            out[start:stop] = image.to(torch.uint8).flip(1).permute(0, 2, 3, 1)
+            # [-1, 1] -> uint8 as basicsr's tensor2img: (x + 1) / 2 clamped, * 255, rounded half to even.
+            out[start:stop] = unit_to_uint8(signed_to_unit(image.float())).flip(1).permute(0, 2, 3, 1)
         return out
 
     def restore(self, faces: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:

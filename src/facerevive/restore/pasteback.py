@@ -13,6 +13,7 @@ truncated to the output depth once at the end (facexlib's order).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -20,7 +21,10 @@ import cv2
 import numpy as np
 import torch
 
+from facerevive.utils.device import resolve_device
 from facerevive.weights.registry import weight_path
+
+log = logging.getLogger(__name__)
 
 # ParseNet's 19 classes that are kept in the paste mask (facexlib MASK_COLORMAP): everything but
 # background (0), neck (14), cloth (16), hair (17) and hat (18).
@@ -33,7 +37,7 @@ class FaceParser:
     def __init__(self, device: str | torch.device = "cpu", model: torch.nn.Module | None = None) -> None:
         from facexlib.parsing.parsenet import ParseNet
 
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         if model is None:
             path = weight_path("parsenet")
             if not path.is_file():
@@ -53,6 +57,22 @@ class FaceParser:
         x = batch.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5).contiguous()
         logits = self.model(x)[0]
         return list(logits.argmax(dim=1).to(torch.uint8).cpu().numpy())
+
+
+MASKS = ("auto", "parse", "square")
+
+
+def make_parser(mask: str = "auto", device: str | torch.device = "auto", aligned: bool = False) -> FaceParser | None:
+    """The paste-mask parser for `mask`: 'parse' needs ParseNet, 'auto' uses it when its weights are on disk,
+    'square' (and aligned inputs, which are not pasted back) need none."""
+    if mask not in MASKS:
+        raise ValueError(f"mask must be one of {', '.join(MASKS)}, got {mask!r}")
+    if aligned or mask == "square":
+        return None
+    if mask == "auto" and not weight_path("parsenet").is_file():
+        log.info("face-parsing weights not found (%s): pasting with the square soft mask", weight_path("parsenet"))
+        return None
+    return FaceParser(device)
 
 
 def parsing_mask(labels: np.ndarray, face_size: int) -> np.ndarray:

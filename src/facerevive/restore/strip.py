@@ -1,8 +1,8 @@
 """The fidelity strip for the docs: one aligned face restored at several fidelity values, side by side.
 
-    python -m facerevive.restore.strip --model gfpgan_v1.4 --output docs/restore/fidelity_strip.png
+    python -m facerevive.restore.strip --weights gfpgan_v1.4 --output docs/restore/fidelity_strip.png
 
-With no weights on disk use --model random:gfpgan_v1.4: the strip is then labelled RANDOM WEIGHTS and only shows
+With no weights on disk use --weights random:gfpgan_v1.4: the strip is then labelled RANDOM WEIGHTS and only shows
 that the knob moves the output continuously, not what a trained model does.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import skimage.data
 
 from facerevive.restore.alignment import estimate_alignment, landmarks_from_detections, warp_face
-from facerevive.restore.build import build_network, is_random_model, resolve_device
+from facerevive.restore.build import build_network, is_random_model
 from facerevive.restore.detection import TinyRetinaFaceDetector
 from facerevive.restore.images import write_image
 from facerevive.restore.network import FaceRestorer
@@ -65,17 +65,17 @@ def astronaut_face(face_size: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="random:gfpgan_v1.4")
+    parser.add_argument("--weights", "--model", dest="weights", default="random:gfpgan_v1.4")
     parser.add_argument("--output", default="docs/restore/fidelity_strip.png")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--values", default=",".join(str(v) for v in DEFAULT_VALUES))
     args = parser.parse_args()
-    net = build_network(args.model, resolve_device(args.device))
+    net = build_network(args.weights, args.device)
     values = [float(v) for v in args.values.split(",")]
     note = (
-        f"{args.model}: RANDOM WEIGHTS (shows the knob, not a restoration)"
-        if is_random_model(args.model)
-        else args.model
+        f"{args.weights}: RANDOM WEIGHTS (shows the knob, not a restoration)"
+        if is_random_model(args.weights)
+        else args.weights
     )
     strip = fidelity_strip(net, astronaut_face(2 ** int(net.log_size)), values, note=note)
     print(write_image(Path(args.output), strip))

@@ -1,0 +1,72 @@
+"""`facerevive-restore` / `python restore.py input=photo.jpg output=results/`: restore old photos.
+
+Options are in configs/restore.yaml; the pipeline and the output writer are instantiated from its
+`pipeline` and `runner` nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.utils import instantiate, to_absolute_path
+from omegaconf import DictConfig
+
+from facerevive.cli import CONFIG_DIR
+from facerevive.restore.build import instantiate_pipeline, is_random_model
+from facerevive.restore.runner import Summary
+from facerevive.utils.device import resolve_device
+from facerevive.weights import set_pretrained_dir
+
+log = logging.getLogger("restore")
+
+# Command-line keys from before the weight selector was renamed (`model` is the training config group).
+ALIASES = {"model": "weights", "model_overrides": "weights_overrides"}
+
+
+def rewrite_aliases(args: list[str]) -> list[str]:
+    """`model=x` / `model_overrides=x` -> `weights=x` / `weights_overrides=x`; other arguments unchanged."""
+    rewritten = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        rewritten.append(f"{ALIASES[key]}={value}" if sep and key in ALIASES else arg)
+    return rewritten
+
+
+def run(cfg: DictConfig) -> Summary:
+    """Build the pipeline of `cfg`, restore every input and return the run summary.
+
+    A setting that cannot work here (missing weights, unavailable device, bad option) is one logged line
+    and exit status 2.
+    """
+    set_pretrained_dir(cfg.paths.pretrained_dir)
+    try:
+        resolve_device(cfg.device)
+        pipeline = instantiate_pipeline(cfg.pipeline)
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.error("%s", exc)
+        if "make weights" in str(exc):
+            log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
+        raise SystemExit(2) from exc
+    random_weights = is_random_model(cfg.weights)
+    if random_weights:
+        log.warning("weights=%s is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration", cfg.weights)
+    output = to_absolute_path(cfg.output)
+    make_runner = instantiate(cfg.runner, _partial_=True)
+    runner = make_runner(pipeline=pipeline, output=output, note="RANDOM WEIGHTS" if random_weights else None)
+    summary = runner.run(to_absolute_path(str(cfg.input)))
+    print("\n".join(summary.lines()))
+    print(f"outputs in {output}")
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="restore.yaml")
+def _hydra_main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    """The console entry point: the old `model=` spellings are rewritten, then Hydra parses the command line."""
+    sys.argv[1:] = rewrite_aliases(sys.argv[1:])
+    _hydra_main()
