@@ -1,9 +1,11 @@
-"""`python evaluate.py`: methods, the report files, missing weights, FID statistics cache, error messages."""
+"""`python evaluate.py` (facerevive.cli.evaluate.run): method specs, the report files, scorer hooks, missing
+weights, the weights folder setting, FID statistics cache, error messages."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import shutil
@@ -15,18 +17,23 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from helpers.configs import tiny_net_g_config
 
 from facerevive.archs import ResNetArcFace
-from facerevive.evaluation import MethodError, evaluate_methods, parse_method
-from facerevive.evaluation.methods import latest_quickstart_checkpoint
+from facerevive.cli.evaluate import run
+from facerevive.evaluation import MethodError, MethodKind, parse_method
+from facerevive.evaluation import methods as methods_module
+from facerevive.evaluation.methods import FOLDER_PREFIX, OURS_PREFIX, latest_quickstart_checkpoint
 from facerevive.evaluation.report import MethodResult, Results, best_rows, markdown
-from facerevive.metrics import Column
+from facerevive.evaluation.runner import SettingError
+from facerevive.metrics import Column, Scorer
 from facerevive.metrics.fid import FIDStats, folder_fingerprint
-from facerevive.weights.registry import OFFICIAL_MODELS
+from facerevive.weights import pretrained_dir, set_pretrained_dir
+from facerevive.weights.build import RANDOM_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL_GENERATOR = {"out_size": 64, "channel_multiplier": 1}
+# `metrics={}` would merge into the protocol (a no-op): remove it, then add an empty one.
+NO_METRICS = ("~metrics", "+metrics={}")
 
 
 def _write_faces(folder: Path, count: int, size: int, seed: int = 0) -> None:
@@ -38,6 +45,13 @@ def _write_faces(folder: Path, count: int, size: int, seed: int = 0) -> None:
         img = np.stack([np.sin(a * xx + i), np.cos(b * yy), np.sin((a + b) * (xx - yy))], -1) * 90 + 128
         img = (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
         cv2.imwrite(str(folder / f"face_{i:02d}.png"), img)
+
+
+@pytest.fixture(autouse=True)
+def _default_weights_dir():
+    """run(cfg) sets the process-wide weights folder: back to the default after each test."""
+    yield
+    set_pretrained_dir(None)
 
 
 @pytest.fixture
@@ -52,6 +66,16 @@ def workspace(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def config(workspace, compose):
+    """config(overrides): configs/evaluate.yaml composed over the workspace, 3 images a batch, 2 in the gallery."""
+
+    def _config(overrides: list[str]):
+        return compose("evaluate.yaml", [f"paths.root_dir={workspace}", "batch_size=3", "gallery_size=2", *overrides])
+
+    return _config
+
+
 def _inception_file(workspace: Path) -> Path:
     """The random Inception in the official file layout (torchvision names), under the official file name."""
     from facerevive.metrics.fid import random_inception_trunk
@@ -62,25 +86,11 @@ def _inception_file(workspace: Path) -> Path:
     return path
 
 
-def _config(workspace: Path, overrides: list[str]):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(
-            "evaluate.yaml",
-            overrides=[
-                f"paths.root_dir={workspace}",
-                f"paths.output_dir={workspace / 'run'}",
-                "batch_size=3",
-                "gallery_size=2",
-                *overrides,
-            ],
-        )
-
-
 def _small_export(workspace: Path) -> Path:
-    """A FaceRevive-style export: params_ema + net_g_config of a small GFPGANv1Clean."""
+    """A FaceRevive-style export: params_ema + net_g_config of the tests' tiny generator."""
     from facerevive.weights import generator_from_config
 
-    config = {**OFFICIAL_MODELS["gfpgan_v1.4"].net_g_config, **SMALL_GENERATOR}
+    config = tiny_net_g_config()
     net = generator_from_config(config)
     path = workspace / "ours" / "export.pth"
     path.parent.mkdir()
@@ -89,15 +99,15 @@ def _small_export(workspace: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_report_end_to_end(workspace):
+def test_report_end_to_end(workspace, config):
     _inception_file(workspace)
     export = _small_export(workspace)
     folder = workspace / "restored_elsewhere"
-    cfg0 = _config(workspace, ["methods=[input]", "metrics={}"])
-    evaluate_methods(cfg0)  # synthesises the sample LQ set once
+    cfg0 = config(["methods=[input]", *NO_METRICS])
+    run(cfg0)  # synthesises the sample LQ set once
     shutil.copytree(Path(cfg0.dataset.synthesize.out) / "hq", folder)  # "restored" = GT: PSNR-raw must be inf
-    cfg = _config(workspace, [f"methods=[input,ours:{export},folder:{folder},gfpgan_v1.4,gt]"])
-    _, out = evaluate_methods(cfg)
+    cfg = config([f"methods=[input,ours:{export},folder:{folder},gfpgan_v1.4,gt]"])
+    _, out = run(cfg)
 
     for name in ("metrics.md", "metrics.csv", "metrics.json", "gallery.html"):
         assert (out / name).is_file(), name
@@ -126,7 +136,7 @@ def test_report_end_to_end(workspace):
     assert set(ours["per_image"]) == set(data["images"])
     assert {"psnr", "ssim", "niqe", "deg", "ids"} <= set(ours["per_image"]["face_00"])
     # FID against GT: statistics cached under a content hash, then reused.
-    caches = list((workspace / "experiments" / "fid_stats").glob("gt_*.npz"))
+    caches = list((Path(cfg.paths.log_dir) / "fid_stats").glob("gt_*.npz"))
     assert len(caches) == 1
     gt_fid = next(m for m in data["methods"] if m["label"] == "GT")["summary"]["fid_gt"]
     assert abs(gt_fid) < 1e-6
@@ -136,42 +146,52 @@ def test_report_end_to_end(workspace):
     assert (out / "restored" / "ours_export" / "face_02.png").is_file()
 
 
-def test_real_world_set_gets_no_reference_metrics_only(workspace):
+def test_real_world_set_gets_no_reference_metrics_only(workspace, config):
     _write_faces(workspace / "data" / "lfw_test", 3, 192, seed=5)
     _inception_file(workspace)
-    cfg = _config(workspace, ["dataset=lfw_test", "methods=[input]", "metrics.lpips_alex=null", "metrics.lmd=null"])
-    report, out = evaluate_methods(cfg)
+    cfg = config(["dataset=lfw_test", "methods=[input]", "metrics.lpips_alex=null", "metrics.lmd=null"])
+    report, out = run(cfg)
     assert [c.key for c in report.columns] == ["fid", "niqe"]
     assert "not computed: inception_FFHQ_512-f7b384ab.pth missing (make weights)" in (out / "metrics.md").read_text()
     assert report.methods[0].summary["niqe"] > 0
     with pytest.raises(MethodError, match="needs a paired set"):
-        evaluate_methods(_config(workspace, ["dataset=lfw_test", "methods=[input,gt]"]))
+        run(config(["dataset=lfw_test", "methods=[input,gt]"]))
 
 
-def test_folder_method_names_the_missing_image(workspace):
+def test_folder_method_names_the_missing_image(workspace, config):
     folder = workspace / "partial"
     _write_faces(folder, 2, 192)
-    cfg = _config(workspace, [f"methods=[folder:{folder}]", "metrics={}"])
-    report, _ = evaluate_methods(cfg)
+    cfg = config([f"methods=[folder:{folder}]", *NO_METRICS])
+    report, _ = run(cfg)
     assert "face_02" in report.methods[0].error and str(folder) in report.methods[0].error
 
 
-def test_method_strings():
-    root = Path("/nonexistent")
-    assert parse_method("input", root).kind == "input"
-    assert parse_method("v1.4", root).target == "gfpgan_v1.4"
-    assert parse_method("random:gfpgan_v1", root).target == "random:gfpgan_v1"
+def test_method_specs_one_kind_per_prefix(tmp_path):
+    runs = tmp_path / "runs"
+    ckpt = runs / "2026-01-02_10-00-00" / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    assert parse_method("input", runs).kind is MethodKind.INPUT
+    assert parse_method("gt", runs).is_reference_row
+    official = parse_method("v1.4", runs)
+    assert (official.kind, official.target, official.label) == (MethodKind.OFFICIAL, "gfpgan_v1.4", "GFPGAN v1.4")
+    random = parse_method(f"{RANDOM_PREFIX}gfpgan_v1", runs)
+    assert (random.kind, random.target, random.slug) == (MethodKind.RANDOM, "gfpgan_v1", "random_gfpgan_v1")
+    ours = parse_method(f"{OURS_PREFIX}latest", runs)
+    assert (ours.kind, Path(ours.target), ours.label) == (MethodKind.OURS, ckpt, "FaceRevive (2026-01-02_10-00-00)")
+    folder = parse_method(f"{FOLDER_PREFIX}{runs}", runs)
+    assert (folder.kind, folder.label, folder.slug) == (MethodKind.FOLDER, "runs", "folder_runs")
     with pytest.raises(MethodError, match="unknown method 'gfpgan_v9'"):
-        parse_method("gfpgan_v9", root)
+        parse_method("gfpgan_v9", runs)
     with pytest.raises(MethodError, match="does not exist"):
-        parse_method("folder:/nonexistent/dir", root)
+        parse_method("folder:/nonexistent/dir", runs)
     with pytest.raises(MethodError, match="run `make train` first"):
-        parse_method("ours:latest", root)
+        parse_method("ours:latest", tmp_path / "no_runs")
 
 
 def test_latest_quickstart_run_is_the_newest(tmp_path):
     for date in ("2026-01-02_10-00-00", "2026-03-01_09-00-00", "2026-02-01_00-00-00"):
-        ckpt = tmp_path / "experiments" / "quickstart" / "runs" / date / "checkpoints" / "last.ckpt"
+        ckpt = tmp_path / date / "checkpoints" / "last.ckpt"
         ckpt.parent.mkdir(parents=True)
         ckpt.write_bytes(b"x")
     assert latest_quickstart_checkpoint(tmp_path).parts[-3] == "2026-03-01_09-00-00"
@@ -232,15 +252,81 @@ class RecordingLogger:
         RecordingLogger.calls.append(("image", key, len(images), caption))
 
 
-def test_table_and_gallery_go_to_the_logger(workspace):
+def test_table_and_gallery_go_to_the_logger(config):
     RecordingLogger.calls = []
-    cfg = _config(
-        workspace,
-        ["methods=[input]", "gallery_size=2", "+logger={rec:{_target_:test_evaluate.RecordingLogger}}"],
-    )
-    evaluate_methods(cfg)
+    cfg = config(["methods=[input]", "gallery_size=2", "+logger={rec:{_target_:test_evaluate.RecordingLogger}}"])
+    run(cfg)
     tables = [c for c in RecordingLogger.calls if c[0] == "table"]
     assert tables and tables[0][2][:4] == ["method", "LPIPS↓", "FID↓", "NIQE↓"] and tables[0][3][0][0] == "Input"
     assert tables[0][3][0][1] == "not computed"  # the LPIPS backbone is absent here
     images = {c[1]: c[2] for c in RecordingLogger.calls if c[0] == "image"}
     assert images == {"eval/Samples/LQ": 2, "eval/Samples/Input": 2, "eval/Samples/GT": 2}
+
+
+class CountingScorer(Scorer):
+    """A set-level scorer from outside the package: the image count, known only once the method's set is done."""
+
+    columns = (Column("count", "Count↑", True),)
+    needs_gt = False
+    calls: list[str] = []
+
+    def begin(self):
+        CountingScorer.calls.append("begin")
+        self.seen = 0
+
+    def update(self, restored, gt):
+        CountingScorer.calls.append("update")
+        self.seen += restored.shape[0]
+        return {}
+
+    def result(self):
+        CountingScorer.calls.append("result")
+        return {"count": (float(self.seen), "set-level")}
+
+
+def test_any_scorer_gets_the_set_level_hooks(config):
+    CountingScorer.calls = []
+    counting = "+metrics={count:{_target_:test_evaluate.CountingScorer}}"
+    cfg = config(["methods=[input,gt]", "~metrics", counting, "batch_size=2"])
+    report, _ = run(cfg)
+    assert CountingScorer.calls == ["begin", "update", "update", "result"] * 2
+    assert [m.summary["count"] for m in report.methods] == [3.0, 3.0]
+    assert report.methods[0].notes["count"] == "set-level"
+
+
+def test_paths_pretrained_dir_is_the_weights_folder(config, workspace, monkeypatch):
+    monkeypatch.delenv("FACEREVIVE_WEIGHTS_DIR")
+    custom = workspace / "elsewhere"
+    shutil.move(workspace / "weights", custom)
+    identity = ("~metrics", "+metrics={identity:{_target_:facerevive.metrics.IdentityScorer}}")
+    default_report, _ = run(config(["methods=[input]", *identity]))  # <root>/experiments/pretrained_models
+    assert default_report.not_computed["deg"] == "not computed: arcface_resnet18.pth missing (make weights)"
+    report, _ = run(config([f"paths.pretrained_dir={custom}", "methods=[input,gfpgan_v1.4]", *identity]))
+    assert "deg" not in report.not_computed and math.isfinite(report.methods[0].summary["ids"])
+    assert pretrained_dir() == custom
+    # A release name resolves in that folder too: its file is looked for there.
+    assert report.methods[1].error == "not computed: GFPGANv1.4.pth missing (make weights)"
+    (custom / "GFPGANv1.4.pth").write_bytes(b"not a checkpoint")
+    report, _ = run(config([f"paths.pretrained_dir={custom}", "methods=[gfpgan_v1.4]", *NO_METRICS]))
+    assert str(custom / "GFPGANv1.4.pth") in report.methods[0].error
+
+
+def test_a_bug_in_a_method_raises_instead_of_becoming_a_cell(config, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(methods_module, "build_generator", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        run(config(["methods=[input,random:gfpgan_v1.4]", *NO_METRICS]))
+
+
+def test_unavailable_device_is_an_error_naming_it(config):
+    with pytest.raises(SettingError, match="device=cuda:99"):
+        run(config(["device=cuda:99", "methods=[input]", *NO_METRICS]))
+
+
+def test_random_method_with_overrides_restores_at_its_size(config):
+    report, out = run(config(["methods=[random:gfpgan_v1.4]", "random_overrides={out_size:64}", "metrics.lpips=null"]))
+    assert not report.methods[0].error
+    restored = cv2.imread(str(out / "restored" / "random_gfpgan_v1.4" / "face_00.png"))
+    assert restored.shape == (512, 512, 3)

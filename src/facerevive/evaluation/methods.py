@@ -1,4 +1,4 @@
-"""The methods a report compares, from the strings of `methods=[...]`.
+"""The methods a report compares: one typed spec per string of `methods=[...]`, and the restorer it opens.
 
 - `input`: the LQ image itself (resized to the GT size when they differ): the paper's "Input" row;
 - `gt`: the ground truth (the paper's "GT" row; paired sets only);
@@ -6,121 +6,243 @@
 - `ours:<checkpoint>`: a FaceRevive Lightning checkpoint or export; `ours:latest` is the newest quickstart run;
 - `folder:<dir>`: images already restored by any tool, matched to the test set by file name.
 Network outputs are quantised to 8 bits, as the restored PNGs that every reference script reads.
+
+A spec that cannot mean anything (unknown name, absent folder or checkpoint) is a `MethodError`: the command
+stops. A method whose weights or images are absent raises `MethodUnavailableError` when it is opened: its row of
+the report says "not computed" and the other methods still run. Any other error is a bug and propagates.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch import nn
 
-from facerevive.weights import build_generator, official_name
+from facerevive.data import UnpairedImageDataset
+from facerevive.data.sources import stem
+from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signed
+from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
 from facerevive.weights.build import RANDOM_PREFIX
 
 log = logging.getLogger(__name__)
 
-QUICKSTART_RUNS = Path("experiments") / "quickstart" / "runs"
+INPUT = "input"
+GT = "gt"
+OURS_PREFIX = "ours:"
+FOLDER_PREFIX = "folder:"
+LATEST = "latest"
 
 
 class MethodError(ValueError):
     """A method string that cannot be used; the message says which and why."""
 
 
-def latest_quickstart_checkpoint(root: Path) -> Path:
-    """`checkpoints/last.ckpt` of the newest run under experiments/quickstart/runs, or a one-line error."""
-    runs_dir = root / QUICKSTART_RUNS
-    runs = sorted(p for p in runs_dir.glob("*/checkpoints/last.ckpt")) if runs_dir.is_dir() else []
-    if not runs:
-        raise MethodError(f"no quickstart run with checkpoints/last.ckpt under {runs_dir}: run `make train` first")
-    return runs[-1]
+class MethodUnavailableError(Exception):
+    """A method that cannot run here (weights or restored images absent); `str()` is its report line."""
 
 
-def quantise(img: torch.Tensor) -> torch.Tensor:
-    """Round [0, 1] images to 8-bit levels (what saving and re-reading a PNG gives)."""
-    return (img.clamp(0, 1) * 255).round() / 255
-
-
-def resize_to(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(img.shape[-2:]) == tuple(size):
-        return img
-    return F.interpolate(img, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+class MethodKind(Enum):
+    INPUT = "input"
+    GT = "gt"
+    OFFICIAL = "official"
+    RANDOM = "random"
+    OURS = "ours"
+    FOLDER = "folder"
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "method"
 
 
-@dataclass
-class Method:
-    """One row of the report: `label` in the table, `slug` for file names, `kind` and its argument."""
+@dataclass(frozen=True)
+class MethodSpec:
+    """One row of the report: what `text` asked for (`kind`, and its official name, checkpoint or folder)."""
 
-    spec: str
-    kind: str
-    label: str
-    slug: str
+    text: str
+    kind: MethodKind
     target: str = ""
-    net: torch.nn.Module | None = None
-    reader: Dataset | None = None
-    restored_by_stem: dict[str, int] | None = None
+
+    @property
+    def label(self) -> str:
+        """The row's name in the table."""
+        if self.kind is MethodKind.INPUT:
+            return "Input"
+        if self.kind is MethodKind.GT:
+            return "GT"
+        if self.kind is MethodKind.FOLDER:
+            return Path(self.target).name
+        if self.kind is MethodKind.OURS:
+            return f"FaceRevive ({self._run_name})"
+        label = self.target.replace("gfpgan_", "GFPGAN ")
+        return f"{label} (random weights)" if self.kind is MethodKind.RANDOM else label
+
+    @property
+    def slug(self) -> str:
+        """The row's name in file paths (restored/<slug>/, gallery/<slug>/)."""
+        if self.kind is MethodKind.FOLDER:
+            return _slug("folder_" + Path(self.target).name)
+        if self.kind is MethodKind.OURS:
+            return _slug("ours_" + self._run_name)
+        if self.kind is MethodKind.RANDOM:
+            return _slug("random_" + self.target)
+        return _slug(self.target or self.kind.value)
 
     @property
     def is_reference_row(self) -> bool:
         """GT is shown for comparison and never marked best."""
-        return self.kind == "gt"
+        return self.kind is MethodKind.GT
+
+    @property
+    def is_network(self) -> bool:
+        """Whether the method runs a generator (its outputs are saved under restored/)."""
+        return self.kind in (MethodKind.OFFICIAL, MethodKind.RANDOM, MethodKind.OURS)
+
+    @property
+    def _run_name(self) -> str:
+        path = Path(self.target)
+        return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
 
 
-def parse_method(spec: str, root: Path) -> Method:
-    """A Method from its string (see the module docstring); nothing is loaded yet."""
-    spec = str(spec).strip()
-    if spec == "input":
-        return Method(spec, "input", "Input", "input")
-    if spec == "gt":
-        return Method(spec, "gt", "GT", "gt")
-    if spec.startswith("folder:"):
-        folder = Path(spec[len("folder:") :]).expanduser()
+def latest_quickstart_checkpoint(runs_dir: Path) -> Path:
+    """`checkpoints/last.ckpt` of the newest run under `runs_dir` (the quickstart's runs), or a one-line error."""
+    runs = sorted(runs_dir.glob("*/checkpoints/last.ckpt")) if runs_dir.is_dir() else []
+    if not runs:
+        raise MethodError(f"no quickstart run with checkpoints/last.ckpt under {runs_dir}: run `make train` first")
+    return runs[-1]
+
+
+def parse_method(text: str, quickstart_runs: Path) -> MethodSpec:
+    """The MethodSpec of a `methods=[...]` entry (see the module docstring); nothing is loaded yet."""
+    text = str(text).strip()
+    if text == INPUT:
+        return MethodSpec(text, MethodKind.INPUT)
+    if text == GT:
+        return MethodSpec(text, MethodKind.GT)
+    if text.startswith(FOLDER_PREFIX):
+        folder = Path(text.removeprefix(FOLDER_PREFIX)).expanduser()
         if not folder.is_dir():
-            raise MethodError(f"method {spec!r}: folder {folder} does not exist")
-        return Method(spec, "folder", folder.name, _slug("folder_" + folder.name), str(folder))
-    if spec.startswith("ours:"):
-        target = spec[len("ours:") :]
-        path = latest_quickstart_checkpoint(root) if target == "latest" else Path(target).expanduser()
+            raise MethodError(f"method {text!r}: folder {folder} does not exist")
+        return MethodSpec(text, MethodKind.FOLDER, str(folder))
+    if text.startswith(OURS_PREFIX):
+        target = text.removeprefix(OURS_PREFIX)
+        path = latest_quickstart_checkpoint(quickstart_runs) if target == LATEST else Path(target).expanduser()
         if not path.is_file():
-            raise MethodError(f"method {spec!r}: checkpoint {path} does not exist")
-        run = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
-        return Method(spec, "net", f"FaceRevive ({run})", _slug("ours_" + run), str(path))
-    name = official_name(spec[len(RANDOM_PREFIX) :] if spec.startswith(RANDOM_PREFIX) else spec)
+            raise MethodError(f"method {text!r}: checkpoint {path} does not exist")
+        return MethodSpec(text, MethodKind.OURS, str(path))
+    is_random = text.startswith(RANDOM_PREFIX)
+    name = official_name(text.removeprefix(RANDOM_PREFIX))
     if name is None:
         raise MethodError(
-            f"unknown method {spec!r}: use input, gt, gfpgan_v1[.2|.3|.4], random:<name>, ours:<ckpt>|ours:latest "
-            "or folder:<dir>"
+            f"unknown method {text!r}: use {INPUT}, {GT}, gfpgan_v1[.2|.3|.4], {RANDOM_PREFIX}<name>, "
+            f"{OURS_PREFIX}<ckpt>|{OURS_PREFIX}{LATEST} or {FOLDER_PREFIX}<dir>"
         )
-    label = name.replace("gfpgan_", "GFPGAN ")
-    if spec.startswith(RANDOM_PREFIX):
-        return Method(spec, "net", f"{label} (random weights)", _slug("random_" + name), RANDOM_PREFIX + name)
-    return Method(spec, "net", label, _slug(name), name)
+    return MethodSpec(text, MethodKind.RANDOM if is_random else MethodKind.OFFICIAL, name)
 
 
-def network_input_size(net: torch.nn.Module) -> int | None:
+def resize_to(img: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bicubic (antialiased) resize of RGB [0, 1] images to `size` (H, W); unchanged when already that size."""
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    return F.interpolate(img, size=tuple(size), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def network_input_size(net: nn.Module) -> int | None:
     """Square input size of a GFPGAN generator (2 ** log_size), None when it does not say."""
     log_size = getattr(net, "log_size", None)
     return 2 ** int(log_size) if log_size is not None else None
 
 
 @torch.no_grad()
-def run_network(net: torch.nn.Module, lq: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
+def run_network(net: nn.Module, lq: torch.Tensor, out_size: Sequence[int]) -> torch.Tensor:
     """Restore RGB [0, 1] faces: resized to the network's size if needed, [-1, 1] in and out, 8-bit rounded."""
     size = network_input_size(net)
     x = resize_to(lq, (size, size)) if size else lq
-    out = net(x * 2 - 1, return_rgb=False)
+    out = net(unit_to_signed(x), return_rgb=False)
     out = out[0] if isinstance(out, tuple | list) else out
-    return quantise(resize_to(((out.clamp(-1, 1) + 1) / 2).float(), out_size))
+    return quantize_unit(resize_to(signed_to_unit(out).float(), out_size))
 
 
-def load_network(method: Method, device: torch.device, overrides: dict | None = None) -> None:
-    """Build the method's generator (official weights, checkpoint or random) onto `device`."""
-    method.net = build_generator(method.target, device=device, overrides=overrides or None)
+class Restorer:
+    """Turns a batch of the test set into the method's RGB [0, 1] faces at the GT (or LQ) size."""
+
+    def restore(self, batch: dict, lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
+        """The restored faces of one batch (`lq`, `gt` already on the device)."""
+        raise NotImplementedError
+
+
+class InputRestorer(Restorer):
+    """The LQ image itself, resized to the output size and 8-bit rounded."""
+
+    def restore(self, batch, lq, gt):
+        return quantize_unit(resize_to(lq, _out_size(lq, gt)))
+
+
+class GTRestorer(Restorer):
+    """The ground truth: the reference row."""
+
+    def restore(self, batch, lq, gt):
+        assert gt is not None, "the runner admits 'gt' on paired sets only"
+        return gt
+
+
+class NetworkRestorer(Restorer):
+    """A generator run on every batch."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+
+    def restore(self, batch, lq, gt):
+        return run_network(self.net, lq, _out_size(lq, gt))
+
+
+class FolderRestorer(Restorer):
+    """Images restored elsewhere, read by the test image's file stem."""
+
+    def __init__(self, folder: Path, names: Sequence[str]) -> None:
+        self.folder = folder
+        self.reader = UnpairedImageDataset(str(folder), signed=False)
+        self.index = {stem(key): i for i, key in enumerate(self.reader.lq.keys)}
+        missing = [name for name in names if name not in self.index]
+        if missing:
+            raise MethodUnavailableError(
+                f"not computed: {folder} has no restored image named {missing[0]}.* "
+                f"({len(missing)} of {len(names)} missing)"
+            )
+
+    def restore(self, batch, lq, gt):
+        images = [self.reader[self.index[Path(path).stem]]["lq"] for path in batch["lq_path"]]
+        return resize_to(torch.stack(images).to(lq.device), _out_size(lq, gt))
+
+
+def _out_size(lq: torch.Tensor, gt: torch.Tensor | None) -> tuple[int, int]:
+    h, w = (gt if gt is not None else lq).shape[-2:]
+    return int(h), int(w)
+
+
+def open_method(
+    spec: MethodSpec, device: torch.device, names: Sequence[str], random_overrides: dict | None = None
+) -> Restorer:
+    """The restorer of `spec` on `device` for the test images `names`; MethodUnavailableError if it cannot run."""
+    if spec.kind is MethodKind.INPUT:
+        return InputRestorer()
+    if spec.kind is MethodKind.GT:
+        return GTRestorer()
+    if spec.kind is MethodKind.FOLDER:
+        return FolderRestorer(Path(spec.target), names)
+    if spec.kind is MethodKind.RANDOM:
+        return NetworkRestorer(build_generator(RANDOM_PREFIX + spec.target, device, overrides=random_overrides))
+    if spec.kind is MethodKind.OFFICIAL:
+        path = weight_path(OFFICIAL_MODELS[spec.target].weights)
+        if not path.is_file():
+            raise MethodUnavailableError(f"not computed: {path.name} missing (make weights)")
+    try:  # an official file or a checkpoint that cannot be read: the method is unavailable, the rest runs
+        return NetworkRestorer(build_generator(spec.target, device))
+    except CheckpointError as exc:
+        raise MethodUnavailableError(f"not computed: {exc}") from exc

@@ -10,18 +10,20 @@ import csv
 import html
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 
 from facerevive.metrics.scorers import Column
+from facerevive.utils.files import atomic_write_text
 
 NOT_APPLICABLE = "n/a"
 
 
 @dataclass
 class MethodResult:
+    """One row: the method's number per column, notes, per-image values, or the error that replaced them."""
+
     label: str
     slug: str
     is_reference_row: bool = False
@@ -33,20 +35,14 @@ class MethodResult:
 
 @dataclass
 class Results:
+    """Everything a report shows: the columns, the rows, the columns not computed and the protocol used."""
+
     dataset: str
     columns: list[Column]
     methods: list[MethodResult]
     not_computed: dict[str, str] = field(default_factory=dict)
     protocol: dict = field(default_factory=dict)
     images: list[str] = field(default_factory=list)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def best_rows(results: Results) -> dict[str, set[int]]:
@@ -126,8 +122,6 @@ def csv_text(results: Results) -> str:
             else:
                 row.append(repr(method.summary.get(column.key, math.nan)))
         rows.append(row)
-    from io import StringIO
-
     buffer = StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
@@ -196,8 +190,8 @@ def write_report(results: Results, out_dir: Path, gallery_rows: list[dict[str, s
         "json": out_dir / "metrics.json",
         "html": out_dir / "gallery.html",
     }
-    _write_atomic(paths["markdown"], markdown(results))
-    _write_atomic(paths["csv"], csv_text(results))
-    _write_atomic(paths["json"], json_text(results))
-    _write_atomic(paths["html"], gallery_html(results, gallery_rows, f"FaceRevive evaluation: {results.dataset}"))
+    atomic_write_text(paths["markdown"], markdown(results))
+    atomic_write_text(paths["csv"], csv_text(results))
+    atomic_write_text(paths["json"], json_text(results))
+    atomic_write_text(paths["html"], gallery_html(results, gallery_rows, f"FaceRevive evaluation: {results.dataset}"))
     return paths

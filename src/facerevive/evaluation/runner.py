@@ -1,245 +1,267 @@
-"""`python evaluate.py`: restore a test set with every method, score every metric, write the report.
+"""Restore a test set with every method, score every metric, write the report.
 
 The order is one pass per method over the test set: each batch is decoded once, restored once, and every
-metric scores it while it is on the device; distribution metrics (FID) keep only their 2048-d features.
+scorer sees it while it is on the device (set-level scorers such as FID keep only their features). The parts:
+`build_protocol` (the scorers that apply), `Evaluation.score` (one method's pass), `RestoredImages` and
+`Gallery` (what is written per batch), `write_report` and `log_report` (the outputs).
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import sys
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
 
-from facerevive.data import UnpairedImageDataset
-from facerevive.data.sources import stem
 from facerevive.evaluation.methods import (
-    Method,
     MethodError,
-    load_network,
+    MethodKind,
+    MethodSpec,
+    MethodUnavailableError,
+    Restorer,
+    open_method,
     parse_method,
-    quantise,
-    resize_to,
-    run_network,
 )
-from facerevive.evaluation.report import MethodResult, Results, write_report
-from facerevive.evaluation.testsets import prepare_dataset
+from facerevive.evaluation.report import MethodResult, Results, cell, write_report
+from facerevive.evaluation.testsets import TestSet, load_test_set
 from facerevive.metrics.assets import MissingWeightsError
-from facerevive.metrics.scorers import FIDScorer, Scorer
-from facerevive.weights.checkpoint import CheckpointError
+from facerevive.metrics.scorers import Column, Scorer
+from facerevive.utils.device import resolve_device
+from facerevive.utils.images import unit_to_uint8
+from facerevive.utils.instantiate import instantiate_loggers
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+class SettingError(ValueError):
+    """A setting of configs/evaluate.yaml that cannot be used here; the message names the key."""
 
 
-def _save_png(img: torch.Tensor, path: Path) -> None:
+def save_png(img: torch.Tensor, path: Path) -> None:
     """One RGB [0, 1] CHW image as an 8-bit PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    array = (img.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+    array = unit_to_uint8(img).permute(1, 2, 0).cpu().numpy()
     if not cv2.imwrite(str(path), cv2.cvtColor(array, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
 
 
-def _missing_message(exc: Exception) -> str:
-    text = str(exc)
-    if isinstance(exc, FileNotFoundError) and "make weights" in text:
-        return f"not computed: {Path(text.split(' is missing')[0]).name} missing (make weights)"
-    return f"not computed: {text}"
+@dataclass
+class Protocol:
+    """The scorers that run on this set, the report's columns, and the columns that cannot be computed."""
+
+    scorers: list[Scorer]
+    columns: list[Column]
+    not_computed: dict[str, str] = field(default_factory=dict)
 
 
-def _prepare_method(method: Method, device: torch.device, cfg: DictConfig, names: list[str]) -> None:
-    if method.kind == "net":
-        overrides = (
-            OmegaConf.to_container(cfg.get("random_overrides") or {}) if method.target.startswith("random:") else None
-        )
-        load_network(method, device, overrides)
-    elif method.kind == "folder":
-        method.reader = UnpairedImageDataset(method.target, signed=False)
-        method.restored_by_stem = {stem(key): i for i, key in enumerate(method.reader.lq.keys)}
-        missing = [name for name in names if name not in method.restored_by_stem]
-        if missing:
-            raise MethodError(
-                f"{method.target} has no restored image named {missing[0]}.* ({len(missing)} of {len(names)} missing)"
-            )
-
-
-def _restore(
-    method: Method, batch: dict, lq: torch.Tensor, gt: torch.Tensor | None, device: torch.device
-) -> torch.Tensor:
-    size = tuple(gt.shape[-2:]) if gt is not None else tuple(lq.shape[-2:])
-    if method.kind == "input":
-        return quantise(resize_to(lq, size))
-    if method.kind == "gt":
-        return gt
-    if method.kind == "net":
-        return run_network(method.net, lq, size)
-    images = []
-    for path in batch["lq_path"]:
-        name = Path(path).stem
-        if name not in method.restored_by_stem:
-            raise MethodError(f"{method.target} has no restored image named {name}.* (test image {path})")
-        images.append(method.reader[method.restored_by_stem[name]]["lq"])
-    return resize_to(torch.stack(images).to(device), size)
-
-
-def _setup_scorers(scorers: dict[str, Scorer], paired: bool, device: torch.device, gt_files: list[Path]):
-    columns, active, not_computed = [], [], {}
-    for name, scorer in scorers.items():
-        if scorer.needs_gt and not paired:
-            log.info("metric %s needs GT: left out on this real-world set", name)
+def build_protocol(metrics: DictConfig, test_set: TestSet, device: torch.device) -> Protocol:
+    """Instantiate every configured scorer; those needing GT are left out on real-world sets, and those whose
+    weights are absent give "not computed" columns."""
+    protocol = Protocol([], [])
+    for name, conf in metrics.items():
+        if conf is None:
             continue
-        if isinstance(scorer, FIDScorer) and scorer.reference == "gt" and not paired:
-            log.info("FID against GT left out: the set has no GT")
+        scorer: Scorer = instantiate(conf)
+        if scorer.needs_gt and not test_set.paired:
+            log.info("metric %s needs GT: left out on the real-world set %s", name, test_set.name)
             continue
-        columns.extend(scorer.columns)
+        protocol.columns.extend(scorer.columns)
         try:
-            scorer.setup(device)
-            if isinstance(scorer, FIDScorer):
-                scorer.set_gt_files(gt_files)
-            active.append(scorer)
+            scorer.setup(device, test_set.info)
         except MissingWeightsError as exc:
             log.warning("metric %s: %s", name, exc)
-            for column in scorer.columns:
-                not_computed[column.key] = str(exc)
-    return columns, active, not_computed
+            protocol.not_computed.update({column.key: str(exc) for column in scorer.columns})
+            continue
+        protocol.scorers.append(scorer)
+    return protocol
 
 
-def _gallery_indices(count: int, size: int) -> list[int]:
+def evenly_spaced(count: int, size: int) -> list[int]:
+    """Up to `size` indices spread evenly over `count` items, first and last included."""
     if count == 0 or size <= 0:
         return []
     return sorted({round(i * (count - 1) / max(size - 1, 1)) for i in range(min(size, count))})
 
 
+class RestoredImages:
+    """Every network method's outputs as PNGs under `folder`/<method slug>/<image>.png."""
+
+    def __init__(self, folder: Path, names: Sequence[str]) -> None:
+        self.folder, self.names = folder, names
+
+    def add(self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None):
+        """Save one batch (images `start`, `start + 1`, ... of the set)."""
+        if not spec.is_network:
+            return
+        for j, img in enumerate(restored):
+            save_png(img, self.folder / spec.slug / f"{self.names[start + j]}.png")
+
+
+class Gallery:
+    """The faces the HTML gallery shows: for evenly spaced test images, the LQ, each method's output and GT."""
+
+    def __init__(self, out_dir: Path, names: Sequence[str], size: int, paired: bool) -> None:
+        self.out_dir, self.names, self.paired = out_dir, names, paired
+        self.indices = set(evenly_spaced(len(names), size))
+        self.cells: dict[int, dict[str, str]] = {}
+
+    def _save(self, img: torch.Tensor, slug: str, name: str) -> str:
+        relative = f"gallery/{slug}/{name}.png"
+        save_png(img, self.out_dir / relative)
+        return relative
+
+    def add(self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None):
+        """Keep the batch's gallery faces (images `start`, `start + 1`, ... of the set)."""
+        for j in range(lq.shape[0]):
+            if start + j not in self.indices:
+                continue
+            name = self.names[start + j]
+            row = self.cells.setdefault(start + j, {})
+            if "LQ" not in row:
+                row["LQ"] = self._save(lq[j], "lq", name)
+            if gt is not None and "GT" not in row:
+                row["GT"] = self._save(gt[j], "gt", name)
+            row[spec.label] = self._save(restored[j], spec.slug, name)
+
+    def rows(self, labels: Sequence[str]) -> list[dict[str, str]]:
+        """One row per shown image: its name, LQ, every method in `labels` ("" when it did not run), GT."""
+        rows = []
+        for index in sorted(self.cells):
+            cells = self.cells[index]
+            row = {"image": self.names[index], "LQ": cells["LQ"]}
+            row.update({label: cells.get(label, "") for label in labels if label != "GT"})
+            if self.paired:
+                row["GT"] = cells["GT"]
+            rows.append(row)
+        return rows
+
+
+@dataclass
+class Evaluation:
+    """One test set, one protocol, one device: scores methods one after another."""
+
+    test_set: TestSet
+    protocol: Protocol
+    device: torch.device
+    batch_size: int
+    num_workers: int
+    seed: int
+    outputs: list[RestoredImages | Gallery]
+    random_overrides: dict[str, Any] | None = None
+
+    def open(self, spec: MethodSpec) -> Restorer:
+        """The method's restorer (MethodUnavailableError when its weights or images are absent)."""
+        return open_method(spec, self.device, self.test_set.names, self.random_overrides)
+
+    def score(self, spec: MethodSpec) -> MethodResult:
+        """One pass of `spec` over the set: restore, score, save; a method that cannot run gets its error."""
+        result = MethodResult(spec.label, spec.slug, spec.is_reference_row)
+        torch.manual_seed(self.seed)
+        try:
+            restorer = self.open(spec)
+        except MethodUnavailableError as exc:
+            result.error = str(exc)
+            log.warning("method %s: %s", spec.label, result.error)
+            return result
+        log.info("evaluating %s on %s (%d images)", spec.label, self.test_set.name, len(self.test_set.names))
+        for scorer in self.protocol.scorers:
+            scorer.begin()
+        values: dict[str, list[float]] = defaultdict(list)
+        start = 0
+        for batch in self.test_set.loader(self.batch_size, self.num_workers):
+            lq = batch["lq"].to(self.device)
+            gt = batch["gt"].to(self.device) if self.test_set.paired else None
+            restored = restorer.restore(batch, lq, gt)
+            for scorer in self.protocol.scorers:
+                for key, tensor in scorer.update(restored, gt).items():
+                    values[key].extend(tensor.double().cpu().tolist())
+            for output in self.outputs:
+                output.add(spec, start, lq, restored, gt)
+            start += lq.shape[0]
+        for scorer in self.protocol.scorers:
+            for key, (value, note) in scorer.result().items():
+                result.summary[key], result.notes[key] = value, note
+        result.per_image = {name: {k: v[i] for k, v in values.items()} for i, name in enumerate(self.test_set.names)}
+        return result
+
+
+def parse_methods(texts: Sequence[str], quickstart_runs: Path, dataset: DictConfig) -> list[MethodSpec]:
+    """The method specs of `methods=[...]`, checked against the dataset config before anything runs."""
+    specs = [parse_method(text, quickstart_runs) for text in texts]
+    if not specs:
+        raise MethodError("methods=[...] is empty: name at least one method")
+    if not dataset.paired and any(spec.kind is MethodKind.GT for spec in specs):
+        raise MethodError(f"method 'gt' needs a paired set; {dataset.name} has LQ images only")
+    return specs
+
+
 def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
     """Run the whole evaluation described by `cfg` and write the report into `cfg.paths.output_dir`."""
-    root = Path(cfg.paths.root_dir)
     out_dir = Path(cfg.paths.output_dir)
-    device = resolve_device(cfg.device)
-    methods = [parse_method(spec, root) for spec in cfg.methods]
-    if not methods:
-        raise MethodError("methods=[...] is empty: name at least one method")
-    dataset = prepare_dataset(cfg.dataset)
-    paired = bool(cfg.dataset.paired)
-    if not paired and any(m.kind == "gt" for m in methods):
-        raise MethodError(f"method 'gt' needs a paired set; {cfg.dataset.name} has LQ images only")
-    gt_files = [Path(dataset.gt.path(k)) for _, k in dataset.pairs] if paired else []
-    scorers = {name: instantiate(conf) for name, conf in cfg.metrics.items() if conf is not None}
-    columns, active, not_computed = _setup_scorers(scorers, paired, device, gt_files)
-
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, num_workers=cfg.num_workers, shuffle=False)
-    names = [stem(lq_key) for lq_key, _ in dataset.pairs] if paired else [stem(k) for k in dataset.lq.keys]
-    gallery = set(_gallery_indices(len(dataset), cfg.gallery_size))
-    gallery_rows: dict[int, dict[str, str]] = {}
-    results: list[MethodResult] = []
-    for method in methods:
-        result = MethodResult(method.label, method.slug, method.is_reference_row)
-        results.append(result)
-        try:
-            _prepare_method(method, device, cfg, names)
-        except (FileNotFoundError, CheckpointError, MethodError, ValueError) as exc:
-            result.error = _missing_message(exc)
-            log.warning("method %s: %s", method.label, result.error)
-            continue
-        log.info("evaluating %s on %s (%d images)", method.label, cfg.dataset.name, len(dataset))
-        torch.manual_seed(cfg.seed)
-        for scorer in active:
-            scorer.start_method()
-        values: dict[str, list[float]] = defaultdict(list)
-        index = 0
-        for batch in loader:
-            lq = batch["lq"].to(device)
-            gt = batch["gt"].to(device) if paired else None
-            restored = _restore(method, batch, lq, gt, device)
-            for scorer in active:
-                per_image = scorer.update(restored, gt)
-                for key, tensor in (per_image or {}).items():
-                    values[key].extend(tensor.double().cpu().tolist())
-            for j in range(lq.shape[0]):
-                name = names[index + j]
-                if cfg.save_restored and method.kind == "net":
-                    _save_png(restored[j], out_dir / "restored" / method.slug / f"{name}.png")
-                if index + j in gallery:
-                    row = gallery_rows.setdefault(index + j, {"image": name})
-                    if "LQ" not in row:
-                        _save_png(lq[j], out_dir / "gallery" / "lq" / f"{name}.png")
-                        row["LQ"] = f"gallery/lq/{name}.png"
-                    _save_png(restored[j], out_dir / "gallery" / method.slug / f"{name}.png")
-                    row[method.label] = f"gallery/{method.slug}/{name}.png"
-                    if paired and "GT" not in row:
-                        _save_png(gt[j], out_dir / "gallery" / "gt" / f"{name}.png")
-            index += lq.shape[0]
-        for scorer in active:
-            for column in scorer.columns:
-                result.summary[column.key], result.notes[column.key] = scorer.summary(
-                    column.key, values.get(column.key, [])
-                )
-            if isinstance(scorer, FIDScorer):
-                try:
-                    result.summary[scorer.columns[0].key] = scorer.finish_method()
-                except ValueError as exc:
-                    result.summary[scorer.columns[0].key] = math.nan
-                    result.notes[scorer.columns[0].key] = str(exc)
-        result.per_image = {name: {k: v[i] for k, v in values.items()} for i, name in enumerate(names)}
-        method.net = None
-    rows = []
-    for i in sorted(gallery_rows):
-        row = {"image": gallery_rows[i]["image"], "LQ": gallery_rows[i].get("LQ", "")}
-        row.update({m.label: gallery_rows[i].get(m.label, "") for m in results if m.label != "GT"})
-        if paired:
-            row["GT"] = f"gallery/gt/{gallery_rows[i]['image']}.png"
-        rows.append(row)
-    report = Results(
-        dataset=str(cfg.dataset.name),
-        columns=columns,
-        methods=results,
-        not_computed=not_computed,
-        protocol=OmegaConf.to_container(cfg.metrics, resolve=True),
-        images=names,
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise SettingError(str(exc)) from exc
+    specs = parse_methods(cfg.methods, Path(cfg.quickstart_runs), cfg.dataset)
+    test_set = load_test_set(cfg.dataset)
+    protocol = build_protocol(cfg.metrics, test_set, device)
+    gallery = Gallery(out_dir, test_set.names, int(cfg.gallery_size), test_set.paired)
+    outputs: list[RestoredImages | Gallery] = [gallery]
+    if cfg.save_restored:
+        outputs.append(RestoredImages(out_dir / "restored", test_set.names))
+    evaluation = Evaluation(
+        test_set,
+        protocol,
+        device,
+        int(cfg.batch_size),
+        int(cfg.num_workers),
+        int(cfg.seed),
+        outputs,
+        OmegaConf.to_container(cfg.random_overrides, resolve=True) if cfg.random_overrides else None,
     )
-    write_report(report, out_dir, rows)
-    log_to_loggers(cfg, report, out_dir, rows)
+    rows = [evaluation.score(spec) for spec in specs]
+    report = Results(
+        dataset=test_set.name,
+        columns=protocol.columns,
+        methods=rows,
+        not_computed=protocol.not_computed,
+        protocol=OmegaConf.to_container(cfg.metrics, resolve=True),
+        images=test_set.names,
+    )
+    gallery_rows = gallery.rows([row.label for row in rows])
+    write_report(report, out_dir, gallery_rows)
+    log_report(cfg.get("logger"), report, out_dir, gallery_rows)
     return report, out_dir
 
 
-def log_to_loggers(cfg: DictConfig, report: Results, out_dir: Path, rows: list[dict[str, str]]) -> None:
+def log_report(loggers: DictConfig | None, report: Results, out_dir: Path, rows: list[dict[str, str]]) -> None:
     """The table and the gallery images to every configured logger that can take them (W&B)."""
-    loggers = cfg.get("logger") or {}
-    if not loggers:
+    instances = instantiate_loggers(loggers)
+    if not instances:
         return
-    from facerevive.evaluation.report import cell
-
     columns = ["method", *[c.label for c in report.columns]]
     data = [[m.label, *[cell(report, i, c) for c in report.columns]] for i, m in enumerate(report.methods)]
-    for name, conf in loggers.items():
-        if not isinstance(conf, DictConfig) or "_target_" not in conf:
-            continue
-        logger = instantiate(conf)
+    headers = [h for h in rows[0] if h != "image"] if rows else []
+    for logger in instances:
         if hasattr(logger, "log_table"):
             logger.log_table(key=f"eval/{report.dataset}/metrics", columns=columns, data=data)
-        if hasattr(logger, "log_image") and rows:
-            for header in [h for h in rows[0] if h != "image"]:
+        if hasattr(logger, "log_image"):
+            for header in headers:
                 paths = [str(out_dir / r[header]) for r in rows if r.get(header)]
                 if paths:
                     images = [cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB) for p in paths]
                     logger.log_image(
                         key=f"eval/{report.dataset}/{header}", images=images, caption=[Path(p).stem for p in paths]
                     )
-        log.info("logged the report to %s", name)
-    try:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish()
-    except ImportError:
-        pass
+        log.info("logged the report to %s", type(logger).__name__)
+    wandb = sys.modules.get("wandb")  # a W&B logger imported it: close its run so the upload completes
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()

@@ -1,9 +1,10 @@
 """Build the test set of an evaluation config, synthesising the paired sample set on first use.
 
-A dataset config (configs/dataset/*.yaml) has `name`, `paired` and `images` (a `_target_` dataset returning
-RGB [0, 1] images). The sample set used by `make evaluate` also has `synthesize`: its LQ images are made once
-from the GT faces with the GFPGAN degradations and a fixed seed (facerevive.data.synthesize_testset), into a
-temporary folder renamed into place when complete, so an interrupted run never leaves a half-made set.
+A dataset config (configs/dataset/*.yaml) has `name`, `paired`, `root` and `images` (a `_target_` dataset
+returning RGB [0, 1] images, reading under `root`). The sample set used by `make evaluate` also has
+`synthesize`: its LQ images are made once from the GT faces with the GFPGAN degradations and a fixed seed
+(facerevive.data.synthesize_testset), into a temporary folder renamed into place when complete, so an
+interrupted run never leaves a half-made set.
 """
 
 from __future__ import annotations
@@ -12,17 +13,44 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
+
+from facerevive.data.sources import SourceError, stem
+from facerevive.metrics.scorers import SetInfo
 
 log = logging.getLogger(__name__)
 
 
 class DatasetError(ValueError):
     """A test set that cannot be read; the message names the folder and what to do."""
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """A test set ready to score: its images, their names (file stems, in order) and, when paired, GT files."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    paired: bool
+    images: Dataset
+    names: list[str]
+    gt_files: list[Path]
+
+    @property
+    def info(self) -> SetInfo:
+        """What scorers see of the set in `setup`."""
+        return SetInfo(self.name, self.paired, tuple(self.gt_files))
+
+    def loader(self, batch_size: int, num_workers: int) -> DataLoader:
+        """The images in order, in batches."""
+        return DataLoader(self.images, batch_size=batch_size, num_workers=num_workers, shuffle=False)
 
 
 def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, options: dict | None = None) -> Path:
@@ -36,6 +64,7 @@ def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, optio
     if not gt.exists():
         raise DatasetError(f"GT faces for the sample test set not found: {gt}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    # A folder, not a file: facerevive.utils.files covers files, so the set is built beside `out` and renamed.
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
         count = synthesize(gt, tmp / "set", seed=seed, size=size, **(options or {}))
@@ -54,9 +83,22 @@ def prepare_dataset(cfg: DictConfig) -> Dataset:
         synthesize_once(syn.gt, syn.out, int(syn.seed), int(syn.size), options)
     try:
         dataset = instantiate(cfg.images)
-    except Exception as exc:  # Hydra wraps the dataset's own error; keep its message in front
-        cause = exc.__cause__ or exc
-        raise DatasetError(f"test set {cfg.name}: {cause}") from exc
+    except InstantiationException as exc:  # Hydra wraps the dataset's own error: keep a data error's message
+        if not isinstance(exc.__cause__, SourceError | OSError):
+            raise
+        raise DatasetError(f"test set {cfg.name}: {exc.__cause__}") from exc
     if len(dataset) == 0:
         raise DatasetError(f"test set {cfg.name} has no images ({OmegaConf.to_container(cfg.images, resolve=True)})")
     return dataset
+
+
+def load_test_set(cfg: DictConfig) -> TestSet:
+    """The TestSet of a dataset config (configs/dataset/*.yaml)."""
+    images = prepare_dataset(cfg)
+    paired = bool(cfg.paired)
+    if paired:
+        names = [stem(lq_key) for lq_key, _ in images.pairs]
+        gt_files = [Path(images.gt.path(gt_key)) for _, gt_key in images.pairs]
+    else:
+        names, gt_files = [stem(key) for key in images.lq.keys], []
+    return TestSet(str(cfg.name), paired, images, names, gt_files)

@@ -37,6 +37,9 @@ def component_style_loss(
 
 
 def gray_for_identity(x: torch.Tensor, size: int = 128) -> torch.Tensor:
-    """RGB (N,3,H,W) -> luma (N,1,size,size), bilinear, the input ArcFace expects."""
+    """RGB (N,3,H,W) on the [-1, 1] scale -> luma (N,1,size,size), bilinear: the input ArcFace expects.
+
+    The one ArcFace input conversion: the identity loss and the identity metrics (facerevive.metrics.identity)
+    both use it."""
     gray = GRAY_WEIGHTS[0] * x[:, 0] + GRAY_WEIGHTS[1] * x[:, 1] + GRAY_WEIGHTS[2] * x[:, 2]
     return F.interpolate(gray.unsqueeze(1), (size, size), mode="bilinear", align_corners=False)

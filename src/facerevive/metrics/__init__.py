@@ -5,7 +5,7 @@ Every metric takes RGB, [0, 1], NCHW tensors and runs on whatever device they ar
 
 from facerevive.metrics.assets import MissingWeightsError, find_weight
 from facerevive.metrics.fid import FIDInception, FIDStats, frechet_distance
-from facerevive.metrics.identity import arcface_input, build_arcface, cosine, degrees, mean_degrees
+from facerevive.metrics.identity import build_arcface, cosine, degrees, mean_degrees
 from facerevive.metrics.landmarks import LandmarkDetector, build_awing, heatmap_points, landmark_distance
 from facerevive.metrics.lpips import LPIPS
 from facerevive.metrics.niqe import niqe
@@ -19,6 +19,7 @@ from facerevive.metrics.scorers import (
     LPIPSScorer,
     NIQEScorer,
     Scorer,
+    SetInfo,
 )
 
 __all__ = [
@@ -35,7 +36,7 @@ __all__ = [
     "MissingWeightsError",
     "NIQEScorer",
     "Scorer",
-    "arcface_input",
+    "SetInfo",
     "build_arcface",
     "build_awing",
     "correct_mean_var",

@@ -12,8 +12,3 @@ def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
     """MATLAB-style Y of YCbCr, (N, 1, H, W) in [16/255, 235/255], from RGB in [0, 1]."""
     r, g, b = img[:, 0:1], img[:, 1:2], img[:, 2:3]
     return (_Y_WEIGHTS[0] * r + _Y_WEIGHTS[1] * g + _Y_WEIGHTS[2] * b + 16.0) / 255.0
-
-
-def rgb_to_gray(img: torch.Tensor, weights: tuple[float, float, float] = (0.2989, 0.5870, 0.1140)) -> torch.Tensor:
-    """Weighted gray (N, 1, H, W); the default weights are those of the GFPGAN identity loss."""
-    return weights[0] * img[:, 0:1] + weights[1] * img[:, 1:2] + weights[2] * img[:, 2:3]

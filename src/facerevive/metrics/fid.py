@@ -12,8 +12,6 @@ content and of the Inception weights, written atomically so a killed run never l
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerevive.metrics.assets import find_weight
+from facerevive.utils.files import atomic_write
+from facerevive.utils.images import unit_to_signed
 
 FEATURE_DIM = 2048
 
@@ -86,7 +86,7 @@ class FIDInception(nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """(N, 2048) pool3 features of RGB [0, 1] NCHW images."""
         x = F.interpolate(img, size=(299, 299), mode="bilinear", align_corners=False)
-        return self.body(2 * x - 1).flatten(1)
+        return self.body(unit_to_signed(x)).flatten(1)
 
 
 @dataclass
@@ -122,17 +122,13 @@ class FIDStats:
         return cls(np.asarray(data["mean"], np.float64), np.asarray(data["cov"], np.float64))
 
     def save(self, path: str | Path) -> None:
-        """Write atomically: a temporary file in the same folder, then an os.replace."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as handle:
+        """Write atomically (facerevive.utils.files): a killed run never leaves a half-written cache."""
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as handle:  # a handle: np.savez would append .npz to a bare path
                 np.savez(handle, mu=self.mu, sigma=self.sigma, count=self.count)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        atomic_write(path, write)
 
 
 def _trace_sqrt_product(a: FIDStats, b: FIDStats) -> float:

@@ -1,8 +1,9 @@
 """Identity metrics from ArcFace embeddings: the GFPGAN paper's Deg., RestoreFormer++'s IDD and IDS.
 
-Convention: RGB, [0, 1], NCHW, any size. Each face is turned into the network's input as the GFPGAN identity
-loss does (`gray_resize_for_identity`): gray = 0.2989 R + 0.5870 G + 0.1140 B on the [-1, 1] scale, resized
-bilinearly to 128x128 (align_corners False). The network is `facerevive.archs.ResNetArcFace` (IRBlock,
+Convention: RGB, [0, 1], NCHW, any size. Each face is turned into the network's input by the one function the
+GFPGAN identity loss uses too (`facerevive.losses.face_losses.gray_for_identity`, GFPGAN's
+`gray_resize_for_identity`): gray = 0.2989 R + 0.5870 G + 0.1140 B on the [-1, 1] scale, resized bilinearly to
+128x128 (align_corners False). The network is `facerevive.archs.ResNetArcFace` (IRBlock,
 [2, 2, 2, 2], no SE) with GFPGAN's `arcface_resnet18.pth`.
 
 Per pair, with c the cosine similarity of the two embeddings:
@@ -22,20 +23,14 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from facerevive.archs import ResNetArcFace
+from facerevive.losses.face_losses import gray_for_identity
 from facerevive.metrics.assets import find_weight
-from facerevive.metrics.color import rgb_to_gray
+from facerevive.utils.images import unit_to_signed
 
 DEG_IDENTICAL_BELOW = 1.0
-
-
-def arcface_input(img: torch.Tensor, size: int = 128) -> torch.Tensor:
-    """(N, 1, size, size) gray [-1, 1] faces for ArcFace from RGB [0, 1] NCHW images."""
-    gray = rgb_to_gray(img * 2 - 1)
-    return F.interpolate(gray, size=(size, size), mode="bilinear", align_corners=False)
 
 
 def build_arcface(weights: str | Path | None = "arcface") -> nn.Module:
@@ -79,4 +74,4 @@ class IdentityEmbedder(nn.Module):
 
     @torch.no_grad()
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.net(arcface_input(img))
+        return self.net(gray_for_identity(unit_to_signed(img)))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerevive.metrics.assets import find_weight
+from facerevive.utils.images import quantize_unit
 
 NUM_LANDMARKS = 98
 INPUT_SIZE = 256
@@ -69,7 +70,7 @@ class LandmarkDetector(nn.Module):
         x = img
         if (h, w) != (INPUT_SIZE, INPUT_SIZE):
             x = F.interpolate(img, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-            x = (x * 255).round().clamp(0, 255) / 255
+            x = quantize_unit(x)
         outputs, _ = self.net(x)
         heat = outputs[-1][:, :-1].float()
         scale = torch.tensor([w / 64, h / 64], dtype=torch.float64, device=heat.device)

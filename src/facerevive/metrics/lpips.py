@@ -19,6 +19,7 @@ import torchvision
 from torch import nn
 
 from facerevive.metrics.assets import MissingWeightsError, find_weight
+from facerevive.utils.images import unit_to_signed
 
 # Feature taps (end index of each slice in torchvision's `.features`) and their channel counts.
 _BACKBONES = {
@@ -99,7 +100,7 @@ class LPIPS(nn.Module):
     def forward(self, restored: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         """LPIPS distance per image, (N,), for RGB [0, 1] NCHW inputs."""
         n = restored.shape[0]
-        both = torch.cat([restored, gt]) * 2 - 1
+        both = unit_to_signed(torch.cat([restored, gt]))
         feats = self._taps((both - self.shift) / self.scale)
         total = torch.zeros(n, device=restored.device, dtype=restored.dtype)
         for feat, lin in zip(feats, self.lins):

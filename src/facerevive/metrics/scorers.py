@@ -1,18 +1,23 @@
-"""The metrics as report columns: each scorer loads what it needs, scores batches and aggregates.
+"""The metrics as report columns: each scorer loads what it needs, then scores one method's images set by set.
 
 Every scorer takes RGB, [0, 1], NCHW batches on one device: `restored` (the method's output) and `gt` (None on
-real-world sets without ground truth). `update` returns per-image values by column (or nothing for a
-distribution metric), `summary` turns the collected values of a column into the reported number.
+real-world sets without ground truth). The runner calls, for every scorer alike:
+- `setup(device, test_set)` once: load networks and weights, read what the set says (FID-GT keys its cache
+  on the GT files); a missing weight file raises `MissingWeightsError` and the report prints
+  "not computed: <file> missing (make weights)" in its columns;
+- `begin()` before each method's images;
+- `update(restored, gt)` per batch: per-image values by column (empty for a set-level metric such as FID);
+- `result()` after the method's last batch: the reported number and a note per column.
 Scorers are built from configs (`configs/evaluate.yaml`, `_target_`), so a protocol is data.
-A scorer whose weight file is absent raises `MissingWeightsError` from `setup`; the report then prints
-"not computed: <file> missing (make weights)" in its columns.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,37 +42,64 @@ class Column:
     higher_is_better: bool
 
 
+@dataclass(frozen=True)
+class SetInfo:
+    """What a scorer may need to know about the test set before scoring: its GT files (paired sets)."""
+
+    name: str
+    paired: bool
+    gt_files: Sequence[Path] = field(default_factory=tuple)
+
+
 class Scorer:
-    """Base class: per-image metrics average their values; subclasses set `columns` and `needs_gt`."""
+    """Base class: per-image metrics implement `score` and get the mean of their values per column;
+    subclasses set `columns` and `needs_gt`."""
 
     columns: tuple[Column, ...] = ()
     needs_gt: bool = True
 
-    def setup(self, device: torch.device) -> None:
+    def __init__(self) -> None:
+        self._values: dict[str, list[float]] = defaultdict(list)
+
+    def setup(self, device: torch.device, test_set: SetInfo) -> None:
         """Load networks and weights onto `device` (may raise MissingWeightsError)."""
 
-    def update(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+    def begin(self) -> None:
+        """Start a method: forget the previous method's values."""
+        self._values = defaultdict(list)
+
+    def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Per-image values of one batch, by column key."""
         raise NotImplementedError
 
-    def start_method(self) -> None:
-        """Called before each method's images (distribution metrics reset their features)."""
+    def update(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Score one batch, keep its values for `result`, and return them (the report's per-image values)."""
+        values = self.score(restored, gt)
+        for key, tensor in values.items():
+            self._values[key].extend(tensor.double().cpu().tolist())
+        return values
 
     def summary(self, key: str, values: list[float]) -> tuple[float, str]:
         """The reported number for a column and a note (empty when there is nothing to say)."""
         finite = [v for v in values if not math.isnan(v)]
         return (float(np.mean(finite)) if finite else math.nan), ""
 
+    def result(self) -> dict[str, tuple[float, str]]:
+        """The method's number and note per column, from everything `update` saw since `begin`."""
+        return {column.key: self.summary(column.key, self._values.get(column.key, [])) for column in self.columns}
+
 
 class PSNRSSIM(Scorer):
     """PSNR and SSIM (BasicSR definitions); `correct_mean_var` is VQFR's metric_paper default."""
 
     def __init__(self, y_channel: bool = False, correct_mean_var: bool = True, crop_border: int = 0) -> None:
+        super().__init__()
         self.kwargs = {"y_channel": y_channel, "correct": correct_mean_var, "crop_border": crop_border}
         suffix = ("_y" if y_channel else "") + ("" if correct_mean_var else "_raw")
         tag = ("-Y" if y_channel else "") + ("" if correct_mean_var else " (raw)")
         self.columns = (Column(f"psnr{suffix}", f"PSNR{tag}↑", True), Column(f"ssim{suffix}", f"SSIM{tag}↑", True))
 
-    def update(self, restored, gt):
+    def score(self, restored, gt):
         return {
             self.columns[0].key: psnr(restored, gt, **self.kwargs),
             self.columns[1].key: ssim(restored, gt, **self.kwargs),
@@ -75,28 +107,34 @@ class PSNRSSIM(Scorer):
 
 
 class LPIPSScorer(Scorer):
+    """LPIPS v0.1 with the VGG (the protocol's column) or AlexNet backbone."""
+
     def __init__(self, net: str = "vgg", backbone: str | None = None) -> None:
+        super().__init__()
         self.net_name, self.backbone = net, backbone
         key = "lpips" if net == "vgg" else f"lpips_{net}"
         label = "LPIPS↓" if net == "vgg" else f"LPIPS-{net.capitalize()}↓"
         self.columns = (Column(key, label, False),)
         self.model: LPIPS | None = None
 
-    def setup(self, device):
+    def setup(self, device, test_set):
         self.model = LPIPS.from_files(self.net_name, self.backbone).to(device)
 
-    def update(self, restored, gt):
+    def score(self, restored, gt):
         return {self.columns[0].key: self.model(restored, gt).double()}
 
 
 class NIQEScorer(Scorer):
+    """No-reference NIQE (BasicSR's MATLAB port)."""
+
     columns = (Column("niqe", "NIQE↓", False),)
     needs_gt = False
 
     def __init__(self, crop_border: int = 0) -> None:
+        super().__init__()
         self.crop_border = crop_border
 
-    def update(self, restored, gt):
+    def score(self, restored, gt):
         return {"niqe": niqe(restored, self.crop_border)}
 
 
@@ -106,13 +144,14 @@ class IdentityScorer(Scorer):
     columns = (Column("deg", "Deg.↓", False), Column("idd", "IDD↓", False), Column("ids", "IDS↑", True))
 
     def __init__(self, weights: str | None = "arcface") -> None:
+        super().__init__()
         self.weights = weights
         self.embedder: IdentityEmbedder | None = None
 
-    def setup(self, device):
+    def setup(self, device, test_set):
         self.embedder = IdentityEmbedder(build_arcface(self.weights)).to(device)
 
-    def update(self, restored, gt):
+    def score(self, restored, gt):
         cos = cosine(self.embedder(restored), self.embedder(gt))
         deg = degrees(cos)
         return {"deg": deg, "idd": deg / 180.0 * math.pi, "ids": cos}
@@ -125,27 +164,29 @@ class IdentityScorer(Scorer):
 
 
 class LandmarkScorer(Scorer):
+    """LMD: mean distance of the 98 AWing landmarks of restored and GT faces."""
+
     columns = (Column("lmd", "LMD↓", False),)
 
     def __init__(self, weights: str | None = "awing") -> None:
+        super().__init__()
         self.weights = weights
         self.detector: LandmarkDetector | None = None
 
-    def setup(self, device):
+    def setup(self, device, test_set):
         self.detector = LandmarkDetector(build_awing(self.weights)).to(device)
 
-    def update(self, restored, gt):
+    def score(self, restored, gt):
         return {"lmd": landmark_distance(self.detector(restored), self.detector(gt))}
 
 
 class FIDScorer(Scorer):
-    """FID of each method's outputs against reference statistics.
+    """FID of each method's outputs against reference statistics: a set-level metric (no per-image values).
 
     reference: 'ffhq' (the GFPGAN-lineage protocol: BasicSR's FFHQ 512 statistics file) or 'gt' (statistics of
-    the test set's GT images, cached in `cache_dir` under a content hash). Real-world sets have no GT: use 'ffhq'.
+    the test set's GT images, cached in `cache_dir` under a content hash; no cache when `cache_dir` is None).
+    Real-world sets have no GT: the 'gt' reference needs a paired set.
     """
-
-    needs_gt = False
 
     def __init__(
         self,
@@ -154,51 +195,47 @@ class FIDScorer(Scorer):
         inception: str = "fid_inception",
         cache_dir: str | None = None,
     ) -> None:
+        super().__init__()
         if reference not in ("ffhq", "gt"):
             raise ValueError(f"FID reference must be 'ffhq' or 'gt', got {reference!r}")
         self.reference, self.stats_file, self.inception = reference, stats_file, inception
+        self.needs_gt = reference == "gt"
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.columns = (
             Column("fid" if reference == "ffhq" else "fid_gt", "FID↓" if reference == "ffhq" else "FID-GT↓", False),
         )
         self.model: fid_lib.FIDInception | None = None
         self.ref_stats: fid_lib.FIDStats | None = None
-        self.gt_files: list[Path] = []
         self._cache_path: Path | None = None
         self._features: list[np.ndarray] = []
         self._gt_features: list[np.ndarray] = []
 
-    def setup(self, device):
+    def setup(self, device, test_set):
         if self.reference == "ffhq":
             self.ref_stats = fid_lib.FIDStats.load(self.stats_file)
         self.model = fid_lib.FIDInception.from_file(self.inception)
         self.model.to(device)
+        if self.reference == "gt" and self.cache_dir is not None:
+            key = fid_lib.folder_fingerprint(test_set.gt_files, network=str(self.inception))
+            self._cache_path = self.cache_dir / f"gt_{key}.npz"
+            if self._cache_path.is_file():
+                self.ref_stats = fid_lib.FIDStats.load(self._cache_path)
+                log.info("FID: GT statistics from cache %s", self._cache_path)
 
-    def set_gt_files(self, files: list[Path]) -> None:
-        """The GT images of the test set, whose content hash keys the cached statistics ('gt' reference)."""
-        if self.reference != "gt":
-            return
-        if not files:
-            raise ValueError("FID against GT needs a test set with GT images; use fid reference 'ffhq'")
-        key = fid_lib.folder_fingerprint(files, network=str(self.inception))
-        cache_dir = self.cache_dir or Path("experiments") / "fid_stats"
-        self._cache_path = cache_dir / f"gt_{key}.npz"
-        if self._cache_path.is_file():
-            self.ref_stats = fid_lib.FIDStats.load(self._cache_path)
-            log.info("FID: GT statistics from cache %s", self._cache_path)
-
-    def start_method(self):
+    def begin(self):
         self._features = []
 
     def update(self, restored, gt):
         self._features.append(self.model(restored).double().cpu().numpy())
-        if self.reference == "gt" and self.ref_stats is None:
-            if gt is None:
-                raise ValueError("FID against GT needs GT images")
+        if self.ref_stats is None:
             self._gt_features.append(self.model(gt).double().cpu().numpy())
-        return None
+        return {}
 
-    def finish_method(self) -> float:
+    def result(self):
+        key = self.columns[0].key
+        count = sum(len(f) for f in self._features)
+        if count < 2:
+            return {key: (math.nan, f"FID needs at least 2 images, got {count}")}
         if self.ref_stats is None:
             self.ref_stats = fid_lib.FIDStats.from_features(np.concatenate(self._gt_features))
             self._gt_features = []
@@ -206,4 +243,4 @@ class FIDScorer(Scorer):
                 self.ref_stats.save(self._cache_path)
                 log.info("FID: GT statistics cached in %s", self._cache_path)
         stats = fid_lib.FIDStats.from_features(np.concatenate(self._features))
-        return fid_lib.frechet_distance(stats, self.ref_stats)
+        return {key: (fid_lib.frechet_distance(stats, self.ref_stats), "")}

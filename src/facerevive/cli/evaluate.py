@@ -1,0 +1,41 @@
+"""`facerevive-evaluate` / `python evaluate.py`: the benchmark report of every method on every metric.
+
+    python evaluate.py dataset=celeba_test methods=[input,gfpgan_v1.4,ours:path/to/last.ckpt,folder:/restored,gt]
+
+See configs/evaluate.yaml for the methods, the metrics and the outputs (Markdown, CSV, JSON, HTML gallery).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from facerevive.cli import CONFIG_DIR
+from facerevive.evaluation import EvaluationError, Results, evaluate_methods
+from facerevive.weights import set_pretrained_dir
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> tuple[Results, Path]:
+    """Evaluate as `cfg` says, with `paths.pretrained_dir` as the weights folder; returns the results and the
+    report folder."""
+    set_pretrained_dir(cfg.paths.pretrained_dir)
+    return evaluate_methods(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate.yaml")
+def main(cfg: DictConfig) -> None:
+    """The command: the report printed and written, or one `evaluate: <reason>` line and exit status 2."""
+    try:
+        _, out_dir = run(cfg)
+    except EvaluationError as exc:
+        log.error("%s", exc)
+        print(f"evaluate: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print((out_dir / "metrics.md").read_text(encoding="utf-8"))
+    print(f"report: {out_dir}/metrics.md, metrics.csv, metrics.json, gallery.html")
