@@ -12,16 +12,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
-from test_data_support import FIVE_POINT_TEMPLATE_512, synthetic_face, write_box_file, write_faces
+from test_data_support import FIVE_POINT_TEMPLATE_512, gfpgan_v1, synthetic_face, write_box_file, write_faces
 
 from facerevive.data import (
+    DegradationPipeline,
     FaceDataModule,
     FFHQDegradationDataset,
     PairedImageDataset,
     UnpairedImageDataset,
+    degradation_from_options,
+    load_degradation,
 )
 from facerevive.data import component_boxes as cb
 from facerevive.data.make_lmdb import make_lmdb
@@ -29,7 +30,6 @@ from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, Seede
 from facerevive.data.sources import SourceError
 from facerevive.data.synthesize_testset import synthesize
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SIZE = 64
 
 
@@ -60,9 +60,9 @@ def test_folder_list_lmdb_and_zip_give_the_same_samples(tmp_path, faces):
     with zipfile.ZipFile(zip_path, "w") as archive:
         for n in names:
             archive.write(faces / n, n)
-    reference = _sample(FFHQDegradationDataset(faces, out_size=SIZE), 3)
+    reference = _sample(FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE), 3)
     for root in (list_file, lmdb_path, zip_path):
-        dataset = FFHQDegradationDataset(root, out_size=SIZE)
+        dataset = FFHQDegradationDataset(root, gfpgan_v1(), out_size=SIZE)
         assert len(dataset) == len(names)
         sample = _sample(dataset, 3)
         assert torch.equal(sample["gt"], reference["gt"]) and torch.equal(sample["lq"], reference["lq"])
@@ -83,14 +83,14 @@ def test_make_lmdb_writes_basicsr_meta_info_and_never_overwrites(tmp_path, faces
 
 def test_missing_and_empty_sources_fail_at_start(tmp_path):
     with pytest.raises(SourceError, match="does_not_exist"):
-        FFHQDegradationDataset(tmp_path / "does_not_exist", out_size=SIZE)
+        FFHQDegradationDataset(tmp_path / "does_not_exist", gfpgan_v1(), out_size=SIZE)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
     with pytest.raises(SourceError, match="contains no images"):
-        FFHQDegradationDataset(tmp_path / "empty", out_size=SIZE)
+        FFHQDegradationDataset(tmp_path / "empty", gfpgan_v1(), out_size=SIZE)
     (tmp_path / "list.txt").write_text("missing.png\n")
     with pytest.raises(SourceError, match=r"missing\.png"):
-        FFHQDegradationDataset(tmp_path / "list.txt", out_size=SIZE)
+        FFHQDegradationDataset(tmp_path / "list.txt", gfpgan_v1(), out_size=SIZE)
 
 
 # ----------------------------------------------------------------------------------------------- bad input
@@ -118,7 +118,7 @@ def _write_bad_files(folder: Path) -> dict[str, str]:
 
 def test_bad_files_are_counted_and_skipped_with_one_warning_each(faces):
     expected = _write_bad_files(faces)
-    dataset = FFHQDegradationDataset(faces, out_size=SIZE)
+    dataset = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE)
     assert len(dataset) == 6 + len(expected)
     with pytest.warns(UserWarning) as caught:
         samples = [dataset[i] for i in range(len(dataset))]
@@ -136,7 +136,7 @@ def test_bad_files_are_counted_and_skipped_with_one_warning_each(faces):
 def test_resize_gt_takes_square_images_of_any_size(tmp_path):
     write_faces(tmp_path / "big", 2, 96)
     cv2.imwrite(str(tmp_path / "big" / "wide.png"), np.zeros((96, 120, 3), np.uint8))
-    dataset = FFHQDegradationDataset(tmp_path / "big", out_size=SIZE, resize_gt=True, use_hflip=False)
+    dataset = FFHQDegradationDataset(tmp_path / "big", gfpgan_v1(), out_size=SIZE, resize_gt=True, use_hflip=False)
     sample = _sample(dataset, 0)
     expected = cv2.resize(synthetic_face(96, 0), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
     expected = torch.from_numpy(expected[..., ::-1].astype(np.float32).transpose(2, 0, 1) / 255 * 2 - 1)
@@ -151,12 +151,12 @@ def test_resize_gt_takes_square_images_of_any_size(tmp_path):
 def test_box_file_must_cover_every_image(tmp_path, faces):
     box_path = write_box_file(tmp_path / "boxes.pth", 5, SIZE)
     with pytest.raises(KeyError, match=r"00005\.png.*'00005' or '00000005'"):
-        FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=SIZE)
+        FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE, component_path=box_path, component_size=SIZE)
 
 
 def test_boxes_scale_flip_and_cache_is_never_mutated(tmp_path, faces):
     box_path = write_box_file(tmp_path / "boxes.pth", 6, 512, official_keys=False)
-    dataset = FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=512)
+    dataset = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE, component_path=box_path, component_size=512)
     cached = json.dumps(dataset.boxes, sort_keys=True)
     raw = cb.load_boxes(box_path)["00002"]
     s = SIZE / 512
@@ -185,7 +185,7 @@ def test_boxes_scale_flip_and_cache_is_never_mutated(tmp_path, faces):
 def test_flip_moves_image_and_boxes_together(tmp_path, faces):
     """The flipped GT is the mirror image, and its left-eye box sits on what was the right eye."""
     box_path = write_box_file(tmp_path / "boxes.pth", 6, SIZE)
-    dataset = FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=SIZE)
+    dataset = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE, component_path=box_path, component_size=SIZE)
     for seed in range(20):
         dataset.reseed(seed)
         sample, record = dataset.generate(0)
@@ -317,7 +317,7 @@ def _batches(datamodule: FaceDataModule, epoch: int = 0, count: int = 2) -> list
 def test_datamodule_data_is_a_function_of_seed_and_epoch(faces):
     """Same seed and epoch: the same batches whatever the number of workers or the global RNG; seed or epoch
     changed: other batches."""
-    make = functools.partial(FFHQDegradationDataset, root=faces, out_size=SIZE)
+    make = functools.partial(FFHQDegradationDataset, root=faces, degradation=gfpgan_v1(), out_size=SIZE)
 
     def datamodule(seed: int, workers: int) -> FaceDataModule:
         dm = FaceDataModule(
@@ -372,7 +372,7 @@ def test_resumable_sampler_order_ranks_and_resume():
 
 def test_resumable_loader_state(faces, caplog):
     """The saved state names the next batch; a finished epoch is saved as the start of the next one."""
-    dataset = FFHQDegradationDataset(faces, out_size=SIZE)
+    dataset = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE)
     done = {"batches": 1}
 
     def loader() -> ResumableDataLoader:
@@ -399,7 +399,7 @@ def test_resumable_loader_state(faces, caplog):
 
 def test_workers_draw_different_degradations(faces):
     """Two workers on the same image must not produce the same LQ (each worker has its own stream)."""
-    dataset = FFHQDegradationDataset(faces, out_size=SIZE, use_hflip=False)
+    dataset = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE, use_hflip=False)
 
     class SameImage(torch.utils.data.Dataset):
         def __len__(self):
@@ -416,60 +416,104 @@ def test_workers_draw_different_degradations(faces):
 # ----------------------------------------------------------------------------------------------- configs
 
 
-def _compose(name: str, overrides: list[str]) -> OmegaConf:
-    with initialize_config_dir(str(CONFIG_DIR / "data"), version_base="1.3"):
-        data = compose(name, overrides=overrides)
-    return OmegaConf.create({"data": data, "paths": {"data_dir": "/unused", "pretrained_dir": "/unused"}})
+def _data_overrides(faces: Path, *extra: str) -> list[str]:
+    """The paper recipe with the tiny 64 px generator: no quickstart value, data from `faces`."""
+    return [
+        "experiment=gfpgan_v1",
+        "model/net_g=gfpgan_clean_tiny",
+        f"data.root={faces}",
+        "data.component_path=null",
+        "data.val=null",
+        *extra,
+    ]
 
 
-def test_ffhq_config_is_the_official_recipe_and_the_step_form_is_equivalent(faces):
-    overrides = [f"root={faces}", f"out_size={SIZE}", "component_path=null", "val=null"]
-    cfg = _compose("ffhq", overrides)
-    train = cfg.data.train
-    assert (train.blur_kernel_size, list(train.blur_sigma), list(train.downsample_range)) == (41, [0.1, 10], [0.8, 8])
-    assert (list(train.noise_range), list(train.jpeg_range), train.eye_enlarge_ratio) == ([0, 20], [60, 100], 1.4)
-    assert (train.color_jitter_prob, train.color_jitter_pt_prob, train.gray_prob, cfg.data.batch_size) == (
-        0.3,
-        0.3,
-        0.01,
-        3,
+def _train_dataset(compose, faces: Path, *extra: str) -> FFHQDegradationDataset:
+    cfg = compose("train", _data_overrides(faces, *extra))
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    return datamodule.datasets["train"]
+
+
+def _names(pipeline: DegradationPipeline) -> list[str]:
+    return [type(step).__name__ for step in pipeline.transforms]
+
+
+OFFICIAL_ORDER = [
+    "RandomMixedGaussianBlur",
+    "RandomDownscale",
+    "RandomGaussianNoise",
+    "RandomJPEG",
+    "ResizeBack",
+    "RandomColorShift",
+    "RandomGrayscale",
+    "RandomColorJitter",
+    "Quantize8Bit",
+]
+
+
+def test_ffhq_config_is_the_official_recipe_at_the_generator_size(compose, faces):
+    cfg = compose("train", _data_overrides(faces))
+    assert cfg.data.out_size == cfg.model.net_g.out_size == SIZE, "data.out_size follows model.net_g.out_size"
+    assert (cfg.data.batch_size, cfg.data.train.eye_enlarge_ratio, cfg.data.train.use_hflip) == (3, 1.4, True)
+    dataset = _train_dataset(compose, faces)
+    assert dataset.out_size == SIZE and _names(dataset.pipeline) == OFFICIAL_ORDER
+    assert dataset.pipeline.steps["blur"].tolerance == 1e-4
+    sample = _sample(dataset, 0)
+    assert sample["lq"].shape == sample["gt"].shape == (3, SIZE, SIZE)
+    for net_g in ("gfpgan_v1", "gfpgan_clean_c2"):
+        cfg = compose("train", [f"model/net_g={net_g}"])
+        assert cfg.data.out_size == cfg.model.net_g.out_size == 512
+
+
+def test_degradation_config_and_official_options_build_the_same_steps(faces):
+    """configs/data/degradation/gfpgan_v1.yaml and the adapter fed the official options agree step for step,
+    number for number, and so draw the same samples: the two descriptions cannot drift apart."""
+    from helpers.reference import official_ffhq_options
+
+    config, adapted = gfpgan_v1(), degradation_from_options(official_ffhq_options(faces, SIZE))
+    assert list(config.steps) == list(adapted.steps)
+    assert config.quantize and adapted.quantize
+    for name, step in config.steps.items():
+        other = adapted.steps[name]
+        assert type(step) is type(other), name
+        assert step.get_transform_init_args() == other.get_transform_init_args(), name
+    image = synthetic_face(SIZE, 0)[..., ::-1].astype(np.float32) / 255
+    for seed in range(4):
+        config.reseed(seed)
+        adapted.reseed(seed)
+        assert np.array_equal(config(image.copy(), image)["image"], adapted(image.copy(), image)["image"])
+    with pytest.raises(KeyError, match="jpeg_range"):
+        degradation_from_options({k: v for k, v in official_ffhq_options(faces).items() if k != "jpeg_range"})
+
+
+def test_no_color_config_and_switching_steps_off_and_on(compose, faces):
+    no_color = _train_dataset(compose, faces, "data/degradation=no_color").pipeline
+    assert "RandomColorShift" not in _names(no_color) and "RandomColorJitter" not in _names(no_color)
+    assert no_color.steps["gray"].apply_to_gt and no_color.steps["gray"].p == 0.01
+    dataset = _train_dataset(
+        compose,
+        faces,
+        "data.degradation.steps.jpeg=null",
+        "data.degradation.steps.gray.p=0",
+        "+data.degradation.steps.sharpen={_target_: albumentations.Sharpen, p: 1.0}",
     )
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    steps_cfg = _compose("ffhq_steps", overrides)
-    steps_module = instantiate(steps_cfg.data)
-    steps_module.setup("fit")
-    ours, steps = datamodule.datasets["train"], steps_module.datasets["train"]
-    assert [type(s).__name__ for s in ours.pipeline.steps] == [type(s).__name__ for s in steps.pipeline.steps]
-    for index, seed in ((0, 0), (3, 5), (5, 9)):
-        a, b = _sample(ours, index, seed), _sample(steps, index, seed)
-        assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"])
-
-
-def test_no_color_config_and_switching_steps_off(faces):
-    cfg = _compose("ffhq_no_color", [f"root={faces}", f"out_size={SIZE}", "component_path=null", "val=null"])
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    names = [type(s).__name__ for s in datamodule.datasets["train"].pipeline.steps]
-    assert "RandomColorShift" not in names and "RandomColorJitter" not in names
-    gray = next(s for s in datamodule.datasets["train"].pipeline.steps if type(s).__name__ == "RandomGrayscale")
-    assert gray.apply_to_gt and gray.p == 0.01
-    cfg = _compose(
-        "ffhq_steps",
-        [
-            f"root={faces}",
-            f"out_size={SIZE}",
-            "component_path=null",
-            "val=null",
-            "train.degradations.jpeg=null",
-            "+train.extra_degradations.sharpen={_target_: albumentations.Sharpen, p: 1.0}",
-        ],
-    )
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    names = [type(s).__name__ for s in datamodule.datasets["train"].pipeline.steps]
+    names = _names(dataset.pipeline)
     assert "RandomJPEG" not in names and names[-2:] == ["Sharpen", "Quantize8Bit"]
-    assert datamodule.datasets["train"][0]["lq"].shape == (3, SIZE, SIZE)
+    assert dataset.pipeline.steps["gray"].p == 0
+    assert dataset[0]["lq"].shape == (3, SIZE, SIZE)
+    clean = _train_dataset(compose, faces, "data/degradation=none")
+    sample = _sample(clean, 2)
+    assert _names(clean.pipeline) == ["Quantize8Bit"] and torch.equal(sample["lq"], sample["gt"])
+
+
+def test_bad_degradation_steps_fail_with_their_name(faces):
+    with pytest.raises(TypeError, match="'sharpen'"):
+        DegradationPipeline({"sharpen": "albumentations.Sharpen"})
+    with pytest.raises(TypeError, match=r"data\.degradation"):
+        FFHQDegradationDataset(faces, {"blur": None}, out_size=SIZE)
+    with pytest.raises(ValueError, match=r"no degradation config 'nope'.*gfpgan_v1"):
+        load_degradation("nope")
 
 
 def test_train_loader_partitions_the_data_across_ranks(faces):
@@ -480,7 +524,7 @@ def test_train_loader_partitions_the_data_across_ranks(faces):
     """
     from types import SimpleNamespace
 
-    make = functools.partial(FFHQDegradationDataset, root=faces, out_size=SIZE)
+    make = functools.partial(FFHQDegradationDataset, root=faces, degradation=gfpgan_v1(), out_size=SIZE)
     seen = []
     for rank in range(2):
         datamodule = FaceDataModule(train=make, batch_size=1, num_workers=0, drop_last=False)
@@ -531,9 +575,9 @@ def test_cli_from_images_runs_facexlib_detectors(tmp_path):
 
 def test_exact_box_flip_is_the_mirror_image(tmp_path, faces):
     box_path = write_box_file(tmp_path / "boxes.pth", 6, SIZE)
-    official = FFHQDegradationDataset(faces, out_size=SIZE, component_path=box_path, component_size=SIZE)
+    official = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE, component_path=box_path, component_size=SIZE)
     exact = FFHQDegradationDataset(
-        faces, out_size=SIZE, component_path=box_path, component_size=SIZE, exact_box_flip=True
+        faces, gfpgan_v1(), out_size=SIZE, component_path=box_path, component_size=SIZE, exact_box_flip=True
     )
     plain, mirrored, rule = (
         exact.component_locations(1, False),
@@ -568,7 +612,7 @@ def test_lmdb_is_readable_by_the_official_dataset(tmp_path, faces):
     # py-lmdb refuses a second handle on one environment in a process: close the official reader first.
     for env in official.file_client.client._client.values():
         env.close()
-    ours = FFHQDegradationDataset(lmdb_path, out_size=SIZE, use_hflip=False)
+    ours = FFHQDegradationDataset(lmdb_path, gfpgan_v1(), out_size=SIZE, use_hflip=False)
     assert official.paths == ours.source.keys
     for index, gt in expected.items():
         assert torch.equal(gt, _sample(ours, index)["gt"])
@@ -585,7 +629,7 @@ def test_lmdb_and_zip_after_fork_in_workers(tmp_path, faces, kind):
         with zipfile.ZipFile(root, "w") as archive:
             for path in sorted(faces.iterdir()):
                 archive.write(path, path.name)
-    dataset = FFHQDegradationDataset(root, out_size=SIZE)
+    dataset = FFHQDegradationDataset(root, gfpgan_v1(), out_size=SIZE)
     expected = [dataset.source.read(key) for key in dataset.source.keys]
     loader = torch.utils.data.DataLoader(
         list(range(len(expected))) * 3,
@@ -599,7 +643,7 @@ def test_lmdb_and_zip_after_fork_in_workers(tmp_path, faces, kind):
 def test_check_images_reports_bad_files_at_start(faces):
     expected = _write_bad_files(faces)
     with pytest.warns(UserWarning) as caught:
-        dataset = FFHQDegradationDataset(faces, out_size=SIZE, check_images=True)
+        dataset = FFHQDegradationDataset(faces, gfpgan_v1(), out_size=SIZE, check_images=True)
     assert set(dataset.bad_files) == set(expected)
     assert sum("skipping" in str(w.message) for w in caught) == len(expected)
     with warnings.catch_warnings():

@@ -1,18 +1,21 @@
 """The whole FaceRevive FFHQ pipeline against GFPGAN's FFHQDegradationDataset, sample for sample.
 
-How both get the same random draws: record and replay. FaceRevive's dataset runs first with `record_params`
-and reports every value it drew (flip, kernel type, sigmas, angle, scale, noise sigma and field, JPEG draw,
-the apply-or-not coins of the colour steps, colour offsets, jitter order and factors). The official dataset then
-runs with its random sources replaced by scripted ones that hand back exactly those values, in the order the
-official code asks for them: Python's `random` in basicsr.data.transforms (flip) and basicsr.data.degradations
-(kernel type), numpy's `np.random.uniform` / `randn` in both official modules, and `torch.randperm` /
-`torch.tensor(1.).uniform_` in the dataset module. Each scripted `uniform(low, high)` checks that the replayed
-value lies in the requested range, so a draw-order mismatch fails loudly instead of passing silently. Seeding
-numpy identically cannot work: FaceRevive draws from a `numpy.random.Generator` shared by albumentations
-transforms, the official code from the legacy global state, Python `random` and torch.
+Both are configured from the same official options: FaceRevive's pipeline through the one adapter,
+`facerevive.data.official.degradation_from_options`. How both get the same random draws: record and replay.
+FaceRevive's dataset runs first with a recording pipeline (`record=True`) and reports every value it drew (flip,
+kernel type, sigmas, angle, scale, noise sigma and field, JPEG draw, the apply-or-not coins of the colour steps,
+colour offsets, jitter order and factors). The official dataset then runs with its random sources replaced by
+scripted ones that hand back exactly those values, in the order the official code asks for them: Python's
+`random` in basicsr.data.transforms (flip) and basicsr.data.degradations (kernel type), numpy's
+`np.random.uniform` / `randn` in both official modules, and `torch.randperm` / `torch.tensor(1.).uniform_` in the
+dataset module. Each scripted `uniform(low, high)` checks that the replayed value lies in the requested range, so
+a draw-order mismatch fails loudly instead of passing silently. Seeding numpy identically cannot work: FaceRevive
+draws from a `numpy.random.Generator` shared by albumentations transforms, the official code from the legacy
+global state, Python `random` and torch.
 
-The blur runs with `blur_tolerance=0` (the dense filter, bit-identical to the official `cv2.filter2D`) so the
-comparison isolates the pipeline; the fast blur's own bound is tested in test_data_degradations_parity.py.
+The blur runs with `blur_tolerance=0` in the adapter (the dense filter, bit-identical to the official
+`cv2.filter2D`) so the comparison isolates the pipeline; the fast blur's own bound is tested in
+test_data_degradations_parity.py.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from helpers.reference import import_reference, official_ffhq_options
 from test_data_support import ONE_LEVEL, record_abs_error, write_box_file, write_faces
 
-from facerevive.data import FFHQDegradationDataset
+from facerevive.data import FFHQDegradationDataset, degradation_from_options
 
 NO = 0.999999  # a replayed coin that is not below any probability < 1
 YES = 0.0  # a replayed coin that is below any probability > 0
@@ -162,30 +165,21 @@ def official(monkeypatch):
     return module.FFHQDegradationDataset, script, py_script
 
 
-OURS_KEYS = {
-    "color_jitter_prob": "color_jitter_prob",
-    "color_jitter_pt_prob": "color_jitter_pt_prob",
-    "gray_prob": "gray_prob",
-    "gt_gray": "gt_gray",
-}
-
-
 def _compare(tmp_path, official, size, count, seed, **overrides):
     official_cls, script, py_script = official
     root = tmp_path / f"faces{size}"
     write_faces(root, count, size, start_seed=seed)
     box_path = write_box_file(tmp_path / f"boxes{size}.pth", count, size)
+    options = official_ffhq_options(root, size, box_path, **overrides)
     ours = FFHQDegradationDataset(
         root,
+        degradation_from_options(options, blur_tolerance=0.0, record=True),
         out_size=size,
         component_path=box_path,
         component_size=size,
-        blur_tolerance=0.0,
-        record_params=True,
-        **{OURS_KEYS[k]: v for k, v in overrides.items()},
     )
     ours.reseed(seed)
-    reference = official_cls(official_ffhq_options(root, size, box_path, **overrides))
+    reference = official_cls(options)
     # The official folder backend lists files in os.scandir order, which the filesystem decides, while its box
     # file is keyed by list position; FFHQ's LMDB meta_info is sorted. Sort, so both index the same files.
     reference.paths = sorted(reference.paths)

@@ -12,12 +12,12 @@ import math
 
 import numpy as np
 import pytest
+from helpers.reference import official_ffhq_options
 from scipy import stats
-from test_data_support import write_faces
+from test_data_support import gfpgan_v1, write_faces
 
-from facerevive.data import FFHQDegradationDataset
+from facerevive.data import FFHQDegradationDataset, degradation_from_options
 from facerevive.data import transforms as T
-from facerevive.data.pipeline import DegradationPipeline, gfpgan_degradations
 
 N = 4000
 ALPHA = 1e-4
@@ -90,8 +90,7 @@ def test_colour_parameters():
 
 def test_step_probabilities_and_independent_draws():
     """Apply-or-not coins follow p, and steps sharing one stream are uncorrelated (albumentations' seed pitfall)."""
-    steps = gfpgan_degradations(out_size=8, color_jitter_prob=0.3, gray_prob=0.05, color_jitter_pt_prob=0.3)
-    pipeline = DegradationPipeline(steps, record=True)
+    pipeline = gfpgan_v1("data.degradation.steps.gray.p=0.05", "data.degradation.record=true")
     pipeline.reseed(3)
     image = np.full((8, 8, 3), 0.5, np.float32)
     runs = 2000
@@ -105,15 +104,15 @@ def test_step_probabilities_and_independent_draws():
 
 def test_flip_probability(tmp_path):
     write_faces(tmp_path / "faces", 1, 16)
-    dataset = FFHQDegradationDataset(tmp_path / "faces", out_size=16)
+    dataset = FFHQDegradationDataset(tmp_path / "faces", gfpgan_v1(), out_size=16)
     dataset.reseed(0)
     flips = sum(dataset.generate(0)[1]["hflip"] for _ in range(600))
     assert stats.binomtest(flips, 600, 0.5).pvalue > ALPHA
-    no_flip = FFHQDegradationDataset(tmp_path / "faces", out_size=16, use_hflip=False)
+    no_flip = FFHQDegradationDataset(tmp_path / "faces", gfpgan_v1(), out_size=16, use_hflip=False)
     assert not any(no_flip.generate(0)[1]["hflip"] for _ in range(50))
 
 
 @pytest.mark.parametrize("bad", [{"blur_sigma": (5, 1)}, {"kernel_prob": (0.3, 0.3)}, {"jpeg_range": (60, 120)}])
 def test_invalid_ranges_fail_clearly(bad):
     with pytest.raises(ValueError):
-        gfpgan_degradations(**bad)
+        degradation_from_options(official_ffhq_options("faces", **bad))

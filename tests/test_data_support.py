@@ -14,6 +14,7 @@ import numpy as np
 from helpers.compare import PARITY_RECORDS
 
 from facerevive.data import component_boxes as cb
+from facerevive.data.pipeline import DegradationPipeline, load_degradation
 
 # facexlib's FFHQ five-point template at 512 (eyes, nose, mouth corners).
 FIVE_POINT_TEMPLATE_512 = np.array(
@@ -26,6 +27,11 @@ FIVE_POINT_TEMPLATE_512 = np.array(
     ]
 )
 ONE_LEVEL = 1.0 / 255.0
+
+
+def gfpgan_v1(*overrides: str) -> DegradationPipeline:
+    """A fresh official pipeline from configs/data/degradation/gfpgan_v1.yaml (each dataset needs its own)."""
+    return load_degradation("gfpgan_v1", list(overrides))
 
 
 def synthetic_face(size: int, seed: int) -> np.ndarray:

@@ -11,13 +11,23 @@ from typing import Any
 
 _EXPORTS = {
     "DegradationPipeline": "facerevive.data.pipeline",
-    "gfpgan_degradations": "facerevive.data.pipeline",
+    "load_degradation": "facerevive.data.pipeline",
+    "degradation_from_options": "facerevive.data.official",
     "FFHQDegradationDataset": "facerevive.data.ffhq_dataset",
     "FaceDataModule": "facerevive.data.datamodule",
     "PairedImageDataset": "facerevive.data.paired_dataset",
     "UnpairedImageDataset": "facerevive.data.paired_dataset",
 }
-_SUBMODULES = {"component_boxes", "degradations", "transforms", "pipeline", "sources", "image_io", "make_lmdb"}
+_SUBMODULES = {
+    "component_boxes",
+    "degradations",
+    "transforms",
+    "pipeline",
+    "official",
+    "sources",
+    "image_io",
+    "make_lmdb",
+}
 
 __all__ = sorted([*_EXPORTS, "component_boxes"])
 

@@ -28,9 +28,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
+
+from facerevive.data.image_io import to_float_rgb
+from facerevive.utils.files import atomic_torch_save, atomic_write_text
 
 COMPONENTS = ("left_eye", "right_eye", "mouth")
 LEFT_EYE_68 = list(range(36, 42))
@@ -128,14 +130,11 @@ def save_boxes(boxes: Mapping[str, Mapping[str, Sequence[float]]], path: str | P
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; refusing to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
     clean = {str(k): {c: [float(v) for v in entry[c]] for c in COMPONENTS} for k, entry in boxes.items()}
-    tmp = path.with_name(path.name + ".tmp")
     if path.suffix == ".json":
-        tmp.write_text(json.dumps(clean, indent=1) + "\n")
+        atomic_write_text(path, json.dumps(clean, indent=1) + "\n")
     else:
-        torch.save(clean, tmp)
-    tmp.replace(path)
+        atomic_torch_save(clean, path)
 
 
 def box_key_candidates(stem: str) -> list[str]:
@@ -169,27 +168,12 @@ def _require_weight(weights_dir: Path, n_points: int) -> Path:
 
 
 def awing_landmarks(model: torch.nn.Module, img_bgr: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """98 WFLW landmarks (x, y) in image pixels from facexlib's AWing FAN.
+    """98 WFLW landmarks (x, y) in image pixels from facexlib's AWing FAN, decoded by the one AWing decoder
+    (`facerevive.metrics.landmarks.LandmarkDetector`, facexlib's rule, edge cases included)."""
+    from facerevive.metrics.landmarks import LandmarkDetector
 
-    facexlib's own `FAN.get_landmarks` no longer runs on numpy >= 1.24 (it uses the removed `np.float`), so the
-    heatmaps are decoded here the same way: RGB input resized to 256 in [0, 1]; per landmark the peak of its
-    64x64 heatmap, moved a quarter pixel towards the larger horizontal and vertical neighbour, plus half a pixel,
-    scaled back to the image size. Neighbours are clamped at the heatmap border.
-    """
-    height, width = img_bgr.shape[:2]
-    rgb = cv2.cvtColor(cv2.resize(img_bgr, (256, 256)), cv2.COLOR_BGR2RGB)
-    inp = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)[None].to(device)
-    outputs, _ = model(inp)
-    heatmaps = outputs[-1][0, :-1].detach().cpu().numpy()
-    n, size_y, size_x = heatmaps.shape
-    flat = heatmaps.reshape(n, -1).argmax(axis=1)
-    py, px = flat // size_x, flat % size_x
-    rows = np.arange(n)
-    dx = heatmaps[rows, py, np.minimum(px + 1, size_x - 1)] - heatmaps[rows, py, np.maximum(px - 1, 0)]
-    dy = heatmaps[rows, np.minimum(py + 1, size_y - 1), px] - heatmaps[rows, np.maximum(py - 1, 0), px]
-    x = (px + 0.25 * np.sign(dx) + 0.5) * width / size_x
-    y = (py + 0.25 * np.sign(dy) + 0.5) * height / size_y
-    return np.stack([x, y], axis=1)
+    rgb = torch.from_numpy(to_float_rgb(img_bgr).transpose(2, 0, 1))[None].to(device)
+    return LandmarkDetector(model)(rgb)[0].cpu().numpy()
 
 
 def boxes_from_images(
@@ -238,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     source.add_argument("--images", help="folder, list file, LMDB or zip of aligned faces")
     parser.add_argument("--scale", type=float, default=0.5, help="landmark scale for --ffhq-json (0.5 -> 512)")
     parser.add_argument("--landmarks", type=int, choices=(5, 68), default=5, help="detector for --images")
-    parser.add_argument("--weights-dir", default="experiments/pretrained_models", help="facexlib weight folder")
+    parser.add_argument(
+        "--weights-dir", default=None, help="facexlib weight folder (default: paths.pretrained_dir's default)"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     if args.ffhq_json:
@@ -249,6 +235,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         src = open_source(args.images)
         images = ((stem(k), decode_bgr8(src.read(k))) for k in src.keys)
+        if args.weights_dir is None:
+            from facerevive.weights import pretrained_dir
+
+            args.weights_dir = pretrained_dir()
         boxes = boxes_from_images(images, args.landmarks, args.weights_dir, args.device)
     save_boxes(boxes, args.out)
     print(f"wrote {len(boxes)} entries to {args.out}")

@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
+from facerevive.data.pipeline import DegradationPipeline
 from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
 
 DatasetLike = Dataset | Callable[[], Dataset] | None
@@ -34,9 +35,10 @@ class FaceDataModule(L.LightningDataModule):
     """Wraps train/val/test datasets with loader settings (batch_size is per device, as in BasicSR).
 
     `seed` fixes the training order and degradations (null means 0: it must agree across ranks).
-    `root`, `out_size` and `component_path` are not used here: they are the shared values that the dataset
-    configs interpolate (`${..root}`), so that `data.root=...` is the one key to override; they are recorded
-    in the hyperparameters.
+    `root`, `out_size`, `component_path` and `degradation` are not used here: they are the shared values that
+    the dataset configs interpolate (`${..root}`), so that `data.root=...` (or the group `data/degradation`) is
+    the one place to override. The plain values are recorded in the hyperparameters; the degradation pipeline is
+    an object and is not.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class FaceDataModule(L.LightningDataModule):
         root: str | None = None,
         out_size: int | None = None,
         component_path: str | None = None,
+        degradation: DegradationPipeline | None = None,
         batch_size: int = 3,
         val_batch_size: int = 1,
         num_workers: int = 6,
@@ -57,7 +60,7 @@ class FaceDataModule(L.LightningDataModule):
         seed: int | None = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["train", "val", "test"])
+        self.save_hyperparameters(logger=False, ignore=["train", "val", "test", "degradation"])
         self._specs = {"train": train, "val": val, "test": test}
         self.datasets: dict[str, Dataset | None] = {"train": None, "val": None, "test": None}
 

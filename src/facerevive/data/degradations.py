@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torchvision.transforms import functional as TF
 
+from facerevive.data.image_io import to_uint8
+
 # The tolerance of the fast blur against an exact 2-D convolution, in [0, 1] image units (1/255 = 3.9e-3).
 BLUR_TOLERANCE = 1e-4
 
@@ -153,9 +155,9 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     """Encode as JPEG at integer `quality` and decode; RGB float in, float32 RGB out.
 
     The encoder sees the same 8-bit BGR image as BasicSR's `add_jpg_compression` (OpenCV rounds
-    half-to-even when it narrows a float image, which `np.rint` reproduces), so outputs are identical.
+    half-to-even when it narrows a float image, which `to_uint8` reproduces), so outputs are identical.
     """
-    as_uint8 = np.clip(np.rint(np.clip(img, 0, 1) * 255.0), 0, 255).astype(np.uint8)
+    as_uint8 = to_uint8(img)
     ok, encoded = cv2.imencode(".jpg", as_uint8[..., ::-1], [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
     if not ok:
         raise RuntimeError("OpenCV failed to JPEG-encode an image")
@@ -211,11 +213,3 @@ def quantize_8bit(img: np.ndarray) -> np.ndarray:
     out = np.rint(img.astype(np.float32, copy=False) * np.float32(255.0))
     np.clip(out, 0, 255, out=out)
     return out / np.float32(255.0)
-
-
-def to_signed_tensor(img: np.ndarray) -> torch.Tensor:
-    """HWC RGB [0, 1] float array to a CHW float32 tensor in [-1, 1] ((x - 0.5) / 0.5, computed as 2x - 1)."""
-    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
-    out *= 2.0
-    out -= 1.0
-    return torch.from_numpy(out)

@@ -1,18 +1,18 @@
 """FFHQ-style training dataset: GT faces with low-quality inputs synthesised on the fly, plus component boxes.
 
 Per sample, in the official GFPGAN order: read the GT, flip it (p 0.5) with its boxes, then run the degradation
-pipeline (blur, downscale, noise, JPEG, resize back, colour shift, gray, colour jitter, 8-bit rounding) on a copy,
-and normalise both images to [-1, 1] (mean/std 0.5).
+pipeline it is given (configs/data/degradation/gfpgan_v1.yaml: blur, downscale, noise, JPEG, resize back, colour
+shift, gray, colour jitter, 8-bit rounding) on a copy, and normalise both images to [-1, 1] (mean/std 0.5).
 
 Randomness: one numpy Generator drives every draw (flip included). In training, `FaceDataModule` reseeds it for
 every sample with a seed made from (seed, epoch, position) (`facerevive.data.sampler`), so samples do not depend
 on workers and resume exactly. Used on its own, a process (or DataLoader worker) seeds it once from
 `torch.initial_seed()` and the distributed rank; `reseed(seed)` fixes it explicitly.
 
-Blur: by default the fast separable blur (`blur_tolerance=1e-4`, within 1e-4 of the official dense filter). The
+Blur: by default the fast separable blur (`steps.blur.tolerance=1e-4`, within 1e-4 of the official dense filter). The
 LQ distribution is the official one, but JPEG turns an input pixel that rounds to the other 8-bit level into a
 different 8x8 block, so individual samples are not bit-identical (measured: about 5% of LQ values differ, by up
-to 17 levels, on replayed draws). `blur_tolerance=0` uses the dense filter and reproduces the official samples
+to 17 levels, on replayed draws). `tolerance=0` uses the dense filter and reproduces the official samples
 (all but about 2 in a million LQ values identical; those differ by one level, from the hue conversion).
 
 Boxes are cached once as read from the file and scaled into new lists per sample; the cache is never mutated
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ import torch
 from torch.utils.data import Dataset
 
 from facerevive.data import component_boxes as cb
-from facerevive.data.image_io import BadImageError, load_face
-from facerevive.data.pipeline import DegradationPipeline, gfpgan_degradations
+from facerevive.data.image_io import BadImageError, load_face, to_chw_tensor
+from facerevive.data.pipeline import DegradationPipeline
 from facerevive.data.sources import ImageSource, open_source, stem
 
 
@@ -44,19 +44,13 @@ def _distributed_rank() -> int:
     return int(os.environ.get("RANK", 0))
 
 
-def normalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
-    """HWC float [0, 1] -> CHW float32 tensor (x - mean) / std (the same float32 arithmetic as torchvision)."""
-    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
-    out -= mean[:, None, None]
-    out /= std[:, None, None]
-    return torch.from_numpy(out)
-
-
 class FFHQDegradationDataset(Dataset):
-    """GT faces from a folder, list file, LMDB or zip; LQ made by a configurable degradation pipeline.
+    """GT faces from a folder, list file, LMDB or zip; LQ made by a degradation pipeline.
 
     Args:
         root: image source (folder; `*.lmdb`; `*.zip`; or a list file, see `list_file`).
+        degradation: the built pipeline (configs/data/degradation/, or `facerevive.data.load_degradation()` for
+            the official one); its draws are reseeded here, and its `record` flag adds the drawn parameters.
         out_size: GT size in pixels; other sizes are skipped (or resized when `resize_gt`).
         source: 'auto', 'folder', 'list', 'lmdb' or 'zip'.
         list_file: text file naming images (relative to `root`) when using a list.
@@ -71,16 +65,12 @@ class FFHQDegradationDataset(Dataset):
         check_images: decode every image once at start. Bad files are then found, warned about and counted
             before training, and DataLoader workers inherit the list; otherwise each worker process finds a bad
             file when it first draws it (one warning per file per worker process).
-        degradations: the full step list or name -> step mapping (albumentations transforms); None builds the
-            official pipeline from the keyword arguments below (the official option names).
-        extra_degradations: name -> albumentations transform, inserted before the final 8-bit rounding.
-        record_params: keep the drawn parameters of each sample (for tests and replay; costs memory).
-        Remaining arguments: see `facerevive.data.pipeline.gfpgan_degradations`.
     """
 
     def __init__(
         self,
         root: str | Path,
+        degradation: DegradationPipeline,
         out_size: int = 512,
         source: str = "auto",
         list_file: str | Path | None = None,
@@ -93,63 +83,22 @@ class FFHQDegradationDataset(Dataset):
         exact_box_flip: bool = False,
         resize_gt: bool = False,
         check_images: bool = False,
-        degradations: Sequence[Any] | Mapping[str, Any] | None = None,
-        extra_degradations: Mapping[str, Any] | None = None,
-        record_params: bool = False,
-        blur_kernel_size: int = 41,
-        kernel_list: Sequence[str] = ("iso", "aniso"),
-        kernel_prob: Sequence[float] = (0.5, 0.5),
-        blur_sigma: Sequence[float] = (0.1, 10.0),
-        downsample_range: Sequence[float] = (0.8, 8.0),
-        noise_range: Sequence[float] | None = (0.0, 20.0),
-        jpeg_range: Sequence[float] | None = (60.0, 100.0),
-        color_jitter_prob: float | None = 0.3,
-        color_jitter_shift: float = 20.0,
-        gray_prob: float | None = 0.01,
-        gt_gray: bool = False,
-        color_jitter_pt_prob: float | None = 0.3,
-        brightness: Sequence[float] | None = (0.5, 1.5),
-        contrast: Sequence[float] | None = (0.5, 1.5),
-        saturation: Sequence[float] | None = (0.0, 1.5),
-        hue: Sequence[float] | None = (-0.1, 0.1),
-        blur_tolerance: float = 1e-4,
     ) -> None:
         super().__init__()
+        if not isinstance(degradation, DegradationPipeline):
+            raise TypeError(
+                f"degradation must be a DegradationPipeline (data.degradation), got {type(degradation).__name__}"
+            )
         self.source: ImageSource = open_source(root, source, list_file)
+        self.pipeline = degradation
         self.out_size = int(out_size)
         self.use_hflip = bool(use_hflip)
-        self.mean = np.asarray(mean, dtype=np.float32)
-        self.std = np.asarray(std, dtype=np.float32)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
         self.resize_gt = bool(resize_gt)
         self.eye_enlarge_ratio = float(eye_enlarge_ratio)
         self.box_scale = self.out_size / float(component_size)
         self.exact_box_flip = bool(exact_box_flip)
-        if degradations is None:
-            steps: dict[str, Any] | list[Any] = gfpgan_degradations(
-                out_size=self.out_size,
-                blur_kernel_size=blur_kernel_size,
-                kernel_list=kernel_list,
-                kernel_prob=kernel_prob,
-                blur_sigma=blur_sigma,
-                downsample_range=downsample_range,
-                noise_range=noise_range,
-                jpeg_range=jpeg_range,
-                color_jitter_prob=color_jitter_prob,
-                color_jitter_shift=color_jitter_shift,
-                gray_prob=gray_prob,
-                gt_gray=gt_gray,
-                color_jitter_pt_prob=color_jitter_pt_prob,
-                brightness=brightness,
-                contrast=contrast,
-                saturation=saturation,
-                hue=hue,
-                blur_tolerance=blur_tolerance,
-            )
-        else:
-            steps = dict(degradations) if isinstance(degradations, Mapping) else list(degradations)
-        if extra_degradations:
-            steps = self._insert_extra(steps, extra_degradations)
-        self.pipeline = DegradationPipeline(steps, record=record_params)
         self.boxes: dict[str, dict[str, list[float]]] | None = None
         self.box_keys: list[str] | None = None
         if component_path is not None:
@@ -165,17 +114,6 @@ class FFHQDegradationDataset(Dataset):
             self._load(index)
         if len(self.bad_files) == len(self):
             raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected")
-
-    @staticmethod
-    def _insert_extra(steps: dict[str, Any] | list[Any], extra: Mapping[str, Any]) -> dict[str, Any] | list[Any]:
-        if isinstance(steps, list):
-            return steps[:-1] + list(extra.values()) + steps[-1:]
-        names = list(steps)
-        cut = names.index("quantize") if "quantize" in names else len(names)
-        merged = {n: steps[n] for n in names[:cut]}
-        merged.update(extra)
-        merged.update({n: steps[n] for n in names[cut:]})
-        return merged
 
     def _match_box_keys(self, component_path: str | Path) -> list[str]:
         """The box-file key of every image, failing at start on the first image the file does not cover."""
@@ -259,8 +197,8 @@ class FFHQDegradationDataset(Dataset):
             gt = cv2.flip(gt, 1)
         out = self.pipeline(gt.copy(), gt)
         sample: dict[str, Any] = {
-            "lq": normalize(out["image"], self.mean, self.std),
-            "gt": normalize(out["gt"], self.mean, self.std),
+            "lq": to_chw_tensor(out["image"], self.mean, self.std),
+            "gt": to_chw_tensor(out["gt"], self.mean, self.std),
             "gt_path": self.source.path(self.source.keys[index]),
         }
         if self.boxes is not None:

@@ -1,5 +1,8 @@
 """Decode and check face images before they reach the degradation pipeline.
 
+Also the one home of the data package's pixel conversions: uint8 BGR -> float RGB [0, 1] (`to_float_rgb`),
+float [0, 1] -> uint8 (`to_uint8`) and HWC arrays -> normalised CHW tensors (`to_chw_tensor`).
+
 Training wants 8-bit, 3-channel, square images of the configured size. Anything else (corrupt, truncated,
 not an image, grayscale, with alpha, 16-bit, wrongly sized) raises `BadImageError` with the reason, so the
 dataset can skip the file with one warning naming it instead of crashing mid-training or silently training on
@@ -8,8 +11,11 @@ a wrong sample.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
+import torch
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"
@@ -68,6 +74,24 @@ def to_float_rgb(img_bgr8: np.ndarray) -> np.ndarray:
     """uint8 BGR to float32 RGB in [0, 1] (x / 255, as BasicSR's imfrombytes)."""
     rgb = cv2.cvtColor(img_bgr8, cv2.COLOR_BGR2RGB)
     return rgb.astype(np.float32) / np.float32(255.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float [0, 1] to uint8 levels: round half to even (as OpenCV narrows a float image), then clip."""
+    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_chw_tensor(
+    img: np.ndarray, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> torch.Tensor:
+    """HWC float [0, 1] -> CHW float32 tensor, `(x - mean) / std` per channel when given (torchvision's float32
+    arithmetic; mean = std = 0.5 gives the networks' [-1, 1])."""
+    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+    if mean is not None:
+        out -= np.asarray(mean, dtype=np.float32)[:, None, None]
+    if std is not None:
+        out /= np.asarray(std, dtype=np.float32)[:, None, None]
+    return torch.from_numpy(out)
 
 
 def load_rgb(data: bytes, name: str) -> np.ndarray:

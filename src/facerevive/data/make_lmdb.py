@@ -5,13 +5,17 @@ data.mdb / lock.mdb, values = PNG bytes re-encoded at `compress_level`, keys = t
 extension (the bare file stem when stems are unique, as for FFHQ's nested 1024 folders, else the relative
 path), and `meta_info.txt` with one line per image: `<key>.png (<h>,<w>,<c>) <compress_level>`. `size` resizes
 square images with INTER_AREA on the way in (FFHQ 1024 -> 512). Undecodable or non-8-bit-colour images are listed
-and left out; an existing output is never overwritten.
+and left out; an existing output is never overwritten. The LMDB is built in a temporary folder beside the target
+and renamed into place when complete, so a failed run leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +24,8 @@ import cv2
 import numpy as np
 
 from facerevive.data.image_io import BadImageError, decode_bgr8
-from facerevive.data.sources import open_source
+from facerevive.data.sources import ImageSource, open_source
+from facerevive.utils.files import atomic_write_text
 
 
 def _prepare(img: np.ndarray, size: int | None) -> np.ndarray:
@@ -35,8 +40,6 @@ def make_lmdb(
     source_root: str | Path, lmdb_path: str | Path, compress_level: int = 1, size: int | None = None, batch: int = 5000
 ) -> int:
     """Write the LMDB; returns how many images it holds."""
-    import lmdb
-
     lmdb_path = Path(lmdb_path)
     if not lmdb_path.name.endswith(".lmdb"):
         raise ValueError(f"the LMDB folder name must end with '.lmdb' (BasicSR convention), got {lmdb_path}")
@@ -55,6 +58,30 @@ def make_lmdb(
         ".png", _prepare(decode_bgr8(source.read(source.keys[0])), size), [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
     )[1]
     map_size = max(first.nbytes * len(keys) * 10, 1 << 26)
+    lmdb_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=lmdb_path.parent, prefix=f".{lmdb_path.name}-"))
+    try:
+        meta_lines, skipped = _write(source, keys, tmp / lmdb_path.name, map_size, compress_level, size, batch)
+        os.replace(tmp / lmdb_path.name, lmdb_path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for line in skipped:
+        print(f"skipped {line}", file=sys.stderr)
+    return len(meta_lines)
+
+
+def _write(
+    source: ImageSource,
+    keys: list[str],
+    lmdb_path: Path,
+    map_size: int,
+    compress_level: int,
+    size: int | None,
+    batch: int,
+) -> tuple[list[str], list[str]]:
+    """Fill a new LMDB at `lmdb_path` and its meta_info.txt; returns (meta_info lines, skipped files)."""
+    import lmdb
+
     meta_lines, skipped = [], []
     env = lmdb.open(str(lmdb_path), map_size=map_size)
     txn = env.begin(write=True)
@@ -76,10 +103,8 @@ def make_lmdb(
             txn = env.begin(write=True)
     txn.commit()
     env.close()
-    (lmdb_path / "meta_info.txt").write_text("".join(meta_lines))
-    for line in skipped:
-        print(f"skipped {line}", file=sys.stderr)
-    return len(meta_lines)
+    atomic_write_text(lmdb_path / "meta_info.txt", "".join(meta_lines))
+    return meta_lines, skipped
 
 
 def main(argv: Sequence[str] | None = None) -> None:

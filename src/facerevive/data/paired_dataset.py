@@ -14,16 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facerevive.data.image_io import load_rgb
+from facerevive.data.image_io import load_rgb, to_chw_tensor
 from facerevive.data.sources import ImageSource, SourceError, open_source, stem
+
+SIGNED = (0.5, 0.5, 0.5)  # mean and std that map [0, 1] to [-1, 1]
 
 
 def _to_tensor(img: np.ndarray, signed: bool) -> torch.Tensor:
-    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
-    if signed:
-        out -= np.float32(0.5)
-        out /= np.float32(0.5)
-    return torch.from_numpy(out)
+    return to_chw_tensor(img, SIGNED, SIGNED) if signed else to_chw_tensor(img)
 
 
 def _read(source: ImageSource, key: str, size: int | None) -> np.ndarray:

@@ -1,8 +1,10 @@
-"""A degradation pipeline: an ordered albumentations Compose with one explicit random stream.
+"""A degradation pipeline: named albumentations steps in order, one explicit random stream, 8-bit rounding last.
 
-`gfpgan_degradations()` builds the official GFPGAN order with the official numbers as defaults
-(options/train_gfpgan_v1.yml). Any albumentations transform can be placed in the list; in Hydra configs the
-steps are a name -> transform mapping, so a step can be overridden or switched off (`null`) by name.
+The pipeline is described once, as config: `configs/data/degradation/<name>.yaml` (`gfpgan_v1` = the official
+order and numbers, `no_color`, `none`) instantiates `DegradationPipeline` with a name -> step mapping, so a
+step can be changed or switched off (`null`) by name and new steps added (they run after the listed ones, before
+the final rounding). Outside a Hydra app, `load_degradation` builds one of those configs;
+`facerevive.data.official.degradation_from_options` builds the same steps from BasicSR option names.
 
 Why one stream: albumentations' `Compose(seed=s)` seeds every transform with the *same* seed, so two transforms
 would draw identical first numbers (blur sigma and downscale factor would be correlated). `reseed` instead hands
@@ -11,87 +13,46 @@ all transforms one shared `numpy.random.Generator` and one `random.Random`.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import albumentations as A
-import cv2
 import numpy as np
 
 from facerevive.data import transforms as T
 
-TransformSpec = Sequence[Any] | Mapping[str, Any]
+Step = A.BasicTransform | A.BaseCompose
 
 
-def gfpgan_degradations(
-    out_size: int = 512,
-    blur_kernel_size: int = 41,
-    kernel_list: Sequence[str] = ("iso", "aniso"),
-    kernel_prob: Sequence[float] = (0.5, 0.5),
-    blur_sigma: Sequence[float] = (0.1, 10.0),
-    downsample_range: Sequence[float] = (0.8, 8.0),
-    noise_range: Sequence[float] | None = (0.0, 20.0),
-    jpeg_range: Sequence[float] | None = (60.0, 100.0),
-    color_jitter_prob: float | None = 0.3,
-    color_jitter_shift: float = 20.0,
-    gray_prob: float | None = 0.01,
-    gt_gray: bool = False,
-    color_jitter_pt_prob: float | None = 0.3,
-    brightness: Sequence[float] | None = (0.5, 1.5),
-    contrast: Sequence[float] | None = (0.5, 1.5),
-    saturation: Sequence[float] | None = (0.0, 1.5),
-    hue: Sequence[float] | None = (-0.1, 0.1),
-    blur_tolerance: float = 1e-4,
-) -> dict[str, A.BasicTransform]:
-    """The official degradation steps in order, keyed by step name; a None range/probability drops the step.
-
-    The names of the arguments are the official option keys, so a BasicSR options file maps over directly.
-    """
-    steps: dict[str, A.BasicTransform] = {
-        "blur": T.RandomMixedGaussianBlur(
-            blur_kernel_size, kernel_list, kernel_prob, blur_sigma, blur_sigma, (-math.pi, math.pi), blur_tolerance
-        ),
-        "downscale": T.RandomDownscale(downsample_range),
-    }
-    if noise_range is not None:
-        steps["noise"] = T.RandomGaussianNoise(noise_range)
-    if jpeg_range is not None:
-        steps["jpeg"] = T.RandomJPEG(jpeg_range)
-    steps["resize_back"] = A.Resize(out_size, out_size, interpolation=cv2.INTER_LINEAR, p=1.0)
-    if color_jitter_prob is not None:
-        steps["color_shift"] = T.RandomColorShift(color_jitter_shift, p=color_jitter_prob)
-    if gray_prob:
-        steps["gray"] = T.RandomGrayscale(apply_to_gt=gt_gray, p=gray_prob)
-    if color_jitter_pt_prob is not None:
-        steps["color_jitter"] = T.RandomColorJitter(brightness, contrast, saturation, hue, p=color_jitter_pt_prob)
-    steps["quantize"] = T.Quantize8Bit()
-    return steps
-
-
-def _as_list(spec: TransformSpec) -> list[A.BasicTransform]:
-    items = list(spec.values()) if isinstance(spec, Mapping) else list(spec)
-    steps = [step for step in items if step is not None]
-    for step in steps:
-        if not isinstance(step, A.BasicTransform | A.BaseCompose):
-            raise TypeError(f"degradation steps must be albumentations transforms, got {type(step).__name__}")
-    return steps
+def _check_steps(steps: Mapping[str, Step | None]) -> dict[str, Step]:
+    if not isinstance(steps, Mapping):
+        raise TypeError(f"degradation steps must be a name -> transform mapping, got {type(steps).__name__}")
+    checked = {}
+    for name, step in steps.items():
+        if step is None:
+            continue
+        if not isinstance(step, Step):
+            raise TypeError(f"degradation step {name!r} must be an albumentations transform, got {type(step).__name__}")
+        checked[str(name)] = step
+    return checked
 
 
 class DegradationPipeline:
     """Apply degradation steps to an LQ image (and the 'gt' image for steps that declare it).
 
     Args:
-        steps: albumentations transforms in order, or a name -> transform mapping (None entries are skipped).
-            Defaults to `gfpgan_degradations()`.
+        steps: step name -> albumentations transform, run in order; None entries are switched off.
+        quantize: round the LQ to the 8-bit grid after every step (the official last step: what a saved LQ holds).
         record: keep each applied step's drawn parameters (`applied` in the result); for tests and replay.
     """
 
-    def __init__(self, steps: TransformSpec | None = None, record: bool = False) -> None:
-        self.steps = _as_list(gfpgan_degradations() if steps is None else steps)
-        self.record = record
-        self.compose = A.Compose(self.steps, p=1.0, save_applied_params=record, strict=False)
+    def __init__(self, steps: Mapping[str, Step | None], quantize: bool = True, record: bool = False) -> None:
+        self.steps = _check_steps(steps)
+        self.quantize = bool(quantize)
+        self.record = bool(record)
+        self.transforms: list[Step] = [*self.steps.values(), *([T.Quantize8Bit()] if self.quantize else [])]
+        self.compose = A.Compose(self.transforms, p=1.0, save_applied_params=self.record, strict=False)
         self.reseed(None)
 
     def reseed(self, seed: int | None) -> None:
@@ -102,11 +63,32 @@ class DegradationPipeline:
 
     def __call__(self, lq: np.ndarray, gt: np.ndarray | None = None) -> dict[str, Any]:
         """Degrade `lq` (float HWC RGB [0, 1]); returns {'image': lq, 'gt': gt, 'applied': [(name, params)]}."""
-        data = {"image": lq} if gt is None else {"image": lq, "gt": gt}
+        data = {"image": lq, T.INPUT_SHAPE: lq.shape}
+        if gt is not None:
+            data["gt"] = gt
         out = self.compose(**data)
+        out.pop(T.INPUT_SHAPE, None)
         out.setdefault("gt", gt)
         out["applied"] = out.pop("applied_transforms", [])
         return out
 
     def __repr__(self) -> str:
-        return f"DegradationPipeline({[type(s).__name__ for s in self.steps]})"
+        return f"DegradationPipeline({list(self.steps)}, quantize={self.quantize})"
+
+
+def load_degradation(name: str = "gfpgan_v1", overrides: Sequence[str] = ()) -> DegradationPipeline:
+    """Build `configs/data/degradation/<name>.yaml`, with Hydra overrides spelled as on the training command line
+    (`data.degradation.steps.blur.tolerance=0`). For scripts and tests; inside a Hydra app the config group
+    `data/degradation` is instantiated by the entry point instead."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from facerevive.cli import CONFIG_DIR
+
+    group = CONFIG_DIR / "data" / "degradation"
+    if not (group / f"{name}.yaml").is_file():
+        known = sorted(path.stem for path in group.glob("*.yaml"))
+        raise ValueError(f"no degradation config {name!r} in {group}; known: {', '.join(known)}")
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(f"data/degradation/{name}", overrides=list(overrides))
+    return instantiate(cfg.data.degradation)

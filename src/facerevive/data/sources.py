@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -193,7 +192,3 @@ def open_source(root: str | Path, kind: str = "auto", list_file: str | Path | No
 def stem(key: str) -> str:
     """The file name without folders and extension: the key a component-box file uses."""
     return Path(key).stem
-
-
-def stems(keys: Sequence[str]) -> list[str]:
-    return [stem(k) for k in keys]

@@ -1,10 +1,11 @@
 """Synthesise a CelebA-Test-style paired set (lq/ + hq/ folders) from GT faces with a fixed seed.
 
-Each GT image is degraded by the GFPGAN training pipeline (no flip) with a random stream seeded from
+Each GT image is degraded by a training pipeline of configs/data/degradation/ (default gfpgan_v1; no flip),
+with a random stream seeded from
 (seed, the image's stem), so the same seed rebuilds the same set bit for bit, independent of which other images
 are present or of their order. Writes `<out>/hq/<stem>.png` (the GT, resized to --size if needed),
 `<out>/lq/<stem>.png`, and `<out>/params.jsonl` with the drawn parameters per image. Existing outputs are
-never overwritten.
+never overwritten; every file is written atomically.
 
     python -m facerevive.data.synthesize_testset --gt datasets/celeba_hq_test --out datasets/celeba_test --seed 0
 """
@@ -21,9 +22,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facerevive.data.image_io import load_face
-from facerevive.data.pipeline import DegradationPipeline, gfpgan_degradations
+from facerevive.data.image_io import load_face, to_uint8
+from facerevive.data.pipeline import DegradationPipeline, load_degradation
 from facerevive.data.sources import open_source, stem
+from facerevive.utils.files import atomic_write, atomic_write_text
+
+# Command-line range flags -> the steps of configs/data/degradation/gfpgan_v1.yaml they set.
+RANGE_FLAGS = {
+    "blur_sigma": ("blur.sigma_x_range", "blur.sigma_y_range"),
+    "downsample_range": ("downscale.scale_range",),
+    "noise_range": ("noise.sigma_range",),
+    "jpeg_range": ("jpeg.quality_range",),
+}
 
 
 def _stem_seed(seed: int, name: str) -> int:
@@ -43,32 +53,49 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _to_png(img: np.ndarray) -> bytes:
-    bgr = cv2.cvtColor(np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(to_uint8(img), cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", bgr)
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return encoded.tobytes()
 
 
-def synthesize(gt_root: str | Path, out_dir: str | Path, seed: int = 0, size: int = 512, **options: Any) -> int:
-    """Write the paired set; `options` are `gfpgan_degradations` arguments. Returns the number of pairs."""
+def synthesize(
+    gt_root: str | Path,
+    out_dir: str | Path,
+    seed: int = 0,
+    size: int = 512,
+    degradation: str | DegradationPipeline = "gfpgan_v1",
+    overrides: Sequence[str] = (),
+) -> int:
+    """Write the paired set and return the number of pairs.
+
+    `degradation` is a config name of configs/data/degradation/ (built with the Hydra `overrides`, e.g.
+    `data.degradation.steps.jpeg=null`) or a built pipeline.
+    """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty; refusing to overwrite it")
     source = open_source(gt_root)
-    pipeline = DegradationPipeline(gfpgan_degradations(out_size=size, **options), record=True)
-    (out / "lq").mkdir(parents=True, exist_ok=True)
-    (out / "hq").mkdir(parents=True, exist_ok=True)
-    with open(out / "params.jsonl", "w") as log:
-        for key in source.keys:
-            name = stem(key)
-            gt = load_face(source.read(key), size, resize=True)
-            pipeline.reseed(_stem_seed(seed, name))
-            result = pipeline(gt.copy(), gt)
-            (out / "hq" / f"{name}.png").write_bytes(_to_png(result["gt"]))
-            (out / "lq" / f"{name}.png").write_bytes(_to_png(result["image"]))
-            steps = [[step, _jsonable(params)] for step, params in result["applied"]]
-            log.write(json.dumps({"name": name, "steps": steps}) + "\n")
+    if isinstance(degradation, str):
+        degradation = load_degradation(degradation, [*overrides, "data.degradation.record=true"])
+    elif overrides:
+        raise ValueError("overrides apply to a degradation config name, not to a built pipeline")
+    pipeline = degradation
+    if not pipeline.record:
+        raise ValueError("synthesize logs every draw: give a pipeline built with record=True")
+    log = []
+    for key in source.keys:
+        name = stem(key)
+        gt = load_face(source.read(key), size, resize=True)
+        pipeline.reseed(_stem_seed(seed, name))
+        result = pipeline(gt.copy(), gt)
+        for folder, image in (("hq", result["gt"]), ("lq", result["image"])):
+            png = _to_png(image)
+            atomic_write(out / folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
+        steps = [[step, _jsonable(params)] for step, params in result["applied"]]
+        log.append(json.dumps({"name": name, "steps": steps}) + "\n")
+    atomic_write_text(out / "params.jsonl", "".join(log))
     return len(source)
 
 
@@ -80,21 +107,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output folder (must be new or empty)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--blur-sigma", type=float, nargs=2, default=(0.1, 10.0))
-    parser.add_argument("--downsample-range", type=float, nargs=2, default=(0.8, 8.0))
-    parser.add_argument("--noise-range", type=float, nargs=2, default=(0.0, 20.0))
-    parser.add_argument("--jpeg-range", type=float, nargs=2, default=(60.0, 100.0))
-    parser.add_argument("--no-color", action="store_true", help="no colour shift or jitter (gray p 0.01 with GT)")
+    parser.add_argument(
+        "--degradation", default="gfpgan_v1", help="config of configs/data/degradation/ (gfpgan_v1, no_color, none)"
+    )
+    parser.add_argument("--no-color", action="store_true", help="the no_color config (no colour steps, gray GT)")
+    for flag, steps in RANGE_FLAGS.items():
+        parser.add_argument(
+            f"--{flag.replace('_', '-')}", type=float, nargs=2, metavar=("MIN", "MAX"), help=f"sets {', '.join(steps)}"
+        )
+    parser.add_argument(
+        "overrides", nargs="*", help="Hydra overrides of the degradation config, e.g. data.degradation.steps.jpeg=null"
+    )
     args = parser.parse_args(argv)
-    options: dict[str, Any] = {
-        "blur_sigma": args.blur_sigma,
-        "downsample_range": args.downsample_range,
-        "noise_range": args.noise_range,
-        "jpeg_range": args.jpeg_range,
-    }
-    if args.no_color:
-        options.update(color_jitter_prob=None, color_jitter_pt_prob=None, gt_gray=True)
-    count = synthesize(args.gt, args.out, args.seed, args.size, **options)
+    overrides = list(args.overrides)
+    for flag, steps in RANGE_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides += [f"data.degradation.steps.{step}=[{value[0]},{value[1]}]" for step in steps]
+    name = "no_color" if args.no_color else args.degradation
+    count = synthesize(args.gt, args.out, args.seed, args.size, name, overrides)
     print(f"wrote {count} pairs to {args.out}")
 
 

@@ -4,8 +4,9 @@ albumentations has no exact equivalent of the official blur (mixed iso/aniso Gau
 noise (sigma on the 255 scale, float64 sum), JPEG (integer quality drawn from a float range), colour shift,
 gray-with-GT and torchvision colour jitter, so each is a small `ImageOnlyTransform` subclass: `get_params` draws
 the random quantities from the transform's generators, `apply` calls the deterministic function in
-`facerevive.data.degradations`. The resize back to the output size is albumentations' own `A.Resize` (bilinear),
-which is `cv2.resize` exactly. Images are float HWC RGB in [0, 1].
+`facerevive.data.degradations`. `ResizeBack` returns the LQ to the size the pipeline was given (the official
+bilinear `cv2.resize` to the GT size), so a pipeline holds no image size of its own. Images are float HWC RGB in
+[0, 1].
 
 Draws use `self.random_generator` (numpy) and `self.py_random` (the apply-or-not coin). `DegradationPipeline`
 gives every transform the same two generators, so a pipeline has one reproducible random stream.
@@ -25,6 +26,8 @@ from facerevive.data import degradations as F
 
 KERNEL_TYPES = ("iso", "aniso")
 JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
+# The data key under which `DegradationPipeline` hands its steps the (h, w) of the image it was given.
+INPUT_SHAPE = "input_shape"
 
 
 def _check_range(name: str, value: Sequence[float], low: float | None = None) -> tuple[float, float]:
@@ -127,6 +130,30 @@ class RandomDownscale(_DegradationTransform):
         height, width = F.downsampled_size(img.shape[0], img.shape[1], scale)
         if height < 1 or width < 1:
             raise ValueError(f"downscaling {img.shape[:2]} by {scale} leaves an empty image")
+        return F.resize(img, height, width, self.interpolation)
+
+
+class ResizeBack(_DegradationTransform):
+    """Resize the LQ back to the size of the pipeline's input (`DegradationPipeline` passes it as INPUT_SHAPE).
+
+    Official: bilinear `cv2.resize` to the GT size after downscale, noise and JPEG.
+    """
+
+    _init_names = ("interpolation", "p")
+
+    def __init__(self, interpolation: int = cv2.INTER_LINEAR, p: float = 1.0) -> None:
+        super().__init__(p=p)
+        self.interpolation = int(interpolation)
+
+    @property
+    def targets_as_params(self) -> list[str]:
+        return [INPUT_SHAPE]
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        height, width = data[INPUT_SHAPE][:2]
+        return {"height": int(height), "width": int(width)}
+
+    def apply(self, img: np.ndarray, height: int, width: int, **params: Any) -> np.ndarray:
         return F.resize(img, height, width, self.interpolation)
 
 
