@@ -8,8 +8,9 @@ torch limited to one thread: that is the throughput of one DataLoader worker on 
 counted in CPU time of this process (`time.process_time`), so other processes competing for the cores do not
 distort it; wall-clock rates are printed too. Rounds alternate between the implementations and the median round
 is reported.
-FaceRevive runs twice: with its default fast blur (separable, within 1e-4 of the dense filter) and with
-`blur_tolerance=0` (the dense 41x41 cv2.filter2D the official code uses).
+FaceRevive runs twice, with configs/data/degradation/gfpgan_v1.yaml: its default fast blur (separable, within
+1e-4 of the dense filter) and `data.degradation.steps.blur.tolerance=0` (the dense 41x41 cv2.filter2D the
+official code uses).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers.reference import import_reference, official_ffhq_options
 from test_data_support import write_box_file, write_faces
 
-from facerevive.data import FFHQDegradationDataset
+from facerevive.data import FFHQDegradationDataset, load_degradation
+
+DENSE_BLUR = "data.degradation.steps.blur.tolerance=0"
 
 
 def _official_dataset(root: Path, box_path: Path):
@@ -77,8 +80,10 @@ def main() -> None:
         box_path = write_box_file(Path(tmp) / "boxes.pth", args.images, 512)
         datasets = {
             "official GFPGAN": _official_dataset(root, box_path),
-            "FaceRevive (fast blur)": FFHQDegradationDataset(root, component_path=box_path),
-            "FaceRevive (dense blur)": FFHQDegradationDataset(root, component_path=box_path, blur_tolerance=0.0),
+            "FaceRevive (fast blur)": FFHQDegradationDataset(root, load_degradation(), component_path=box_path),
+            "FaceRevive (dense blur)": FFHQDegradationDataset(
+                root, load_degradation(overrides=[DENSE_BLUR]), component_path=box_path
+            ),
         }
         import random
 

@@ -22,6 +22,7 @@ import skimage.data
 
 from facerevive.data.component_boxes import boxes_from_five_points, save_boxes
 from facerevive.restore.alignment import CROP_BORDER_BGR, FFHQ_TEMPLATE_512
+from facerevive.utils.files import atomic_write
 
 SIZE = 512
 
@@ -58,7 +59,10 @@ def main() -> None:
         for suffix, image in (("", rgb), ("_mirror", np.ascontiguousarray(rgb[:, ::-1]))):
             aligned, points = align(image)
             stem = f"{name}{suffix}"
-            cv2.imwrite(str(args.out / f"{stem}.png"), cv2.cvtColor(aligned, cv2.COLOR_RGB2BGR))
+            ok, png = cv2.imencode(".png", cv2.cvtColor(aligned, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise RuntimeError(f"PNG encoding of {stem} failed")
+            atomic_write(args.out / f"{stem}.png", lambda tmp, png=png: tmp.write_bytes(png.tobytes()))
             boxes[stem] = boxes_from_five_points(points)
             print(f"{stem}.png  landmarks {np.round(points, 1).tolist()}")
     save_boxes(boxes, args.out / "components_512.json")
