@@ -7,34 +7,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.configs import tiny_net_g_config
 from helpers.reference import import_reference
+from hydra.utils import instantiate
 
-from facerevive.models import GFPGANModule, atomic_save
-
-CLEAN = {
-    "_target_": "facerevive.archs.GFPGANv1Clean",
-    "out_size": 64,
-    "num_style_feat": 64,
-    "channel_multiplier": 2,
-    "decoder_load_path": None,
-    "fix_decoder": False,
-    "num_mlp": 8,
-    "input_is_latent": True,
-    "different_w": True,
-    "narrow": 0.25,
-    "sft_half": True,
-}
+from facerevive.archs import FacialComponentDiscriminator, GFPGANv1Clean, StyleGAN2Discriminator
+from facerevive.models import GFPGANModule, lazy_r1_adam
+from facerevive.utils.files import atomic_torch_save
 
 
 def module(**overrides) -> GFPGANModule:
+    """A small clean-architecture module (the release layout: channel multiplier 2, latent input) built as Hydra
+    builds configs/model; `overrides` replace top-level entries (configs or built objects)."""
     config = {
-        "net_g": dict(CLEAN),
+        "_target_": "facerevive.models.GFPGANModule",
+        "_convert_": "all",
+        "net_g": tiny_net_g_config(channel_multiplier=2, num_mlp=8, input_is_latent=True),
         "net_d": {"_target_": "facerevive.archs.StyleGAN2Discriminator", "out_size": 64, "narrow": 0.25},
         "optimizer_g": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3},
-        "optimizer_d": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3},
-        **overrides,
+        "optimizer_d": {"_target_": "facerevive.models.lazy_r1_adam", "_partial_": True, "lr": 2e-3},
     }
-    return GFPGANModule(**config)
+    objects = {key: value for key, value in overrides.items() if not isinstance(value, dict | int | float)}
+    config.update({key: value for key, value in overrides.items() if key not in objects})
+    return instantiate(config, **objects)
 
 
 def test_export_loads_strictly_into_the_official_clean_generator(tmp_path: Path) -> None:
@@ -44,7 +39,7 @@ def test_export_loads_strictly_into_the_official_clean_generator(tmp_path: Path)
     with torch.no_grad():
         for p in ours.net_g_ema.parameters():
             p.add_(torch.randn_like(p) * 0.01)  # EMA weights differ from net_g's: the right key must be used
-    path = atomic_save(ours.export_official(), tmp_path / "export.pth")
+    path = atomic_torch_save(ours.export_official(), tmp_path / "export.pth")
     export = torch.load(path, map_location="cpu", weights_only=True)
     kwargs = {k: v for k, v in export["net_g_config"].items() if k != "_target_"}
     official = clean_arch.GFPGANv1Clean(**kwargs)
@@ -59,7 +54,13 @@ def test_export_loads_strictly_into_the_official_clean_generator(tmp_path: Path)
 
 def test_component_config_must_be_complete() -> None:
     with pytest.raises(ValueError, match="all three component discriminators"):
-        module(net_d_left_eye={"_target_": "facerevive.archs.FacialComponentDiscriminator"})
+        GFPGANModule(
+            net_g=GFPGANv1Clean(out_size=64, num_style_feat=64, narrow=0.25),
+            net_d=StyleGAN2Discriminator(64, narrow=0.25),
+            optimizer_g=torch.optim.Adam,
+            optimizer_d=torch.optim.Adam,
+            net_d_left_eye=FacialComponentDiscriminator(),
+        )
 
 
 def test_missing_boxes_name_the_fix() -> None:
@@ -69,8 +70,14 @@ def test_missing_boxes_name_the_fix() -> None:
 
 
 def test_pyramid_weight_switches_off_after_the_cutoff() -> None:
-    ours = module(remove_pyramid_loss=10, removed_pyramid_weight=0.0)
-    assert ours.pyramid_weight(10) == 1.0 and ours.pyramid_weight(11) == 0.0
+    ours = module(
+        loss_weights={
+            "_target_": "facerevive.models.GFPGANLossWeights",
+            "remove_pyramid_after": 10,
+            "removed_pyramid": 0,
+        }
+    )
+    assert ours.loss_weights.pyramid_at(10) == 1.0 and ours.loss_weights.pyramid_at(11) == 0.0
 
 
 def test_frozen_networks_stay_in_eval_mode() -> None:
@@ -101,7 +108,7 @@ def test_validation_logs_psnr_and_l1_of_the_ema_generator() -> None:
 
 
 @pytest.mark.slow
-def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path, monkeypatch) -> None:
+def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path, monkeypatch, compose) -> None:
     """The export of `experiment=gfpgan_clean_c2` is a file the official `GFPGANer` takes as `model_path`.
 
     GFPGANer builds its own v1.2-v1.4 generator (arch 'clean', channel multiplier 2), `torch.load`s the file with
@@ -111,30 +118,20 @@ def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path
     one with the same keys.
     """
     import cv2
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.utils import instantiate
 
+    from facerevive.cli import PROJECT_ROOT
     from facerevive.restore import FaceRestorer
 
-    root = Path(__file__).resolve().parents[1]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
-        cfg = compose(
-            "train.yaml",
-            overrides=[
-                "experiment=gfpgan_clean_c2",
-                "model.identity_load_path=null",
-                "model.perceptual.load_path=null",
-                f"paths.root_dir={root}",
-            ],
-        )
+    root = PROJECT_ROOT
+    cfg = compose(
+        "train.yaml", ["experiment=gfpgan_clean_c2", "model.identity_load_path=null", "model.perceptual.load_path=null"]
+    )
     torch.manual_seed(0)
     ours = instantiate(cfg.model)
     with torch.no_grad():
         for p in ours.net_g_ema.parameters():
             p.add_(torch.randn_like(p) * 0.01)  # EMA weights differ from net_g's: the right key must be used
-    path = atomic_save(ours.export_official(), tmp_path / "net_g_export.pth")
+    path = atomic_torch_save(ours.export_official(), tmp_path / "net_g_export.pth")
 
     utils = import_reference("gfpgan.utils")
     helper_module = import_reference("facexlib.utils.face_restoration_helper")
@@ -150,3 +147,38 @@ def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path
     assert restored.std() > 10, "a flat output would not show which weights were used"
     levels = np.abs(restored.astype(np.int32) - official_faces[0].astype(np.int32))
     assert levels.max() == 0, f"{(levels > 0).mean():.2e} of values differ, by up to {levels.max()} levels"
+
+
+def test_generator_config_travels_without_the_decoder_path(tmp_path: Path) -> None:
+    """net_g records its constructor arguments; the checkpoint/export copy has decoder_load_path None."""
+    ours = module()
+    assert ours.net_g.config == {**tiny_net_g_config(channel_multiplier=2, num_mlp=8, input_is_latent=True)}
+    ours.net_g.config = {**ours.net_g.config, "decoder_load_path": "/somewhere/prior.pth"}
+    from facerevive.models import generator_config
+
+    assert generator_config(ours.net_g)["decoder_load_path"] is None
+    export = torch.load(atomic_torch_save(ours.export_official(), tmp_path / "e.pth"), weights_only=True)
+    assert export["net_g_config"]["_target_"] == "facerevive.archs.GFPGANv1Clean"
+
+
+def test_lazy_r1_adam_raises_betas_and_optionally_scales_lr() -> None:
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    plain = lazy_r1_adam(params, lr=2e-3, betas=(0.0, 0.99), reg_every=16)
+    ratio = 16 / 17
+    assert plain.defaults["betas"] == (0.0, 0.99**ratio) and plain.defaults["lr"] == 2e-3
+    scaled = lazy_r1_adam(params, lr=2e-3, reg_every=16, scale_lr=True)
+    assert scaled.defaults["lr"] == pytest.approx(2e-3 * ratio)
+    with pytest.raises(ValueError, match="reg_every"):
+        lazy_r1_adam(params, lr=1e-3, reg_every=0)
+
+
+def test_optimisers_are_named_in_checkpoint_order() -> None:
+    """g, d, then the three components: the positional order old checkpoints' optimiser states were saved in."""
+    components = {f"net_d_{n}": FacialComponentDiscriminator() for n in ("left_eye", "right_eye", "mouth")}
+    ours = module(**components, optimizer_component={"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3})
+    assert ours.optimizer_names == ("g", "d", "d_left_eye", "d_right_eye", "d_mouth")
+    assert module().optimizer_names == ("g", "d")
+    optimizers = ours.configure_optimizers()
+    assert [len(o.param_groups[0]["params"]) for o in optimizers[2:]] == [
+        len(list(components[f"net_d_{n}"].parameters())) for n in ("left_eye", "right_eye", "mouth")
+    ]

@@ -16,6 +16,7 @@ import pytest
 import torch
 from helpers.compare import assert_rel_close
 from helpers.reference import import_reference
+from hydra.utils import instantiate
 
 from facerevive.models import GFPGANModule
 
@@ -98,14 +99,22 @@ def official_opt(out_size: int, narrow: float, components: bool, reg_every: int,
 
 
 def our_config(opt: dict) -> dict:
-    """The same training set-up as GFPGANModule arguments."""
+    """The same training set-up as a GFPGANModule config, built the way Hydra builds configs/model."""
     g = {k: v for k, v in opt["network_g"].items() if k != "type"}
     train = opt["train"]
     config = {
+        "_target_": "facerevive.models.GFPGANModule",
+        "_convert_": "all",
         "net_g": {"_target_": "facerevive.archs.GFPGANv1", **g},
         "net_d": {"_target_": "facerevive.archs.StyleGAN2Discriminator", **opt["network_d"]},
         "optimizer_g": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3, "betas": [0.0, 0.99]},
-        "optimizer_d": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-3, "betas": [0.0, 0.99]},
+        "optimizer_d": {
+            "_target_": "facerevive.models.lazy_r1_adam",
+            "_partial_": True,
+            "lr": 2e-3,
+            "betas": [0.0, 0.99],
+            "reg_every": train["net_d_reg_every"],
+        },
         "scheduler": {
             "_target_": "torch.optim.lr_scheduler.MultiStepLR",
             "_partial_": True,
@@ -120,11 +129,14 @@ def our_config(opt: dict) -> dict:
             "perceptual_weight": 1.0,
             "style_weight": 50.0,
         },
-        "pixel_weight": 0.1,
-        "pyramid_loss_weight": 1.0,
-        "remove_pyramid_loss": train["remove_pyramid_loss"],
-        # The official code keeps a 1e-12 weight after the cut-off (DDP unused parameters); match it here.
-        "removed_pyramid_weight": 1e-12,
+        "loss_weights": {
+            "_target_": "facerevive.models.GFPGANLossWeights",
+            "pixel": 0.1,
+            "pyramid": 1.0,
+            "remove_pyramid_after": train["remove_pyramid_loss"],
+            # The official code keeps a 1e-12 weight after the cut-off (DDP unused parameters); match it here.
+            "removed_pyramid": 1e-12,
+        },
         "net_d_reg_every": train["net_d_reg_every"],
         "total_iter": train["total_iter"],
         "seed": 0,
@@ -141,6 +153,11 @@ def our_config(opt: dict) -> dict:
             "betas": [0.9, 0.99],
         }
     return config
+
+
+def build_ours(config: dict, **networks) -> GFPGANModule:
+    """Instantiate `config` (recursively, as Hydra builds the model group); `networks` replace built ones."""
+    return instantiate(config, **networks)
 
 
 def build_official(opt: dict, workdir: Path):
@@ -263,11 +280,13 @@ def test_training_logic_matches_official_several_iterations(tmp_path: Path) -> N
     torch.manual_seed(5)
     official = build_official(opt, tmp_path)
     config = our_config(opt)
-    config.update(total_iter=3, out_size=64)
-    config["net_g"] = copy.deepcopy(official.net_g)
-    config["net_d"] = copy.deepcopy(official.net_d)
-    config["net_identity"] = copy.deepcopy(official.network_identity)
-    ours = GFPGANModule(**config)
+    config.update(total_iter=3)
+    ours = build_ours(
+        config,
+        net_g=copy.deepcopy(official.net_g),
+        net_d=copy.deepcopy(official.net_d),
+        net_identity=copy.deepcopy(official.network_identity),
+    )
     copy_weights(official, ours)
     batches = make_batches(64, 2, 3)
     official_history = run_official(official, batches)
@@ -291,7 +310,7 @@ def test_one_iteration_with_our_networks_matches_official(tmp_path: Path) -> Non
     official = build_official(opt, tmp_path)
     config = our_config(opt)
     config["total_iter"] = 1
-    ours = GFPGANModule(**config)
+    ours = build_ours(config)
     copy_weights(official, ours)
     batches = make_batches(64, 2, 1)
     official_history = run_official(official, batches)
@@ -310,7 +329,7 @@ def test_one_iteration_with_components_matches_official_512(tmp_path: Path) -> N
     config = our_config(opt)
     config["perceptual"]["layer_weights"] = {"conv1_2": 0.1, "conv2_2": 0.1}
     config["total_iter"] = 1
-    ours = GFPGANModule(**config)
+    ours = build_ours(config)
     copy_weights(official, ours)
     batches = make_batches(512, 1, 1)
     official_history = run_official(official, batches)

@@ -1,4 +1,4 @@
-"""Lightning callbacks that run on GFPGANModule's iteration counter: checkpoints/exports and image grids."""
+"""Lightning callbacks that run on the training iteration counter (IterationModule): checkpoints, exports, grids."""
 
 from facerevive.callbacks.checkpoint import IterationCheckpoint
 from facerevive.callbacks.image_grid import ImageGridCallback

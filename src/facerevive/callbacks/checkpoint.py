@@ -6,25 +6,25 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import WandbLogger
 
-from facerevive.models.export import atomic_save
+from facerevive.utils.files import atomic_path, atomic_torch_save
 
 log = logging.getLogger(__name__)
 
 
 def _replace_with_copy(source: Path, target: Path) -> None:
     """Make `target` a hard link to (or, where links fail, a copy of) `source`, atomically."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 class IterationCheckpoint(Checkpoint):
@@ -35,6 +35,7 @@ class IterationCheckpoint(Checkpoint):
     - `net_g_<N>.pth` and `net_g_latest.pth` (with `export`): `{'params', 'params_ema', 'net_g_config'}`,
       the official GFPGAN layout that `GFPGANer` and `facerevive.weights.build_generator` load.
     Every file is written to a temporary name first and then renamed, so a crash never leaves a partial file.
+    A resumed run writes into its own run directory.
     `keep_last_n` (None: keep all) removes older iteration files.
 
     Saves happen at the end of a batch, also for the final iteration (`pl_module.training_finished`), so that
@@ -56,7 +57,9 @@ class IterationCheckpoint(Checkpoint):
         self.last_export_path = ""
         self._saved_at: int | None = None
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if pl_module.iteration % self.every_n_iter == 0 or getattr(pl_module, "training_finished", False):
             self.save(trainer, pl_module)
 
@@ -65,17 +68,19 @@ class IterationCheckpoint(Checkpoint):
             self.save(trainer, pl_module)
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Write the iteration checkpoint (every rank takes part, rank 0 writes), last.ckpt and the exports."""
         iteration = pl_module.iteration
         self._saved_at = iteration
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
-        tmp = self.dirpath / f".iter_{iteration:08d}.ckpt.tmp"
-        trainer.save_checkpoint(tmp)  # every rank takes part; the strategy writes on rank 0
-        if trainer.is_global_zero:
-            os.replace(tmp, path)
+        if not trainer.is_global_zero:
+            trainer.save_checkpoint(path)  # collective; only rank 0's strategy writes the file
+        else:
+            with atomic_path(path) as tmp:
+                trainer.save_checkpoint(tmp)
             _replace_with_copy(path, self.dirpath / "last.ckpt")
             self.last_model_path = str(self.dirpath / "last.ckpt")
             if self.export:
-                export = atomic_save(pl_module.export_official(), self.dirpath / f"net_g_{iteration:08d}.pth")
+                export = atomic_torch_save(pl_module.export_official(), self.dirpath / f"net_g_{iteration:08d}.pth")
                 _replace_with_copy(export, self.dirpath / "net_g_latest.pth")
                 self.last_export_path = str(self.dirpath / "net_g_latest.pth")
             self._prune()
@@ -89,14 +94,7 @@ class IterationCheckpoint(Checkpoint):
             for old in sorted(self.dirpath.glob(pattern))[: -self.keep_last_n]:
                 old.unlink()
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
-        # The W&B run this checkpoint belongs to: `ckpt_path=...` continues logging into it (see train.py).
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # The W&B run this checkpoint belongs to: `ckpt_path=...` continues logging into it (see cli/train.py).
         runs = [logger.version for logger in trainer.loggers if isinstance(logger, WandbLogger)]
         checkpoint["wandb_run_id"] = runs[0] if runs else None
-
-    def state_dict(self) -> dict:
-        return {"dirpath": str(self.dirpath), "last_model_path": self.last_model_path}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        # A resumed run writes into its own run directory; the previous one is only recorded.
-        self.resumed_from = state_dict.get("last_model_path", "")

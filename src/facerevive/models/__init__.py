@@ -1,7 +1,17 @@
-"""LightningModules of FaceRevive."""
+"""LightningModules of FaceRevive and the training pieces they share (iteration base, EMA, RNG, optimisers)."""
 
+from facerevive.models.base import IterationModule
 from facerevive.models.ema import ema_update
-from facerevive.models.export import atomic_save, generator_config
-from facerevive.models.gfpgan_module import OFFICIAL_EMA_DECAY, GFPGANModule
+from facerevive.models.export import generator_config
+from facerevive.models.gfpgan_module import OFFICIAL_EMA_DECAY, GFPGANLossWeights, GFPGANModule
+from facerevive.models.optim import lazy_r1_adam
 
-__all__ = ["OFFICIAL_EMA_DECAY", "GFPGANModule", "atomic_save", "ema_update", "generator_config"]
+__all__ = [
+    "OFFICIAL_EMA_DECAY",
+    "GFPGANLossWeights",
+    "GFPGANModule",
+    "IterationModule",
+    "ema_update",
+    "generator_config",
+    "lazy_r1_adam",
+]

@@ -1,4 +1,4 @@
-"""Exponential moving average of the generator's parameters (BasicSR `model_ema`)."""
+"""Exponential moving average of a network's parameters (BasicSR `model_ema`)."""
 
 from __future__ import annotations
 

@@ -1,40 +1,23 @@
-"""Generator configs and official-format exports that `facerevive.weights.build_generator` can rebuild."""
+"""The generator config that travels with every checkpoint and export, rebuildable by `build_generator`."""
 
 from __future__ import annotations
 
 import copy
-import os
-import tempfile
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import torch
+from torch import nn
 
 
-def generator_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain `_target_` + constructor-kwargs dict of the generator, without the prior's load path.
+def generator_config(net: nn.Module) -> dict[str, Any] | None:
+    """The network's own record (`net.config`) with `decoder_load_path` None; None for a network without one.
 
-    The decoder weights travel inside the checkpoint, so `decoder_load_path` is set to None: a rebuilt
-    network must not need (or silently reload) the pretrained StyleGAN2 file.
+    The decoder weights travel inside the checkpoint: a rebuilt network must not need (or silently reload) the
+    pretrained StyleGAN2 file. Networks from outside FaceRevive (official classes in tests) record nothing.
     """
-    if "_target_" not in config:
-        raise ValueError(f"generator config needs a `_target_`; got keys {sorted(config)}")
+    config = getattr(net, "config", None)
+    if config is None:
+        return None
     plain = copy.deepcopy(dict(config))
     if "decoder_load_path" in plain:
         plain["decoder_load_path"] = None
     return plain
-
-
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temporary file in the same folder, then rename: readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path

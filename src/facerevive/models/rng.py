@@ -3,14 +3,18 @@
 The generator draws its noise maps from torch's global RNG. Swapping in the module's own state for the
 duration of a training step makes those draws independent of anything else that uses the global RNG
 (data loading, sampler shuffles, iterator seeds), which Lightning does not restore on resume.
+Every state is kept as plain data (tensors, numbers, strings, tuples) so that checkpoints load with
+`torch.load(..., weights_only=True)`.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import torch
 
 
@@ -41,6 +45,7 @@ class RNGStream:
 
     @contextmanager
     def active(self, device: torch.device, rank: int = 0) -> Iterator[None]:
+        """Within the block torch's global CPU (and `device`'s CUDA) RNG run on this stream's state."""
         if self.cpu_state is None:
             self.reset(rank)
         saved_cpu = torch.get_rng_state()
@@ -63,23 +68,25 @@ class RNGStream:
                 torch.cuda.set_rng_state(saved_cuda, cuda_index)
 
     def state_dict(self) -> dict[str, Any]:
+        """Seed and the current states (tensors or None)."""
         return {"seed": self.seed, "cpu": self.cpu_state, "cuda": self.cuda_state}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from what `state_dict` returned."""
         self.seed = state.get("seed", self.seed)
         self.cpu_state = state.get("cpu")
         self.cuda_state = state.get("cuda")
 
 
 def global_rng_states() -> dict[str, Any]:
-    """torch (CPU and every CUDA device), numpy and Python `random` global states."""
-    import random
+    """torch (CPU and every CUDA device), numpy and Python `random` global states, as plain data.
 
-    import numpy as np
-
+    numpy's MT19937 key array is stored as an int64 tensor (a numpy array would need full unpickling).
+    """
+    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)),
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -88,13 +95,14 @@ def global_rng_states() -> dict[str, Any]:
 
 
 def set_global_rng_states(states: dict[str, Any]) -> None:
-    """Restore what `global_rng_states` returned (CUDA states only where CUDA is in use)."""
-    import random
+    """Restore what `global_rng_states` returned (CUDA states only where CUDA is in use).
 
-    import numpy as np
-
+    The numpy state of checkpoints written before the plain-data format (a numpy key array) is accepted too.
+    """
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    kind, keys, *rest = states["numpy"]
+    keys = keys.numpy() if torch.is_tensor(keys) else np.asarray(keys)
+    np.random.set_state((kind, keys.astype(np.uint32), *rest))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

@@ -1,0 +1,246 @@
+"""Train GFPGAN: `facerevive-train` / `python train.py` (the CPU quickstart), `... experiment=gfpgan_v1`, ... .
+
+Hydra composes configs/train.yaml; `run(cfg)` is the testable body. `ckpt_path=last` resumes from the newest
+checkpoint of the same task_name. At the end the run's files are listed (checkpoint, export, grids, logs).
+
+The quickstart rule (one place: `train_overrides`): the quickstart is the default experiment only while the
+command line names no `experiment` and chooses none of the recipe groups (`data`, `model` and their subgroups
+such as `model/net_g`, `data/degradation`). A command that chooses one of them without `experiment=` is composed without
+the quickstart (`experiment=null` is added, and a log line says so), so it never inherits the quickstart's values.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from facerevive.cli import CONFIG_DIR
+from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
+from facerevive.utils.preflight import check_pretrained_paths, log_random_inits
+from facerevive.utils.run_files import find_last_checkpoint, run_summary
+from facerevive.weights import set_pretrained_dir
+
+log = logging.getLogger("facerevive.train")
+
+# Config groups that define what is trained on what: choosing one of them means "not the quickstart". How a run
+# runs (trainer, logger, callbacks, debug, hparams_search, hydra/...) is not part of it: `trainer=gpu` is the
+# quickstart on a GPU.
+RECIPE_GROUPS = ("data", "model")
+# Keys that hold the training image size; the first is the one home, the others must agree with it.
+SIZE_KEYS = ("model.net_g.out_size", "data.out_size", "model.net_d.out_size")
+
+
+class ConfigError(ValueError):
+    """A composed training config that cannot work (e.g. sizes that disagree)."""
+
+
+def recipe_group_choices(args: Sequence[str]) -> list[str] | None:
+    """The recipe-group choices among the command-line overrides `args`; None when `experiment` is named.
+
+    Hydra flags (`-m`, `--cfg job`, ...) and plain key overrides (`model.total_iter=4`) are not choices.
+    """
+    candidates = [arg for arg in args if "=" in arg and not arg.startswith("-")]
+    overrides = OverridesParser.create().parse_overrides(candidates)
+    choices = []
+    for override in overrides:
+        group = override.key_or_group
+        if group == "experiment":
+            return None
+        if group.split("/", 1)[0] in RECIPE_GROUPS and "." not in group:
+            choices.append(override.input_line or group)
+    return choices
+
+
+def train_overrides(args: Sequence[str]) -> list[str]:
+    """`args` as Hydra must see them: `experiment=null` added when a recipe group is chosen without experiment."""
+    choices = recipe_group_choices(args)
+    if choices:
+        return [*args, "experiment=null"]
+    return list(args)
+
+
+def check_sizes(cfg: DictConfig) -> None:
+    """data.out_size and model.net_d.out_size must equal model.net_g.out_size (the one home of the image size)."""
+    home, *others = SIZE_KEYS
+    expected = OmegaConf.select(cfg, home)
+    for key in others:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and value != expected:
+            raise ConfigError(f"{key}={value} does not match {home}={expected}")
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """None, an existing path, or for `last` the newest last.ckpt of this task's earlier runs."""
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        runs = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
+        path = find_last_checkpoint(runs, exclude=Path(cfg.paths.output_dir))
+        log.info("ckpt_path=last: resuming from %s", path)
+        return str(path)
+    if not Path(ckpt_path).is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return str(ckpt_path)
+
+
+def legacy_checkpoint_globals() -> list[Any]:
+    """The types a checkpoint written before the plain-data format holds: OmegaConf hyper-parameters and a numpy
+    RNG state. Allowed only while resuming such a file (see `checkpoint_loading`), never for other loads."""
+    import collections
+    import typing
+
+    import numpy as np
+    from omegaconf import base, dictconfig, listconfig, nodes
+
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    return [
+        dictconfig.DictConfig,
+        listconfig.ListConfig,
+        base.ContainerMetadata,
+        base.Metadata,
+        nodes.AnyNode,
+        typing.Any,
+        collections.defaultdict,
+        dict,
+        list,
+        int,
+        np.ndarray,
+        np.dtype,
+        np.dtypes.UInt32DType,
+        multiarray._reconstruct,
+    ]
+
+
+def read_resume_metadata(path: str) -> tuple[dict[str, Any], bool]:
+    """The checkpoint at `path` (memory-mapped) and whether it is in the pre-plain-data (legacy) format."""
+    try:
+        return torch.load(path, map_location="cpu", mmap=True, weights_only=True), False
+    except pickle.UnpicklingError:
+        pass
+    try:
+        with torch.serialization.safe_globals(legacy_checkpoint_globals()):
+            checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise pickle.UnpicklingError(
+            f"ckpt_path={path}: not a FaceRevive training checkpoint (it holds objects other than tensors and plain "
+            f"data): {exc}"
+        ) from exc
+    log.warning("ckpt_path=%s: a checkpoint of the earlier format (OmegaConf hyper-parameters); resuming it", path)
+    return checkpoint, True
+
+
+@contextmanager
+def checkpoint_loading(legacy: bool) -> Iterator[None]:
+    """Within the block, weights_only loads also accept the legacy types (only when resuming a legacy file)."""
+    with torch.serialization.safe_globals(legacy_checkpoint_globals()) if legacy else nullcontext():
+        yield
+
+
+def continue_wandb_run(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> None:
+    """On resume, log into the W&B run the checkpoint was written under (unless `logger.wandb.id` is given)."""
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if checkpoint is None or wandb_cfg is None or wandb_cfg.get("id") is not None:
+        return
+    run_id = checkpoint.get("wandb_run_id")
+    if run_id:
+        with open_dict(cfg):
+            cfg.logger.wandb.id = run_id
+            cfg.logger.wandb.resume = "allow"
+        log.info("resuming: logging into W&B run %s", run_id)
+
+
+def log_hyperparameters(model: L.LightningModule, trainer: L.Trainer, cfg: DictConfig) -> None:
+    """The resolved config and parameter counts, to every logger."""
+    if not trainer.loggers:
+        return
+    params = list(model.parameters())
+    hparams: dict[str, Any] = {
+        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        for key in cfg
+        if key != "hydra"
+    }
+    hparams["model/params/total"] = sum(p.numel() for p in params)
+    hparams["model/params/trainable"] = sum(p.numel() for p in params if p.requires_grad)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(hparams)
+
+
+def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects)."""
+    set_pretrained_dir(cfg.paths.pretrained_dir)
+    check_sizes(cfg)
+    check_pretrained_paths(cfg)
+    log_random_inits(cfg)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resolve_ckpt_path(cfg)
+    checkpoint, legacy = read_resume_metadata(ckpt_path) if ckpt_path else (None, False)
+    continue_wandb_run(cfg, checkpoint)
+    del checkpoint
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+    try:
+        log_hyperparameters(model, trainer, cfg)
+        with checkpoint_loading(legacy):
+            trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if trainer.is_global_zero:
+            summary = run_summary(trainer, Path(cfg.paths.output_dir))
+            print("\n".join(["", f"FaceRevive {cfg.task_name}: finished {model.iteration} iterations", *summary]))
+    finally:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    return metrics, objects
+
+
+def apply_extras(cfg: DictConfig) -> None:
+    """Optional niceties of `cfg.extras`: silence warnings, print (and save) the config tree."""
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if extras.get("print_config"):
+        tree = OmegaConf.to_yaml(cfg, resolve=False)
+        print(tree)
+        if HydraConfig.initialized():
+            (Path(cfg.paths.output_dir) / "config_tree.log").write_text(tree)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    if HydraConfig.get().runtime.choices.get("experiment") is None:
+        log.info("composed without the quickstart experiment (a recipe group was chosen without experiment=)")
+    apply_extras(cfg)
+    metrics, _ = run(cfg)
+    metric_name = cfg.get("optimized_metric")
+    if metric_name is None:
+        return None
+    if metric_name not in metrics:
+        raise KeyError(f"optimized_metric {metric_name!r} was not logged; logged: {sorted(metrics)}")
+    return metrics[metric_name]
+
+
+def main() -> None:
+    """Console entry point: applies the quickstart rule to the command line, then runs Hydra."""
+    sys.argv = [sys.argv[0], *train_overrides(sys.argv[1:])]
+    _hydra_main()

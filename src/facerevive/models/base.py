@@ -1,0 +1,105 @@
+"""What every FaceRevive training module shares: the iteration counter, its own RNG stream, EMA, named
+optimisers, iteration checkpoints and the official-format export.
+
+Schedules run on `iteration` (1-based like BasicSR's `current_iter`), not on Lightning's `global_step`, which
+counts every optimiser step. `IterationCheckpoint` saves on iterations and calls `export_official()`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from torch import nn
+
+from facerevive.models.ema import ema_update
+from facerevive.models.rng import RNGStream, global_rng_states, set_global_rng_states
+
+
+class IterationModule(L.LightningModule, ABC):
+    """Manual optimisation over `total_iter` iterations with a module-owned noise stream seeded by `seed`.
+
+    Subclasses list their optimisers' names in `optimizer_names` (the order `configure_optimizers` returns
+    them in, which is the order of the optimiser states in a checkpoint), name the networks that never train
+    in `frozen_modules`, and write their official-format file in `export_official`.
+    """
+
+    def __init__(self, total_iter: int, ema_decay: float, seed: int | None = 0) -> None:
+        super().__init__()
+        if total_iter < 1:
+            raise ValueError(f"model.total_iter must be >= 1, got {total_iter}")
+        self.automatic_optimization = False
+        self.total_iter = total_iter
+        self.ema_decay = ema_decay
+        self.iteration = 0
+        self.rng = RNGStream(seed)
+
+    # ------------------------------------------------------------ contract
+    @property
+    @abstractmethod
+    def optimizer_names(self) -> tuple[str, ...]:
+        """Names of the optimisers, in the order `configure_optimizers` returns them."""
+
+    @abstractmethod
+    def export_official(self) -> dict[str, Any]:
+        """The official-format file content of the trained network(s), written by `IterationCheckpoint`."""
+
+    def frozen_modules(self) -> list[nn.Module]:
+        """Networks that never train and stay in eval mode (none by default)."""
+        return []
+
+    # ------------------------------------------------------------ shared pieces
+    def optimizer(self, name: str) -> LightningOptimizer:
+        """The optimiser called `name` (one of `optimizer_names`)."""
+        if name not in self.optimizer_names:
+            raise KeyError(f"no optimiser {name!r}; this module has {list(self.optimizer_names)}")
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        return optimizers[self.optimizer_names.index(name)]
+
+    def step_schedulers(self) -> None:
+        """Step every LR scheduler once (one iteration)."""
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def update_ema(self, ema: nn.Module, net: nn.Module) -> None:
+        """ema <- ema_decay * ema + (1 - ema_decay) * net (parameters)."""
+        ema_update(ema, net, self.ema_decay)
+
+    def train(self, mode: bool = True) -> IterationModule:
+        """Lightning switches everything to train mode; the frozen networks stay in eval (BatchNorm, Dropout)."""
+        super().train(mode)
+        for module in self.frozen_modules():
+            module.eval()
+        return self
+
+    @property
+    def training_finished(self) -> bool:
+        """True once `total_iter` iterations have run (the module then stops the trainer)."""
+        return self.iteration >= self.total_iter
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.training_finished:
+            self.trainer.should_stop = True
+
+    # ------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["iteration"] = self.iteration
+        checkpoint["module_rng"] = self.rng.state_dict()
+        # FaceRevive's training data does not use the global streams (see facerevive.data.sampler), but other
+        # datasets, samplers and user code may: they are restored too.
+        checkpoint["global_rng"] = global_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "iteration" not in checkpoint:
+            raise KeyError(f"checkpoint has no 'iteration': it was not written by {type(self).__name__}")
+        self.iteration = int(checkpoint["iteration"])
+        if "module_rng" in checkpoint:
+            self.rng.load_state_dict(checkpoint["module_rng"])
+        if "global_rng" in checkpoint:
+            set_global_rng_states(checkpoint["global_rng"])
