@@ -30,9 +30,11 @@ test: $(STAMP) ## run the whole test suite (parity and slow tests included)
 test-fast: $(STAMP) ## the suite without slow-marked tests
 	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff (lint + format check), mypy (strict for archs, weights, models) and the vulture dead-code check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/vulture
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
