@@ -3,8 +3,8 @@
 Attributes assigned here are read by the frameworks that own the objects, not by FaceRevive's code.
 """
 
-from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis as _generator
+from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis
 
 # StyleGAN2 generator API kept for users and parity with the official class (truncation, latent statistics).
-_generator.get_latent
-_generator.mean_latent
+StyleGAN2Synthesis.get_latent
+StyleGAN2Synthesis.mean_latent
