@@ -300,6 +300,37 @@ def test_synthesized_test_set_is_bit_for_bit_reproducible(tmp_path):
     assert paired[0]["lq"].shape == (3, SIZE, SIZE)
 
 
+def test_synthesize_cli_presets_flags_and_overrides(tmp_path):
+    """--no-color picks the no_color config, range flags set their steps, other changes are Hydra overrides."""
+    from facerevive.data.synthesize_testset import main
+
+    write_faces(tmp_path / "gt", 2, SIZE)
+    out = tmp_path / "set"
+    flags = ["--gt", str(tmp_path / "gt"), "--out", str(out), "--size", str(SIZE), "--no-color"]
+    flags += ["--blur-sigma", "2", "3"]
+    main([*flags, "data.degradation.steps.jpeg=null", "data.degradation.steps.gray.p=1"])
+    for line in (out / "params.jsonl").read_text().splitlines():
+        steps = dict(json.loads(line)["steps"])
+        assert "RandomJPEG" not in steps and "RandomColorShift" not in steps and "RandomColorJitter" not in steps
+        assert 2 <= steps["RandomMixedGaussianBlur"]["sigma_x"] <= 3 and "RandomGrayscale" in steps
+    hq = cv2.imread(str(out / "hq" / "00000.png"))
+    assert np.array_equal(hq[..., 0], hq[..., 1]), "no_color turns the GT gray with the LQ"
+    with pytest.raises(ValueError, match="record=True"):
+        synthesize(tmp_path / "gt", tmp_path / "other", size=SIZE, degradation=gfpgan_v1())
+
+
+def test_make_lmdb_leaves_nothing_behind_on_failure(tmp_path, faces, monkeypatch):
+    import facerevive.data.make_lmdb as module
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(module, "atomic_write_text", failing)
+    with pytest.raises(OSError, match="disk full"):
+        make_lmdb(faces, tmp_path / "out" / "faces.lmdb")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # ----------------------------------------------------------------------------------------------- DataModule
 
 
