@@ -55,7 +55,8 @@ class SharedDetector:
     def __init__(self, detector: TinyRetinaFaceDetector) -> None:
         self.detector = detector
 
-    def detect_faces(self, image: np.ndarray, conf_threshold: float = 0.8) -> np.ndarray:
+    def detect_faces(self, image: np.ndarray, *_threshold: float) -> np.ndarray:
+        """The shared detections; facexlib's threshold argument is not used (both pipelines see the same faces)."""
         return self.detector.detect(image)
 
 

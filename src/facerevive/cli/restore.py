@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from facerevive.cli import CONFIG_DIR
 from facerevive.restore.build import instantiate_pipeline, is_random_model
-from facerevive.restore.runner import Summary
+from facerevive.restore.runner import RestoreRunner, Summary
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
 
@@ -54,7 +54,9 @@ def run(cfg: DictConfig) -> Summary:
         log.warning("weights=%s is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration", cfg.weights)
     output = to_absolute_path(cfg.output)
     make_runner = instantiate(cfg.runner, _partial_=True)
-    runner = make_runner(pipeline=pipeline, output=output, note="RANDOM WEIGHTS" if random_weights else None)
+    runner: RestoreRunner = make_runner(
+        pipeline=pipeline, output=output, note="RANDOM WEIGHTS" if random_weights else None
+    )
     summary = runner.run(to_absolute_path(str(cfg.input)))
     print("\n".join(summary.lines()))
     print(f"outputs in {output}")

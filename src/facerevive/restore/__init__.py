@@ -1,5 +1,6 @@
 """Whole-photo face restoration: detection, 5-point alignment, batched restoration, soft paste-back."""
 
+from facerevive.restore.background import make_background_upsampler
 from facerevive.restore.build import build_pipeline
 from facerevive.restore.comparison import comparison_image
 from facerevive.restore.detection import FacexlibRetinaFaceDetector, TinyRetinaFaceDetector, make_detector
@@ -21,6 +22,7 @@ __all__ = [
     "TinyRetinaFaceDetector",
     "build_pipeline",
     "comparison_image",
+    "make_background_upsampler",
     "make_detector",
     "make_parser",
     "photo_from_array",

@@ -46,7 +46,8 @@ class RealESRGANBackground:
         )
 
     def __call__(self, image: np.ndarray, upscale: float) -> np.ndarray:
-        return self.upsampler.enhance(image, outscale=upscale)[0]
+        upsampled: np.ndarray = self.upsampler.enhance(image, outscale=upscale)[0]
+        return upsampled
 
 
 def make_background_upsampler(

@@ -6,6 +6,7 @@ node, so every option and its default is described once, in that file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ def is_random_model(spec: str) -> bool:
 
 
 def build_network(
-    spec: str, device: str | torch.device = "auto", overrides: dict | None = None, init_seed: int = 0
+    spec: str, device: str | torch.device = "auto", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
 ) -> nn.Module:
     """The generator for `spec` (official name, checkpoint path or 'random:<name>'); random init is seeded."""
     target = resolve_device(device)
@@ -48,11 +49,14 @@ def instantiate_pipeline(node: DictConfig) -> RestorePipeline:
     """Instantiate a `pipeline` node; a factory's own error (missing weights, bad option) is raised as it is,
     not wrapped in Hydra's InstantiationException, so it reads as one line naming the file or option."""
     try:
-        return instantiate(node, _convert_="all")
+        pipeline = instantiate(node, _convert_="all")
     except InstantiationException as exc:
         if isinstance(exc.__cause__, OSError | RuntimeError | ValueError):
             raise exc.__cause__ from None
         raise
+    if not isinstance(pipeline, RestorePipeline):
+        raise TypeError(f"the pipeline node builds {node.get('_target_')!r}, not a RestorePipeline")
+    return pipeline
 
 
 def restore_config() -> DictConfig:
@@ -86,6 +90,6 @@ def build_pipeline(**options: Any) -> RestorePipeline:
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise TypeError(f"unknown restore options {unknown}; the pipeline of {RESTORE_CONFIG} reads {known}")
-    cfg = OmegaConf.merge(cfg, options)
-    assert isinstance(cfg, DictConfig)
-    return instantiate_pipeline(cfg.pipeline)
+    merged = OmegaConf.merge(cfg, options)
+    assert isinstance(merged, DictConfig)
+    return instantiate_pipeline(merged.pipeline)

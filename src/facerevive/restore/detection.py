@@ -82,13 +82,15 @@ class TinyRetinaFaceDetector:
         boxes, scores, points = boxes[keep], scores[keep], points[keep]
         if len(scores) == 0:
             return np.zeros((0, 15), np.float32)
-        kept = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold)
-        kept = np.asarray(kept, dtype=np.int64).reshape(-1)
+        kept = np.asarray(
+            cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold), dtype=np.int64
+        ).reshape(-1)
         corners = np.concatenate([boxes[kept, :2], boxes[kept, :2] + boxes[kept, 2:]], axis=1)
         result = np.concatenate([corners, scores[kept, None], points[kept]], axis=1) / np.array(
             [scale] * 4 + [1] + [scale] * 10
         )
-        return result[np.argsort(-result[:, 4], kind="stable")].astype(np.float32)
+        ordered: np.ndarray = result[np.argsort(-result[:, 4], kind="stable")].astype(np.float32)
+        return ordered
 
 
 _FACEXLIB_NETWORKS = {"retinaface_resnet50": "resnet50", "retinaface_mobilenet": "mobile0.25"}
@@ -97,7 +99,9 @@ _FACEXLIB_NETWORKS = {"retinaface_resnet50": "resnet50", "retinaface_mobilenet":
 class FacexlibRetinaFaceDetector:
     """facexlib's RetinaFace with its official weights from the local weights folder (never downloaded here)."""
 
-    def __init__(self, name: str = "retinaface_resnet50", device: str | torch.device = "cpu", threshold=0.97):
+    def __init__(
+        self, name: str = "retinaface_resnet50", device: str | torch.device = "cpu", threshold: float = 0.97
+    ) -> None:
         from facexlib.detection.retinaface import RetinaFace
 
         if name not in _FACEXLIB_NETWORKS:

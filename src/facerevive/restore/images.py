@@ -40,10 +40,6 @@ class Photo:
     def bit_depth(self) -> int:
         return 16 if self.color.dtype == np.uint16 else 8
 
-    @property
-    def max_value(self) -> float:
-        return 65535.0 if self.bit_depth == 16 else 255.0
-
 
 def _to_8bit(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:

@@ -7,7 +7,7 @@ passes and the conversion back to uint8 all stay on the device (no per-face GPU<
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -24,10 +24,16 @@ def default_batch_size(device: torch.device) -> int:
     return 8 if device.type == "cuda" else 1
 
 
+def face_size_of(net: nn.Module) -> int:
+    """The side of the aligned faces a GFPGAN generator restores (2 ** its log_size, i.e. out_size)."""
+    log_size = int(cast(Any, net).log_size)
+    return 1 << log_size
+
+
 def noise_shapes(net: nn.Module) -> list[tuple[int, ...]]:
     """Shapes (1, 1, h, w) of the StyleGAN2 decoder's per-layer noise maps, in the order the layers run."""
-    noises = net.stylegan_decoder.noises
-    return [tuple(getattr(noises, f"noise{i}").shape) for i in range(net.stylegan_decoder.num_layers)]
+    decoder = cast(Any, net).stylegan_decoder
+    return [tuple(getattr(decoder.noises, f"noise{i}").shape) for i in range(decoder.num_layers)]
 
 
 def draw_noise(net: nn.Module, num_faces: int, generator: torch.Generator, device: torch.device) -> list[torch.Tensor]:
@@ -74,9 +80,9 @@ class FaceRestorer:
         self.fidelity = float(fidelity)
         self.noise = noise
         self.bf16 = bf16
-        self.face_size = 2 ** int(net.log_size)
+        self.face_size = face_size_of(net)
 
-    def _autocast(self):
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if not self.bf16:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)

@@ -85,8 +85,9 @@ def parsing_mask(labels: np.ndarray, face_size: int) -> np.ndarray:
     mask[-border:, :] = 0
     mask[:, :border] = 0
     mask[:, -border:] = 0
-    mask = mask / 255.0
-    return cv2.resize(mask, (face_size, face_size))
+    unit: np.ndarray = mask / 255.0
+    resized: np.ndarray = cv2.resize(unit, (face_size, face_size))
+    return resized
 
 
 @dataclass(frozen=True)
@@ -218,4 +219,5 @@ def upscale_background(image: np.ndarray, upscale: float) -> np.ndarray:
 def finish_canvas(canvas: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Clip and truncate the float canvas to uint8/uint16 (truncation, as facexlib's astype)."""
     limit = 65535 if dtype == np.uint16 else 255
-    return np.clip(canvas, 0, limit).astype(dtype)
+    finished: np.ndarray = np.clip(canvas, 0, limit).astype(dtype)
+    return finished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -51,7 +52,7 @@ class RestorePipeline:
         detector: FaceDetector | None = None,
         upscale: float = 2,
         parser: FaceParser | None = None,
-        bg_upsampler=None,
+        bg_upsampler: Callable[[np.ndarray, float], np.ndarray] | None = None,
         only_center_face: bool = False,
         aligned: bool = False,
         keep_gray: bool = True,
@@ -75,6 +76,8 @@ class RestorePipeline:
 
     def detect(self, photo: Photo) -> np.ndarray:
         """Detections (N, 15) of the faces to restore."""
+        if self.detector is None:
+            raise ValueError("this pipeline restores aligned faces: it has no detector")
         detections = self.detector.detect(photo.bgr8)
         return select_faces(detections, photo.bgr8.shape[:2], self.only_center_face)
 

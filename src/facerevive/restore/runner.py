@@ -190,7 +190,7 @@ class RestoreRunner:
                 image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
                 if writer is None:
                     size = (image.shape[1], image.shape[0])
-                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
                     if not writer.isOpened():
                         raise OSError(f"cannot open a video writer for {target}")
                 writer.write(np.ascontiguousarray(image[..., :3]))

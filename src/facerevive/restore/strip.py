@@ -9,20 +9,24 @@ that the knob moves the output continuously, not what a trained model does.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
 import skimage.data
+from torch import nn
 
 from facerevive.restore.alignment import estimate_alignment, landmarks_from_detections, warp_face
 from facerevive.restore.build import build_network, is_random_model
 from facerevive.restore.detection import TinyRetinaFaceDetector
 from facerevive.restore.images import write_image
-from facerevive.restore.network import FaceRestorer
+from facerevive.restore.network import FaceRestorer, face_size_of
 
 DEFAULT_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
+# scikit-image ships no type hints: its sample photo loader, typed.
+_astronaut_photo = cast(Callable[[], np.ndarray], skimage.data.astronaut)
 
 
 def _caption(tile: np.ndarray, text: str) -> np.ndarray:
@@ -32,7 +36,7 @@ def _caption(tile: np.ndarray, text: str) -> np.ndarray:
 
 
 def fidelity_strip(
-    net, face: np.ndarray, values: Sequence[float] = DEFAULT_VALUES, tile: int = 128, note: str | None = None
+    net: nn.Module, face: np.ndarray, values: Sequence[float] = DEFAULT_VALUES, tile: int = 128, note: str | None = None
 ) -> np.ndarray:
     """input | restored at each fidelity value, plus a second row with |output - output at fidelity 1| x4."""
     outputs = [
@@ -57,7 +61,7 @@ def fidelity_strip(
 
 def astronaut_face(face_size: int) -> np.ndarray:
     """The aligned face of scikit-image's astronaut photo (NASA, public domain)."""
-    image = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    image = cv2.cvtColor(_astronaut_photo(), cv2.COLOR_RGB2BGR)
     detections = TinyRetinaFaceDetector().detect(image)
     matrix = estimate_alignment(landmarks_from_detections(detections[:1])[0], face_size)
     return warp_face(image, matrix, face_size)
@@ -77,7 +81,7 @@ def main() -> None:
         if is_random_model(args.weights)
         else args.weights
     )
-    strip = fidelity_strip(net, astronaut_face(2 ** int(net.log_size)), values, note=note)
+    strip = fidelity_strip(net, astronaut_face(face_size_of(net)), values, note=note)
     print(write_image(Path(args.output), strip))
 
 

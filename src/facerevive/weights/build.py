@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
@@ -26,18 +28,21 @@ def official_name(spec: str) -> str | None:
     return next((c for c in candidates if c in OFFICIAL_MODELS), None)
 
 
-def generator_from_config(config: dict, overrides: dict | None = None) -> nn.Module:
+def generator_from_config(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> nn.Module:
     """Instantiate a generator from a `_target_` config; `decoder_load_path` is dropped (weights follow)."""
     config = {**copy.deepcopy(dict(config)), **(overrides or {})}
     config["decoder_load_path"] = None
-    return instantiate(config, _convert_="all")
+    net = instantiate(config, _convert_="all")
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"generator config {config.get('_target_')!r} built a {type(net).__name__}, not a network")
+    return net
 
 
 def build_generator(
     spec: str | Path,
     device: str | torch.device = "cpu",
     key: str = "params_ema",
-    overrides: dict | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> nn.Module:
     """A generator in eval mode on `device` from:
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import collections
 import logging
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ log = logging.getLogger(__name__)
 
 # The only non-tensor types a FaceRevive training checkpoint holds besides plain containers (MultiStepLR keeps
 # its milestones in a Counter); allowed for `torch.load(..., weights_only=True)`, registered here once.
-SAFE_CHECKPOINT_GLOBALS = [collections.Counter]
+SAFE_CHECKPOINT_GLOBALS: list[Callable[..., Any] | tuple[Callable[..., Any], str]] = [collections.Counter]
 torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
 
 # Where each official key lives in a FaceRevive Lightning checkpoint's state_dict.
@@ -27,17 +28,17 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be loaded into the given network as asked."""
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """torch.load a checkpoint on CPU; plain tensors first, full unpickling only for Lightning files."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `make weights`)")
     try:
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return cast(dict[str, Any], torch.load(path, map_location="cpu", weights_only=True))
         except pickle.UnpicklingError:
             # Lightning checkpoints carry hyper-parameters (OmegaConf containers, partials).
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return cast(dict[str, Any], torch.load(path, map_location="cpu", weights_only=False))
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {exc}") from exc
 
@@ -46,7 +47,9 @@ def _is_state_dict(obj: object) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(torch.is_tensor(v) for v in obj.values())
 
 
-def extract_state_dict(checkpoint: Mapping, key: str = "params_ema", source: str = "checkpoint") -> dict:
+def extract_state_dict(
+    checkpoint: Mapping[str, Any], key: str = "params_ema", source: str = "checkpoint"
+) -> dict[str, torch.Tensor]:
     """The state dict stored under `key`.
 
     - official / export files `{'params': ..., 'params_ema': ...}`: that key, or 'params' when

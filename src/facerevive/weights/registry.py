@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,13 +42,13 @@ class OfficialModel:
     config: str
 
     @property
-    def net_g_config(self) -> dict:
+    def net_g_config(self) -> dict[str, Any]:
         """The generator's `_target_` config as a plain dict (a fresh copy; `decoder_load_path` is None)."""
         return copy.deepcopy(release_config(self.config))
 
 
 @cache
-def release_config(name: str) -> dict:
+def release_config(name: str) -> dict[str, Any]:
     """`configs/model/net_g/<name>.yaml` resolved without its `decoder_load_path` (weights follow, and the
     prior path of the training config interpolates `paths`, which a release generator does not need)."""
     path = NET_G_CONFIG_DIR / f"{name}.yaml"
