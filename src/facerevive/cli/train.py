@@ -6,7 +6,7 @@ checkpoint of the same task_name. At the end the run's files are listed (checkpo
 The quickstart rule (one place: `train_overrides`): the quickstart is the default experiment only while the
 command line names no `experiment` and chooses none of the recipe groups (`data`, `model` and their subgroups
 such as `model/net_g`, `data/degradation`). A command that chooses one of them without `experiment=` is composed without
-the quickstart (`experiment=null` is added, and a log line says so), so it never inherits the quickstart's values.
+the quickstart (`~experiment` is added, and a log line says so), so it never inherits the quickstart's values.
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ def recipe_group_choices(args: Sequence[str]) -> list[str] | None:
 
 
 def train_overrides(args: Sequence[str]) -> list[str]:
-    """`args` as Hydra must see them: `experiment=null` added when a recipe group is chosen without experiment."""
+    """`args` as Hydra must see them: `~experiment` added when a recipe group is chosen without experiment."""
     choices = recipe_group_choices(args)
     if choices:
-        return [*args, "experiment=null"]
+        return [*args, "~experiment"]
     return list(args)
 
 

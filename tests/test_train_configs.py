@@ -1,0 +1,156 @@
+"""The training configs compose as promised: the quickstart rule, no quickstart value in any other recipe, one
+home for the image size (a mismatch stops the run at once naming both keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from helpers.configs import compose_config
+from omegaconf import DictConfig, OmegaConf
+from test_train import QUIET, run_script
+
+from facerevive.cli import CONFIG_DIR
+from facerevive.cli.train import ConfigError, check_sizes, recipe_group_choices, train_overrides
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("*.yaml"))
+QUICKSTART_FILE = CONFIG_DIR / "experiment" / "quickstart.yaml"
+
+
+def compose_train(tmp_path: Path, args: list[str]) -> DictConfig:
+    """The config `python train.py <args>` composes (the same quickstart rule as main())."""
+    return compose_config("train.yaml", [*QUIET, *train_overrides(args)], tmp_path)
+
+
+def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> value of every leaf of a plain config tree (lists are leaves)."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(leaves(value, f"{prefix}{key}."))
+        return out or {prefix.rstrip("."): {}}
+    return {prefix.rstrip("."): node}
+
+
+def own_keys(experiment: str | None) -> set[str]:
+    """The keys an experiment file sets itself (its values are its own, not inherited)."""
+    if experiment is None:
+        return set()
+    raw = yaml.safe_load((CONFIG_DIR / "experiment" / f"{experiment}.yaml").read_text())
+    raw.pop("defaults", None)
+    return set(leaves(raw))
+
+
+def quickstart_deltas() -> tuple[dict[str, Any], dict[str, str]]:
+    """The quickstart's own values (resolved later by key) and its group choices."""
+    raw = yaml.safe_load(QUICKSTART_FILE.read_text())
+    groups = {}
+    for entry in raw.pop("defaults"):
+        ((key, value),) = entry.items()
+        groups[key.removeprefix("override /")] = value
+    return leaves(raw), groups
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    return leaves(OmegaConf.to_container(cfg, resolve=True))
+
+
+def quickstart_values_in(cfg: DictConfig, base: DictConfig, quick: DictConfig, own: set[str]) -> list[str]:
+    """Quickstart values (`quick` at the keys and groups the quickstart file sets) that `cfg` holds although the
+    base recipe `base` does not and the command line or experiment did not choose them itself (`own`)."""
+    values, groups = quickstart_deltas()
+    mine, theirs, quickstart = resolved(cfg), resolved(base), resolved(quick)
+    missing = object()
+    carried = []
+    for key in values:
+        if any(key == k or key.startswith(k + ".") for k in own):
+            continue
+        for leaf, value in quickstart.items():
+            inside = leaf == key or leaf.startswith(key + ".")
+            if inside and mine.get(leaf, missing) == value and theirs.get(leaf, missing) != value:
+                carried.append(f"{leaf}={value!r}")
+    choices, base_choices = cfg.hydra.runtime.choices, base.hydra.runtime.choices
+    for group, choice in groups.items():
+        if group not in own and choices.get(group) == choice and base_choices.get(group) != choice:
+            carried.append(f"{group}={choice}")
+    return carried
+
+
+def references(tmp_path: Path) -> tuple[DictConfig, DictConfig]:
+    """The base recipe (train.yaml without experiment) and the quickstart."""
+    return compose_train(tmp_path, ["~experiment"]), compose_train(tmp_path, [])
+
+
+def test_bare_and_run_options_keep_the_quickstart() -> None:
+    """Only recipe groups (data, model and subgroups) without experiment= drop the quickstart."""
+    for args in (
+        [],
+        ["logger=csv", "trainer=ddp_sim", "debug=default"],
+        ["-m", "hparams_search=gfpgan_optuna"],
+        ["model.total_iter=4", "data.root=/x", "--cfg", "job"],
+        ["hydra/launcher=slurm"],
+    ):
+        assert train_overrides(args) == args, args
+    assert recipe_group_choices(["experiment=gfpgan_v1", "model/net_g=gfpgan_v1"]) is None
+    assert train_overrides(["model/net_g=gfpgan_v1", "trainer=ddp"]) == [
+        "model/net_g=gfpgan_v1",
+        "trainer=ddp",
+        "~experiment",
+    ]
+    assert train_overrides(["data=ffhq_steps"])[-1] == "~experiment"
+    assert train_overrides(["-m", "model/net_g=gfpgan_v1,gfpgan_clean_c2"])[-1] == "~experiment"
+
+
+@pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e != "quickstart"])
+def test_no_experiment_carries_a_quickstart_value(tmp_path: Path, experiment: str) -> None:
+    base, quick = references(tmp_path)
+    cfg = compose_train(tmp_path, [f"experiment={experiment}"])
+    assert cfg.task_name == experiment
+    assert quickstart_values_in(cfg, base, quick, own_keys(experiment)) == []
+    check_sizes(cfg)
+
+
+@pytest.mark.parametrize("generator", GENERATORS)
+def test_no_generator_choice_carries_a_quickstart_value(tmp_path: Path, generator: str) -> None:
+    """`python train.py model/net_g=<name> trainer=ddp` is the base recipe with that generator, sizes agreeing."""
+    base, quick = references(tmp_path)
+    cfg = compose_train(tmp_path, [f"model/net_g={generator}", "trainer=ddp"])
+    assert cfg.hydra.runtime.choices.get("experiment") is None and cfg.task_name == "train"
+    assert quickstart_values_in(cfg, base, quick, {"model/net_g"}) == []
+    assert cfg.data.out_size == cfg.model.net_g.out_size == cfg.model.net_d.out_size
+    check_sizes(cfg)
+
+
+def test_the_quickstart_check_sees_quickstart_values(tmp_path: Path) -> None:
+    """The check above is not vacuous: the quickstart itself is full of them."""
+    base, quick = references(tmp_path)
+    carried = quickstart_values_in(quick, base, quick, set())
+    assert "model.total_iter=400" in carried and "trainer=cpu" in carried
+
+
+def test_size_mismatch_names_both_keys(tmp_path: Path) -> None:
+    cfg = compose_train(tmp_path, ["data.out_size=128"])
+    with pytest.raises(ConfigError, match=r"data\.out_size=128 does not match model\.net_g\.out_size=64"):
+        check_sizes(cfg)
+    cfg = compose_train(tmp_path, ["model.net_d.out_size=512"])
+    with pytest.raises(ConfigError, match=r"model\.net_d\.out_size=512 does not match model\.net_g\.out_size=64"):
+        check_sizes(cfg)
+
+
+def test_size_mismatch_stops_train_py_at_start(tmp_path: Path) -> None:
+    result = run_script(["data.out_size=128", f"paths.log_dir={tmp_path}"], check=False, timeout=300)
+    assert result.returncode != 0
+    assert "data.out_size=128 does not match model.net_g.out_size=64" in result.stderr + result.stdout
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_paper_recipe_job_config_shows_no_quickstart_value(tmp_path: Path) -> None:
+    """`python train.py experiment=gfpgan_v1 --cfg job` (the printed job config)."""
+    result = run_script(["experiment=gfpgan_v1", "--cfg", "job"], quiet=False, timeout=300)
+    job = yaml.safe_load(result.stdout)
+    assert job["task_name"] == "gfpgan_v1" and "quickstart" not in result.stdout
+    assert job["data"]["root"].endswith("ffhq/ffhq_512") and job["model"]["total_iter"] == 800000
+    assert job["data"]["out_size"] == "${model.net_g.out_size}" and job["model"]["net_g"]["out_size"] == 512
