@@ -297,6 +297,10 @@ def test_unknown_option_and_bad_device_are_clear(tmp_path, compose, caplog):
     with pytest.raises(SystemExit) as exit_info:
         run(cfg)
     assert exit_info.value.code == 2 and "device=cuda:99" in caplog.text
+    typo = ["weights=random:gfpgan_v1.4", "weights_overrides={outsize:64}", "device=cpu"]
+    with pytest.raises(SystemExit) as exit_info:
+        run(compose("restore.yaml", [f"input={tmp_path}", *typo]))
+    assert exit_info.value.code == 2 and "outsize" in caplog.text
 
 
 def test_old_model_keys_are_aliases():

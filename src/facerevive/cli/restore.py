@@ -10,6 +10,7 @@ import logging
 import sys
 
 import hydra
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
@@ -37,14 +38,14 @@ def rewrite_aliases(args: list[str]) -> list[str]:
 def run(cfg: DictConfig) -> Summary:
     """Build the pipeline of `cfg`, restore every input and return the run summary.
 
-    A setting that cannot work here (missing weights, unavailable device, bad option) is one logged line
-    and exit status 2.
+    A setting that cannot work here (missing weights, unavailable device, bad option or constructor override)
+    is one logged error and exit status 2.
     """
     set_pretrained_dir(cfg.paths.pretrained_dir)
     try:
         resolve_device(cfg.device)
         pipeline = instantiate_pipeline(cfg.pipeline)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, InstantiationException) as exc:
         log.error("%s", exc)
         if "make weights" in str(exc):
             log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
