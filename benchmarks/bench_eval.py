@@ -33,8 +33,6 @@ from helpers.reference import import_reference
 from facerevive.archs import ResNetArcFace
 from facerevive.metrics.fid import random_inception_trunk
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def synthesise(folder: Path, count: int, size: int, seed: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,11 +76,13 @@ def write_random_weights(folder: Path) -> dict:
 def run_ours(work: Path, device: str, batch: int, workers: int) -> tuple[float, dict]:
     from hydra import compose, initialize_config_dir
 
-    from facerevive.evaluation import evaluate_methods
+    from facerevive.cli import CONFIG_DIR
+    from facerevive.cli.evaluate import run
 
     overrides = [
         f"paths.root_dir={work}",
         f"paths.output_dir={work / 'run'}",
+        f"paths.pretrained_dir={work / 'weights'}",
         f"device={device}",
         f"batch_size={batch}",
         f"num_workers={workers}",
@@ -98,10 +98,10 @@ def run_ours(work: Path, device: str, batch: int, workers: int) -> tuple[float, 
         "metrics.lpips_alex=null",
         f"metrics.fid_gt.cache_dir={work / 'fid_cache'}",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("evaluate.yaml", overrides=overrides)
     start = time.perf_counter()
-    report, _ = evaluate_methods(cfg)
+    report, _ = run(cfg)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
@@ -247,7 +247,6 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        os.environ["FACEREVIVE_WEIGHTS_DIR"] = str(work / "weights")
         os.environ["TORCH_HOME"] = str(work / "torch_home")
         states = write_random_weights(work / "weights")
         gt = synthesise(work / "gt", args.images, args.size, seed=0)
