@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torchvision.transforms import functional as TF
 
-from facerevive.data.image_io import to_uint8
+from facerevive.data.image_io import to_float_rgb, to_uint8
 
 # The tolerance of the fast blur against an exact 2-D convolution, in [0, 1] image units (1/255 = 3.9e-3).
 BLUR_TOLERANCE = 1e-4
@@ -162,7 +162,7 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("OpenCV failed to JPEG-encode an image")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(decoded[..., ::-1], dtype=np.float32) / np.float32(255.0)
+    return to_float_rgb(decoded)
 
 
 def color_shift(img: np.ndarray, shift: Sequence[float]) -> np.ndarray:
