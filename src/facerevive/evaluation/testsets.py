@@ -2,9 +2,9 @@
 
 A dataset config (configs/dataset/*.yaml) has `name`, `paired`, `root` and `images` (a `_target_` dataset
 returning RGB [0, 1] images, reading under `root`). The sample set used by `make evaluate` also has
-`synthesize`: its LQ images are made once from the GT faces with the GFPGAN degradations and a fixed seed
-(facerevive.data.synthesize_testset), into a temporary folder renamed into place when complete, so an
-interrupted run never leaves a half-made set.
+`synthesize`: its LQ images are made once from the GT faces with a degradation config of
+configs/data/degradation/ and a fixed seed (facerevive.data.synthesize_testset), into a temporary folder
+renamed into place when complete, so an interrupted run never leaves a half-made set.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ class TestSet:
         return DataLoader(self.images, batch_size=batch_size, num_workers=num_workers, shuffle=False)
 
 
-def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, options: dict | None = None) -> Path:
-    """The paired set at `out` (lq/, hq/), created from the GT folder `gt` if it is not there yet."""
+def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, degradation: DictConfig) -> Path:
+    """The paired set at `out` (lq/, hq/), created from the GT folder `gt` with the `degradation` pipeline
+    config (`_target_`) if it is not there yet."""
     from facerevive.data.synthesize_testset import synthesize
 
     out = Path(out)
@@ -67,7 +68,7 @@ def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, optio
     # A folder, not a file: facerevive.utils.files covers files, so the set is built beside `out` and renamed.
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
-        count = synthesize(gt, tmp / "set", seed=seed, size=size, **(options or {}))
+        count = synthesize(gt, tmp / "set", seed=seed, size=size, degradation=instantiate(degradation))
         os.replace(tmp / "set", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -79,8 +80,7 @@ def prepare_dataset(cfg: DictConfig) -> Dataset:
     """Instantiate `cfg.images`, after synthesising the set when `cfg.synthesize` is given."""
     if cfg.get("synthesize"):
         syn = cfg.synthesize
-        options = OmegaConf.to_container(syn.options, resolve=True) if syn.get("options") else {}
-        synthesize_once(syn.gt, syn.out, int(syn.seed), int(syn.size), options)
+        synthesize_once(syn.gt, syn.out, int(syn.seed), int(syn.size), syn.degradation)
     try:
         dataset = instantiate(cfg.images)
     except InstantiationException as exc:  # Hydra wraps the dataset's own error: keep a data error's message
