@@ -63,7 +63,8 @@ class FixedDetector:
     def detect(self, image: np.ndarray) -> np.ndarray:
         return self.detections.copy()
 
-    def detect_faces(self, image: np.ndarray, conf_threshold: float = 0.8) -> np.ndarray:
+    def detect_faces(self, image: np.ndarray, *_threshold: float) -> np.ndarray:
+        """facexlib's detector call; its threshold argument does not apply to fixed detections."""
         return self.detections.copy()
 
 
