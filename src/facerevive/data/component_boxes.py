@@ -173,7 +173,8 @@ def awing_landmarks(model: torch.nn.Module, img_bgr: np.ndarray, device: str = "
     from facerevive.metrics.landmarks import LandmarkDetector
 
     rgb = torch.from_numpy(to_float_rgb(img_bgr).transpose(2, 0, 1))[None].to(device)
-    return LandmarkDetector(model)(rgb)[0].cpu().numpy()
+    points: np.ndarray = LandmarkDetector(model)(rgb)[0].cpu().numpy()
+    return points
 
 
 def boxes_from_images(

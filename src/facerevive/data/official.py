@@ -47,32 +47,36 @@ def degradation_from_options(
     missing = [key for key in REQUIRED_OPTIONS if key not in opt]
     if missing:
         raise KeyError(f"official dataset options lack {missing} (keys of options/train_gfpgan_v1.yml datasets.train)")
-    get = {**OFFICIAL_OPTION_DEFAULTS, **opt}.get
-    sigma = get("blur_sigma")
+    options: dict[str, Any] = {**OFFICIAL_OPTION_DEFAULTS, **opt}
+    sigma = options["blur_sigma"]
     steps: dict[str, Any] = {
         "blur": T.RandomMixedGaussianBlur(
-            get("blur_kernel_size"),
-            get("kernel_list"),
-            get("kernel_prob"),
+            options["blur_kernel_size"],
+            options["kernel_list"],
+            options["kernel_prob"],
             sigma,
             sigma,
             (-math.pi, math.pi),
             blur_tolerance,
         ),
-        "downscale": T.RandomDownscale(get("downsample_range")),
-        "noise": None if get("noise_range") is None else T.RandomGaussianNoise(get("noise_range")),
-        "jpeg": None if get("jpeg_range") is None else T.RandomJPEG(get("jpeg_range")),
+        "downscale": T.RandomDownscale(options["downsample_range"]),
+        "noise": None if options["noise_range"] is None else T.RandomGaussianNoise(options["noise_range"]),
+        "jpeg": None if options["jpeg_range"] is None else T.RandomJPEG(options["jpeg_range"]),
         "resize_back": T.ResizeBack(),
         "color_shift": None,
         "gray": None,
         "color_jitter": None,
     }
-    if get("color_jitter_prob") is not None:
-        steps["color_shift"] = T.RandomColorShift(get("color_jitter_shift"), p=get("color_jitter_prob"))
-    if get("gray_prob"):
-        steps["gray"] = T.RandomGrayscale(apply_to_gt=bool(get("gt_gray")), p=get("gray_prob"))
-    if get("color_jitter_pt_prob") is not None:
+    if options.get("color_jitter_prob") is not None:
+        steps["color_shift"] = T.RandomColorShift(options["color_jitter_shift"], p=options["color_jitter_prob"])
+    if options.get("gray_prob"):
+        steps["gray"] = T.RandomGrayscale(apply_to_gt=bool(options["gt_gray"]), p=options["gray_prob"])
+    if options.get("color_jitter_pt_prob") is not None:
         steps["color_jitter"] = T.RandomColorJitter(
-            get("brightness"), get("contrast"), get("saturation"), get("hue"), p=get("color_jitter_pt_prob")
+            brightness=options["brightness"],
+            contrast=options["contrast"],
+            saturation=options["saturation"],
+            hue=options["hue"],
+            p=options["color_jitter_pt_prob"],
         )
     return DegradationPipeline(steps, quantize=True, record=record)

@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import albumentations as A
 import numpy as np
 
 from facerevive.data import transforms as T
 
-Step = A.BasicTransform | A.BaseCompose
+Step: TypeAlias = A.BasicTransform | A.BaseCompose
 
 
 def _check_steps(steps: Mapping[str, Step | None]) -> dict[str, Step]:
     if not isinstance(steps, Mapping):
         raise TypeError(f"degradation steps must be a name -> transform mapping, got {type(steps).__name__}")
-    checked = {}
+    checked: dict[str, Step] = {}
     for name, step in steps.items():
         if step is None:
             continue
-        if not isinstance(step, Step):
+        if not isinstance(step, A.BasicTransform | A.BaseCompose):
             raise TypeError(f"degradation step {name!r} must be an albumentations transform, got {type(step).__name__}")
         checked[str(name)] = step
     return checked
@@ -66,7 +66,7 @@ class DegradationPipeline:
         data = {"image": lq, T.INPUT_SHAPE: lq.shape}
         if gt is not None:
             data["gt"] = gt
-        out = self.compose(**data)
+        out: dict[str, Any] = self.compose(**data)
         out.pop(T.INPUT_SHAPE, None)
         out.setdefault("gt", gt)
         out["applied"] = out.pop("applied_transforms", [])
@@ -91,4 +91,7 @@ def load_degradation(name: str = "gfpgan_v1", overrides: Sequence[str] = ()) -> 
         raise ValueError(f"no degradation config {name!r} in {group}; known: {', '.join(known)}")
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(f"data/degradation/{name}", overrides=list(overrides))
-    return instantiate(cfg.data.degradation)
+    pipeline = instantiate(cfg.data.degradation)
+    if not isinstance(pipeline, DegradationPipeline):
+        raise TypeError(f"{group / name}.yaml builds {type(pipeline).__name__}, not a DegradationPipeline")
+    return pipeline

@@ -60,6 +60,11 @@ def _to_png(img: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
+def _write_png(path: Path, img: np.ndarray) -> None:
+    png = _to_png(img)
+    atomic_write(path, lambda tmp: tmp.write_bytes(png))
+
+
 def synthesize(
     gt_root: str | Path,
     out_dir: str | Path,
@@ -91,8 +96,8 @@ def synthesize(
         pipeline.reseed(_stem_seed(seed, name))
         result = pipeline(gt.copy(), gt)
         for folder, image in (("hq", result["gt"]), ("lq", result["image"])):
-            png = _to_png(image)
-            atomic_write(out / folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
+            _write_png(out / folder / f"{name}.png", image)
+
         steps = [[step, _jsonable(params)] for step, params in result["applied"]]
         log.append(json.dumps({"name": name, "steps": steps}) + "\n")
     atomic_write_text(out / "params.jsonl", "".join(log))
