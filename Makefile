@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export WANDB_MODE ?= offline
+# Extra arguments for train / evaluate / weights, e.g. make weights ARGS=paths.pretrained_dir=/data/weights
+ARGS ?=
 
 .DEFAULT_GOAL := help
 
@@ -41,13 +43,13 @@ format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff format .
 
 weights: $(STAMP) ## download the official release weights into experiments/pretrained_models (SHA-256 checked)
-	$(BIN)/python -m facerevive.weights.download
+	$(BIN)/python -m facerevive.weights.download $(ARGS)
 
 train: $(STAMP) ## train the quickstart model on data/samples (CPU, a few minutes)
-	$(BIN)/python train.py
+	$(BIN)/python train.py $(ARGS)
 
 evaluate: $(STAMP) ## benchmark report of the latest quickstart run on the sample faces
-	$(BIN)/python evaluate.py
+	$(BIN)/python evaluate.py $(ARGS)
 
 bench-data: $(STAMP) ## data pipeline throughput, FaceRevive vs the official dataset
 	$(BIN)/python benchmarks/bench_data.py

@@ -3,8 +3,16 @@
 Attributes assigned here are read by the frameworks that own the objects, not by FaceRevive's code.
 """
 
+from unittest.mock import Mock
+
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis
+
+_ = Mock()  # stands for the foreign objects below
 
 # StyleGAN2 generator API kept for users and parity with the official class (truncation, latent statistics).
 StyleGAN2Synthesis.get_latent
 StyleGAN2Synthesis.mean_latent
+
+# Options set on onnxruntime's SessionOptions (restore.detection) and a facexlib helper replaced in a benchmark.
+_.log_severity_level
+_.init_parsing_model

@@ -21,6 +21,15 @@ def _seed_and_threads() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _default_weights_folder():
+    """Every entry point's run(cfg) sets the process-wide weights folder; each test starts from the default."""
+    from facerevive.weights import set_pretrained_dir
+
+    yield
+    set_pretrained_dir(None)
+
+
 @pytest.fixture
 def shared_faces() -> Path:
     """The real-world demo faces beside the checkout; tests that use them skip when they are absent."""
