@@ -41,7 +41,7 @@ def test_optuna_search_runs_trials_and_records_the_best(tmp_path: Path) -> None:
     assert len(results) == 1, result.stdout[-2000:]
     summary = yaml.safe_load(results[0].read_text())
     assert summary["name"] == "optuna"
-    searched = {"model.pixel_weight", "model.perceptual.style_weight", "model.identity_weight"}
+    searched = {"model.loss_weights.pixel", "model.perceptual.style_weight", "model.loss_weights.identity"}
     assert set(summary["best_params"]) == searched
     assert isinstance(summary["best_value"], float)
     assert len([p for p in results[0].parent.iterdir() if p.is_dir() and p.name.isdigit()]) == 2

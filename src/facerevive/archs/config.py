@@ -44,9 +44,10 @@ def records_config(cls: ModuleType) -> ModuleType:
     target = f"facerevive.archs.{cls.__name__}"
 
     @functools.wraps(init)
-    def recording_init(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+    def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
-        if type(self) is cls:
+        built = type(self)
+        if built is cls:
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
             arguments = {name: plain(value) for name, value in bound.arguments.items() if name != "self"}

@@ -12,6 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import WandbLogger
 
+from facerevive.models.base import IterationModule
 from facerevive.utils.files import atomic_path, atomic_torch_save
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,13 @@ def _replace_with_copy(source: Path, target: Path) -> None:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
+
+
+def iteration_module(pl_module: L.LightningModule) -> IterationModule:
+    """`pl_module` as an IterationModule (the iteration counter and export this callback works on)."""
+    if not isinstance(pl_module, IterationModule):
+        raise TypeError(f"IterationCheckpoint needs an IterationModule, got {type(pl_module).__name__}")
+    return pl_module
 
 
 class IterationCheckpoint(Checkpoint):
@@ -60,16 +68,19 @@ class IterationCheckpoint(Checkpoint):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if pl_module.iteration % self.every_n_iter == 0 or getattr(pl_module, "training_finished", False):
-            self.save(trainer, pl_module)
+        module = iteration_module(pl_module)
+        if module.iteration % self.every_n_iter == 0 or module.training_finished:
+            self.save(trainer, module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._saved_at != pl_module.iteration and pl_module.iteration > 0:
-            self.save(trainer, pl_module)
+        module = iteration_module(pl_module)
+        if self._saved_at != module.iteration and module.iteration > 0:
+            self.save(trainer, module)
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Write the iteration checkpoint (every rank takes part, rank 0 writes), last.ckpt and the exports."""
-        iteration = pl_module.iteration
+        module = iteration_module(pl_module)
+        iteration = module.iteration
         self._saved_at = iteration
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
         if not trainer.is_global_zero:
@@ -80,7 +91,7 @@ class IterationCheckpoint(Checkpoint):
             _replace_with_copy(path, self.dirpath / "last.ckpt")
             self.last_model_path = str(self.dirpath / "last.ckpt")
             if self.export:
-                export = atomic_torch_save(pl_module.export_official(), self.dirpath / f"net_g_{iteration:08d}.pth")
+                export = atomic_torch_save(module.export_official(), self.dirpath / f"net_g_{iteration:08d}.pth")
                 _replace_with_copy(export, self.dirpath / "net_g_latest.pth")
                 self.last_export_path = str(self.dirpath / "net_g_latest.pth")
             self._prune()

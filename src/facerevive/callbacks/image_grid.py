@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -15,14 +16,16 @@ from torchvision.utils import make_grid, save_image
 def restoration_grid(lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     """One row per face: LQ | restored | GT, as a (3,H,W) image in [0,1] from [-1,1] inputs."""
     rows = torch.stack([lq, restored, gt], dim=1).flatten(0, 1)
-    return make_grid(((rows.float().cpu() + 1) / 2).clamp(0, 1), nrow=3, padding=2)
+    grid: torch.Tensor = make_grid(((rows.float().cpu() + 1) / 2).clamp(0, 1), nrow=3, padding=2)
+    return grid
 
 
 def pyramid_grid(pyramid: list[torch.Tensor], size: int) -> torch.Tensor:
     """One row per face: the U-Net RGB outputs from 8 px up, each enlarged (nearest) to `size`."""
     levels = [F.interpolate(p.float().cpu(), size=(size, size), mode="nearest") for p in pyramid]
     rows = torch.stack(levels, dim=1).flatten(0, 1)
-    return make_grid(((rows + 1) / 2).clamp(0, 1), nrow=len(levels), padding=2)
+    grid: torch.Tensor = make_grid(((rows + 1) / 2).clamp(0, 1), nrow=len(levels), padding=2)
+    return grid
 
 
 class ImageGridCallback(L.Callback):
@@ -38,12 +41,15 @@ class ImageGridCallback(L.Callback):
         self.saved: list[Path] = []
 
     @rank_zero_only
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        iteration = pl_module.iteration
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        module: Any = pl_module  # the training module's iteration counter and `log_images`
+        iteration = int(module.iteration)
         if iteration % self.every_n_iter != 0:
             return
         was_training = pl_module.training
-        images = pl_module.log_images(batch, self.max_images)
+        images = module.log_images(batch, self.max_images)
         pl_module.train(was_training)
         grids = {
             "restoration": restoration_grid(images["lq"], images["restored"], images["gt"]),

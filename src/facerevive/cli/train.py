@@ -107,7 +107,7 @@ def legacy_checkpoint_globals() -> list[Any]:
     import numpy as np
     from omegaconf import base, dictconfig, listconfig, nodes
 
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # type: ignore[attr-defined]
     return [
         dictconfig.DictConfig,
         listconfig.ListConfig,
@@ -170,8 +170,8 @@ def log_hyperparameters(model: L.LightningModule, trainer: L.Trainer, cfg: DictC
         return
     params = list(model.parameters())
     hparams: dict[str, Any] = {
-        key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
-        for key in cfg
+        str(key): OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items()
         if key != "hydra"
     }
     hparams["model/params/total"] = sum(p.numel() for p in params)

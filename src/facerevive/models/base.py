@@ -65,7 +65,7 @@ class IterationModule(L.LightningModule, ABC):
         if schedulers is None:
             return
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
-            scheduler.step()
+            scheduler.step()  # type: ignore[call-arg]  # iteration schedulers, no metric-driven ones
 
     def update_ema(self, ema: nn.Module, net: nn.Module) -> None:
         """ema <- ema_decay * ema + (1 - ema_decay) * net (parameters)."""

@@ -112,7 +112,6 @@ class GFPGANModule(IterationModule):
         self.net_d_left_eye = net_d_left_eye
         self.net_d_right_eye = net_d_right_eye
         self.net_d_mouth = net_d_mouth
-        self.use_identity = net_identity is not None
         self.net_identity = net_identity
         if net_identity is not None:
             self._load_identity(net_identity, identity_load_path)
@@ -120,7 +119,9 @@ class GFPGANModule(IterationModule):
         self.perceptual = perceptual
         if perceptual is not None:
             perceptual.requires_grad_(False)
-        self.optimizer_factories = {"g": optimizer_g, "d": optimizer_d, "component": optimizer_component}
+        self.optimizer_g = optimizer_g
+        self.optimizer_d = optimizer_d
+        self.optimizer_component = optimizer_component
         self.scheduler_factory = scheduler
 
         self.cri_gan = GANLoss(gan_type, loss_weight=self.loss_weights.gan)
@@ -129,7 +130,7 @@ class GFPGANModule(IterationModule):
         self.net_d_iters = net_d_iters
         self.net_d_init_iters = net_d_init_iters
         self.channels_last = channels_last
-        self.log_size = int(net_g.log_size)
+        self.log_size: int = net_g.log_size  # type: ignore[assignment]  # GFPGAN generators set it
         self.out_size = 2**self.log_size
         # BasicSR crops 80 (eyes) and 120 (mouth) px at 512; other sizes scale them linearly.
         self.eye_out_size = eye_out_size or max(1, round(80 * self.out_size / 512))
@@ -170,14 +171,14 @@ class GFPGANModule(IterationModule):
         return {name: getattr(self, f"net_d_{name}") for name in COMPONENTS}
 
     def configure_optimizers(self) -> Any:
-        factories = self.optimizer_factories
         # Trainable generator parameters only: a frozen decoder takes no optimiser state.
         optimizers = [
-            factories["g"]([p for p in self.net_g.parameters() if p.requires_grad]),
-            factories["d"](self.net_d.parameters()),
+            self.optimizer_g([p for p in self.net_g.parameters() if p.requires_grad]),
+            self.optimizer_d(self.net_d.parameters()),
         ]
-        for net in self.component_discriminators().values():
-            optimizers.append(factories["component"](net.parameters()))
+        if self.optimizer_component is not None:
+            for net in self.component_discriminators().values():
+                optimizers.append(self.optimizer_component(net.parameters()))
         if self.scheduler_factory is None:
             return optimizers
         return optimizers, [self.scheduler_factory(opt) for opt in optimizers]
@@ -339,10 +340,13 @@ class GFPGANModule(IterationModule):
                 pred, fake_feats[name] = net(crops_fake[name], return_feats=True)
                 add(f"l_g_gan_{name}", self.cri_component(pred, True, is_disc=False))
             if weights.comp_style > 0:
-                style_total: torch.Tensor | float = 0.0
-                for name, net in discs.items():
-                    _, real_feats = net(crops_real[name], return_feats=True)
-                    style_total = style_total + component_style_loss(fake_feats[name], real_feats)
+                style_terms = [
+                    component_style_loss(fake_feats[name], net(crops_real[name], return_feats=True)[1])
+                    for name, net in discs.items()
+                ]
+                style_total = style_terms[0]
+                for term in style_terms[1:]:
+                    style_total = style_total + term
                 add("l_g_comp_style_loss", style_total * weights.comp_style)
         if self.net_identity is not None and weights.identity > 0:
             identity_gt = self.net_identity(gray_for_identity(gt)).detach()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -13,7 +14,7 @@ def lazy_r1_adam(
     betas: Sequence[float] = (0.0, 0.99),
     reg_every: int = 16,
     scale_lr: bool = False,
-    **kwargs: float,
+    **kwargs: Any,
 ) -> torch.optim.Adam:
     """Adam for a discriminator with lazy R1 every `reg_every` iterations (StyleGAN2).
 

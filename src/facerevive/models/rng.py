@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -39,15 +39,12 @@ class RNGStream:
         self.cpu_state = self._fresh_state(rank)
         self.cuda_state = None
 
-    def set_from_global(self) -> None:
-        """Continue from the current global CPU RNG state (used to align with reference code in tests)."""
-        self.cpu_state = torch.get_rng_state()
-
     @contextmanager
     def active(self, device: torch.device, rank: int = 0) -> Iterator[None]:
         """Within the block torch's global CPU (and `device`'s CUDA) RNG run on this stream's state."""
         if self.cpu_state is None:
             self.reset(rank)
+        assert self.cpu_state is not None
         saved_cpu = torch.get_rng_state()
         torch.set_rng_state(self.cpu_state)
         cuda_index = None
@@ -55,7 +52,7 @@ class RNGStream:
             cuda_index = device.index if device.index is not None else torch.cuda.current_device()
             saved_cuda = torch.cuda.get_rng_state(cuda_index)
             if self.cuda_state is None:
-                torch.cuda.manual_seed(torch.randint(0, 2**62, (1,)).item())
+                torch.cuda.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
             else:
                 torch.cuda.set_rng_state(self.cuda_state, cuda_index)
         try:
@@ -83,13 +80,14 @@ def global_rng_states() -> dict[str, Any]:
 
     numpy's MT19937 key array is stored as an int64 tensor (a numpy array would need full unpickling).
     """
-    kind, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    numpy_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, keys, position, has_gauss, cached_gaussian = numpy_state
     states: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(position), int(has_gauss), float(cached_gaussian)),
         "python": random.getstate(),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
