@@ -95,13 +95,15 @@ def test_bare_and_run_options_keep_the_quickstart() -> None:
     ):
         assert train_overrides(args) == args, args
     assert recipe_group_choices(["experiment=gfpgan_v1", "model/net_g=gfpgan_v1"]) is None
+    # First, so that no Hydra flag before it can take it as its value (`--info`, `--cfg`).
     assert train_overrides(["model/net_g=gfpgan_v1", "trainer=ddp"]) == [
+        "~experiment",
         "model/net_g=gfpgan_v1",
         "trainer=ddp",
-        "~experiment",
     ]
-    assert train_overrides(["data=ffhq_steps"])[-1] == "~experiment"
-    assert train_overrides(["-m", "model/net_g=gfpgan_v1,gfpgan_clean_c2"])[-1] == "~experiment"
+    assert train_overrides(["data=ffhq_steps"])[0] == "~experiment"
+    assert train_overrides(["~experiment", "model/net_g=gfpgan_v1"]) == ["~experiment", "model/net_g=gfpgan_v1"]
+    assert train_overrides(["-m", "model/net_g=gfpgan_v1,gfpgan_clean_c2"])[0] == "~experiment"
 
 
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e != "quickstart"])

@@ -6,7 +6,7 @@ checkpoint of the same task_name. At the end the run's files are listed (checkpo
 The quickstart rule (one place: `train_overrides`): the quickstart is the default experiment only while the
 command line names no `experiment` and chooses none of the recipe groups (`data`, `model` and their subgroups
 such as `model/net_g`, `data/degradation`). A command that chooses one of them without `experiment=` is composed without
-the quickstart (`~experiment` is added, and a log line says so), so it never inherits the quickstart's values.
+the quickstart (`~experiment` is put first, and a log line says so), so it never inherits the quickstart's values.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def recipe_group_choices(args: Sequence[str]) -> list[str] | None:
 
     Hydra flags (`-m`, `--cfg job`, ...) and plain key overrides (`model.total_iter=4`) are not choices.
     """
-    candidates = [arg for arg in args if "=" in arg and not arg.startswith("-")]
+    candidates = [arg for arg in args if ("=" in arg or arg.startswith("~")) and not arg.startswith("-")]
     overrides = OverridesParser.create().parse_overrides(candidates)
     choices = []
     for override in overrides:
@@ -69,7 +69,7 @@ def train_overrides(args: Sequence[str]) -> list[str]:
     """`args` as Hydra must see them: `~experiment` added when a recipe group is chosen without experiment."""
     choices = recipe_group_choices(args)
     if choices:
-        return [*args, "~experiment"]
+        return ["~experiment", *args]
     return list(args)
 
 
@@ -229,7 +229,10 @@ def apply_extras(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
 def _hydra_main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().runtime.choices.get("experiment") is None:
-        log.info("composed without the quickstart experiment (a recipe group was chosen without experiment=)")
+        log.info(
+            "composed without the quickstart experiment: the command line chose a data/model group without "
+            "experiment= (add experiment=quickstart to train the quickstart with it)"
+        )
     apply_extras(cfg)
     metrics, _ = run(cfg)
     metric_name = cfg.get("optimized_metric")
