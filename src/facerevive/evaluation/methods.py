@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -172,7 +173,7 @@ def run_network(net: nn.Module, lq: torch.Tensor, out_size: Sequence[int]) -> to
 class Restorer:
     """Turns a batch of the test set into the method's RGB [0, 1] faces at the GT (or LQ) size."""
 
-    def restore(self, batch: dict, lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
         """The restored faces of one batch (`lq`, `gt` already on the device)."""
         raise NotImplementedError
 
@@ -180,14 +181,14 @@ class Restorer:
 class InputRestorer(Restorer):
     """The LQ image itself, resized to the output size and 8-bit rounded."""
 
-    def restore(self, batch, lq, gt):
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
         return quantize_unit(resize_to(lq, _out_size(lq, gt)))
 
 
 class GTRestorer(Restorer):
     """The ground truth: the reference row."""
 
-    def restore(self, batch, lq, gt):
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
         assert gt is not None, "the runner admits 'gt' on paired sets only"
         return gt
 
@@ -198,7 +199,7 @@ class NetworkRestorer(Restorer):
     def __init__(self, net: nn.Module) -> None:
         self.net = net
 
-    def restore(self, batch, lq, gt):
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
         return run_network(self.net, lq, _out_size(lq, gt))
 
 
@@ -216,7 +217,7 @@ class FolderRestorer(Restorer):
                 f"({len(missing)} of {len(names)} missing)"
             )
 
-    def restore(self, batch, lq, gt):
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
         images = [self.reader[self.index[Path(path).stem]]["lq"] for path in batch["lq_path"]]
         return resize_to(torch.stack(images).to(lq.device), _out_size(lq, gt))
 
@@ -227,7 +228,7 @@ def _out_size(lq: torch.Tensor, gt: torch.Tensor | None) -> tuple[int, int]:
 
 
 def open_method(
-    spec: MethodSpec, device: torch.device, names: Sequence[str], random_overrides: dict | None = None
+    spec: MethodSpec, device: torch.device, names: Sequence[str], random_overrides: dict[str, Any] | None = None
 ) -> Restorer:
     """The restorer of `spec` on `device` for the test images `names`; MethodUnavailableError if it cannot run."""
     if spec.kind is MethodKind.INPUT:

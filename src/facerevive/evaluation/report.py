@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from facerevive.metrics.scorers import Column
 from facerevive.utils.files import atomic_write_text
@@ -41,7 +42,7 @@ class Results:
     columns: list[Column]
     methods: list[MethodResult]
     not_computed: dict[str, str] = field(default_factory=dict)
-    protocol: dict = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=dict)
     images: list[str] = field(default_factory=list)
 
 

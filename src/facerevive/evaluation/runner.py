@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -97,7 +98,9 @@ class RestoredImages:
     def __init__(self, folder: Path, names: Sequence[str]) -> None:
         self.folder, self.names = folder, names
 
-    def add(self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None):
+    def add(
+        self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None
+    ) -> None:
         """Save one batch (images `start`, `start + 1`, ... of the set)."""
         if not spec.is_network:
             return
@@ -118,7 +121,9 @@ class Gallery:
         save_png(img, self.out_dir / relative)
         return relative
 
-    def add(self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None):
+    def add(
+        self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None
+    ) -> None:
         """Keep the batch's gallery faces (images `start`, `start + 1`, ... of the set)."""
         for j in range(lq.shape[0]):
             if start + j not in self.indices:
@@ -193,6 +198,22 @@ class Evaluation:
         return result
 
 
+def _plain_dict(node: DictConfig, key: str) -> dict[str, Any]:
+    """The config entry `key` as a plain, resolved dict (constructor overrides, the report's protocol)."""
+    container = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(container, dict):
+        raise SettingError(f"{key} must be a mapping such as {{out_size: 64}}, got {container!r}")
+    return {str(name): value for name, value in container.items()}
+
+
+def _read_png(path: str) -> np.ndarray:
+    """A gallery image written by this run (BGR)."""
+    image = cv2.imread(path)
+    if image is None:
+        raise OSError(f"could not read {path}")
+    return image
+
+
 def parse_methods(texts: Sequence[str], quickstart_runs: Path, dataset: DictConfig) -> list[MethodSpec]:
     """The method specs of `methods=[...]`, checked against the dataset config before anything runs."""
     specs = [parse_method(text, quickstart_runs) for text in texts]
@@ -225,7 +246,7 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
         int(cfg.num_workers),
         int(cfg.seed),
         outputs,
-        OmegaConf.to_container(cfg.random_overrides, resolve=True) if cfg.random_overrides else None,
+        _plain_dict(cfg.random_overrides, "random_overrides") if cfg.random_overrides else None,
     )
     rows = [evaluation.score(spec) for spec in specs]
     report = Results(
@@ -233,7 +254,7 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
         columns=protocol.columns,
         methods=rows,
         not_computed=protocol.not_computed,
-        protocol=OmegaConf.to_container(cfg.metrics, resolve=True),
+        protocol=_plain_dict(cfg.metrics, "metrics"),
         images=test_set.names,
     )
     gallery_rows = gallery.rows([row.label for row in rows])
@@ -257,7 +278,7 @@ def log_report(loggers: DictConfig | None, report: Results, out_dir: Path, rows:
             for header in headers:
                 paths = [str(out_dir / r[header]) for r in rows if r.get(header)]
                 if paths:
-                    images = [cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB) for p in paths]
+                    images = [cv2.cvtColor(_read_png(p), cv2.COLOR_BGR2RGB) for p in paths]
                     logger.log_image(
                         key=f"eval/{report.dataset}/{header}", images=images, caption=[Path(p).stem for p in paths]
                     )

@@ -15,16 +15,20 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from facerevive.data import PairedImageDataset, UnpairedImageDataset
 from facerevive.data.sources import SourceError, stem
 from facerevive.metrics.scorers import SetInfo
 
 log = logging.getLogger(__name__)
+
+TestImages: TypeAlias = PairedImageDataset | UnpairedImageDataset
 
 
 class DatasetError(ValueError):
@@ -39,7 +43,7 @@ class TestSet:
 
     name: str
     paired: bool
-    images: Dataset
+    images: TestImages
     names: list[str]
     gt_files: list[Path]
 
@@ -48,7 +52,7 @@ class TestSet:
         """What scorers see of the set in `setup`."""
         return SetInfo(self.name, self.paired, tuple(self.gt_files))
 
-    def loader(self, batch_size: int, num_workers: int) -> DataLoader:
+    def loader(self, batch_size: int, num_workers: int) -> DataLoader[dict[str, Any]]:
         """The images in order, in batches."""
         return DataLoader(self.images, batch_size=batch_size, num_workers=num_workers, shuffle=False)
 
@@ -76,17 +80,23 @@ def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, degra
     return out
 
 
-def prepare_dataset(cfg: DictConfig) -> Dataset:
+def prepare_dataset(cfg: DictConfig) -> TestImages:
     """Instantiate `cfg.images`, after synthesising the set when `cfg.synthesize` is given."""
     if cfg.get("synthesize"):
         syn = cfg.synthesize
         synthesize_once(syn.gt, syn.out, int(syn.seed), int(syn.size), syn.degradation)
     try:
-        dataset = instantiate(cfg.images)
+        dataset: object = instantiate(cfg.images)
     except InstantiationException as exc:  # Hydra wraps the dataset's own error: keep a data error's message
         if not isinstance(exc.__cause__, SourceError | OSError):
             raise
         raise DatasetError(f"test set {cfg.name}: {exc.__cause__}") from exc
+    expected = PairedImageDataset if cfg.paired else UnpairedImageDataset
+    if not isinstance(dataset, expected):
+        raise DatasetError(
+            f"test set {cfg.name}: images._target_ must build a {expected.__name__} (paired: {cfg.paired}), "
+            f"got {type(dataset).__name__}"
+        )
     if len(dataset) == 0:
         raise DatasetError(f"test set {cfg.name} has no images ({OmegaConf.to_container(cfg.images, resolve=True)})")
     return dataset
@@ -95,10 +105,9 @@ def prepare_dataset(cfg: DictConfig) -> Dataset:
 def load_test_set(cfg: DictConfig) -> TestSet:
     """The TestSet of a dataset config (configs/dataset/*.yaml)."""
     images = prepare_dataset(cfg)
-    paired = bool(cfg.paired)
-    if paired:
+    if isinstance(images, PairedImageDataset):
         names = [stem(lq_key) for lq_key, _ in images.pairs]
         gt_files = [Path(images.gt.path(gt_key)) for _, gt_key in images.pairs]
     else:
         names, gt_files = [stem(key) for key in images.lq.keys], []
-    return TestSet(str(cfg.name), paired, images, names, gt_files)
+    return TestSet(str(cfg.name), isinstance(images, PairedImageDataset), images, names, gt_files)

@@ -30,10 +30,14 @@ def component_style_loss(
     fake_feats: Sequence[torch.Tensor], real_feats: Sequence[torch.Tensor], layer_weights: Sequence[float] = (0.5, 1.0)
 ) -> torch.Tensor:
     """L1 between Gram matrices of component-discriminator features (conv3, conv5), the real ones detached."""
-    return sum(
+    terms = [
         l1(gram_matrix(fake), gram_matrix(real.detach())) * w
         for fake, real, w in zip(fake_feats, real_feats, layer_weights, strict=True)
-    )
+    ]
+    total = terms[0]
+    for term in terms[1:]:  # left to right, as sum() adds them
+        total = total + term
+    return total
 
 
 def gray_for_identity(x: torch.Tensor, size: int = 128) -> torch.Tensor:

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,8 +25,6 @@ from torch import nn
 from facerevive.metrics.assets import find_weight
 from facerevive.utils.files import atomic_write
 from facerevive.utils.images import unit_to_signed
-
-FEATURE_DIM = 2048
 
 
 def _fid_inception_trunk() -> nn.Module:
@@ -42,7 +41,7 @@ def _fid_inception_trunk() -> nn.Module:
     net.Mixed_6e = pf.FIDInceptionC(768, channels_7x7=192)
     net.Mixed_7b = pf.FIDInceptionE_1(1280)
     net.Mixed_7c = pf.FIDInceptionE_2(2048)
-    return net
+    return cast(nn.Module, net)
 
 
 def random_inception_trunk(seed: int = 0) -> nn.Module:
@@ -56,16 +55,16 @@ def random_inception_trunk(seed: int = 0) -> nn.Module:
             module.weight.data.normal_(0, (2.0 / fan_in) ** 0.5, generator=generator)
         elif isinstance(module, nn.BatchNorm2d):
             module.reset_parameters()
-            module.running_var.uniform_(0.5, 1.5, generator=generator)
+            cast(torch.Tensor, module.running_var).uniform_(0.5, 1.5, generator=generator)
     return trunk
 
 
 class FIDInception(nn.Module):
     """Pool3 features of the TF-FID Inception; `FIDInception.from_file()` loads the official weights."""
 
-    def __init__(self, trunk_state: dict | None = None) -> None:
+    def __init__(self, trunk_state: dict[str, Any] | None = None) -> None:
         super().__init__()
-        t = _fid_inception_trunk()
+        t: Any = _fid_inception_trunk()  # its blocks are read by name below
         if trunk_state is not None:
             t.load_state_dict(trunk_state, strict=True)
         self.body = nn.Sequential(
@@ -86,7 +85,8 @@ class FIDInception(nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """(N, 2048) pool3 features of RGB [0, 1] NCHW images."""
         x = F.interpolate(img, size=(299, 299), mode="bilinear", align_corners=False)
-        return self.body(unit_to_signed(x)).flatten(1)
+        features: torch.Tensor = self.body(unit_to_signed(x))
+        return features.flatten(1)
 
 
 @dataclass

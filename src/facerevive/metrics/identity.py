@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -40,13 +41,14 @@ def build_arcface(weights: str | Path | None = "arcface") -> nn.Module:
     net = ResNetArcFace(block="IRBlock", layers=(2, 2, 2, 2), use_se=False)
     if weights is not None:
         load_checkpoint(net, find_weight(weights), key="params")
-    return net.eval().requires_grad_(False)
+    return cast(nn.Module, net.eval().requires_grad_(False))
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Row-wise cosine similarity of two (N, D) embedding batches, in float64."""
     a, b = a.double(), b.double()
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+    norms: torch.Tensor = a.norm(dim=1) * b.norm(dim=1)
+    return (a * b).sum(1) / norms
 
 
 def angle(cos: torch.Tensor) -> torch.Tensor:
@@ -74,4 +76,5 @@ class IdentityEmbedder(nn.Module):
 
     @torch.no_grad()
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        return self.net(gray_for_identity(unit_to_signed(img)))
+        embedding: torch.Tensor = self.net(gray_for_identity(unit_to_signed(img)))
+        return embedding

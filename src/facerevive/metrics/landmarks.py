@@ -14,6 +14,7 @@ neighbour is clamped to the last pixel instead.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,7 @@ def build_awing(weights: str | Path | None = "awing") -> nn.Module:
     if weights is not None:
         state = torch.load(find_weight(weights), map_location="cpu", weights_only=True)
         net.load_state_dict(state.get("state_dict", state), strict=True)
-    return net.eval().requires_grad_(False)
+    return cast(nn.Module, net.eval().requires_grad_(False))
 
 
 def heatmap_points(heatmaps: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,9 @@ raises `MissingWeightsError`; nothing is downloaded.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torchvision
@@ -21,10 +23,18 @@ from torch import nn
 from facerevive.metrics.assets import MissingWeightsError, find_weight
 from facerevive.utils.images import unit_to_signed
 
+
 # Feature taps (end index of each slice in torchvision's `.features`) and their channel counts.
+@dataclass(frozen=True)
+class _Backbone:
+    taps: tuple[int, ...]
+    channels: tuple[int, ...]
+    weights: str
+
+
 _BACKBONES = {
-    "vgg": {"taps": (4, 9, 16, 23, 30), "channels": (64, 128, 256, 512, 512), "weights": "vgg16"},
-    "alex": {"taps": (2, 5, 8, 10, 12), "channels": (64, 192, 384, 256, 256), "weights": "alexnet"},
+    "vgg": _Backbone(taps=(4, 9, 16, 23, 30), channels=(64, 128, 256, 512, 512), weights="vgg16"),
+    "alex": _Backbone(taps=(2, 5, 8, 10, 12), channels=(64, 192, 384, 256, 256), weights="alexnet"),
 }
 # LPIPS' input scaling layer: ImageNet statistics expressed for [-1, 1] inputs.
 _SHIFT = (-0.030, -0.088, -0.188)
@@ -42,13 +52,16 @@ def lpips_linear_weights(net: str) -> Path:
 
 
 def _features(net: str) -> nn.Sequential:
-    if net == "vgg":
-        return torchvision.models.vgg16(weights=None).features
-    return torchvision.models.alexnet(weights=None).features
+    model = torchvision.models.vgg16(weights=None) if net == "vgg" else torchvision.models.alexnet(weights=None)
+    features: nn.Sequential = model.features
+    return features
 
 
 class LPIPS(nn.Module):
     """Batched LPIPS distance; build it with `LPIPS.from_files(net)` to load the real weights."""
+
+    shift: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, net: str = "vgg") -> None:
         super().__init__()
@@ -56,9 +69,9 @@ class LPIPS(nn.Module):
             raise ValueError(f"LPIPS backbone must be one of {sorted(_BACKBONES)}, got {net!r}")
         self.net = net
         spec = _BACKBONES[net]
-        self.features = _features(net)[: spec["taps"][-1]]
-        self.taps = spec["taps"]
-        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in spec["channels"])
+        self.features: nn.Sequential = _features(net)[: spec.taps[-1]]
+        self.taps = spec.taps
+        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in spec.channels)
         self.register_buffer("shift", torch.tensor(_SHIFT).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
         self.requires_grad_(False)
@@ -68,7 +81,7 @@ class LPIPS(nn.Module):
     def from_files(cls, net: str = "vgg", backbone: str | Path | None = None) -> LPIPS:
         """LPIPS with the torchvision ImageNet backbone file and the package's linear layers."""
         model = cls(net)
-        model.load_backbone(find_weight(backbone or _BACKBONES[net]["weights"]))
+        model.load_backbone(find_weight(backbone or _BACKBONES[net].weights))
         model.load_linear(lpips_linear_weights(net))
         return model
 
@@ -82,7 +95,7 @@ class LPIPS(nn.Module):
         """Load the `lpips` package's linear layers (keys `lin<k>.model.1.weight`)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         for k, lin in enumerate(self.lins):
-            lin.weight.data.copy_(state[f"lin{k}.model.1.weight"])
+            cast(nn.Conv2d, lin).weight.data.copy_(state[f"lin{k}.model.1.weight"])
 
     def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         outs, start = [], 0

@@ -61,7 +61,7 @@ def _aggd(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
     rhat = x.abs().mean(1) ** 2 / sq.mean(1)
     rhat_norm = rhat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
     index = torch.cat(
-        [(ratio_grid[None] - chunk[:, None]).pow(2).argmin(1) for chunk in rhat_norm.split(_ARGMIN_CHUNK)]
+        [(ratio_grid[None] - chunk[:, None]).pow(2).argmin(1) for chunk in torch.split(rhat_norm, _ARGMIN_CHUNK)]
     )
     index = torch.where(torch.isnan(rhat_norm), torch.zeros_like(index), index)  # numpy's argmin of all-NaN
     beta_l, beta_r = left * beta_factor[index], right * beta_factor[index]

@@ -31,7 +31,9 @@ def correct_mean_var(restored: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _prepare(restored: torch.Tensor, gt: torch.Tensor, y_channel: bool, correct: bool, crop_border: int):
+def _prepare(
+    restored: torch.Tensor, gt: torch.Tensor, y_channel: bool, correct: bool, crop_border: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     if restored.shape != gt.shape:
         raise ValueError(f"restored {tuple(restored.shape)} and gt {tuple(gt.shape)} differ in shape")
     restored, gt = restored.double(), gt.double()

@@ -51,6 +51,13 @@ class SetInfo:
     gt_files: Sequence[Path] = field(default_factory=tuple)
 
 
+def _needs(gt: torch.Tensor | None) -> torch.Tensor:
+    """The GT batch of a full-reference scorer (the runner leaves such scorers out on sets without GT)."""
+    if gt is None:
+        raise ValueError("a full-reference metric was given no GT batch")
+    return gt
+
+
 class Scorer:
     """Base class: per-image metrics implement `score` and get the mean of their values per column;
     subclasses set `columns` and `needs_gt`."""
@@ -94,16 +101,14 @@ class PSNRSSIM(Scorer):
 
     def __init__(self, y_channel: bool = False, correct_mean_var: bool = True, crop_border: int = 0) -> None:
         super().__init__()
-        self.kwargs = {"y_channel": y_channel, "correct": correct_mean_var, "crop_border": crop_border}
+        self.y_channel, self.correct, self.crop_border = y_channel, correct_mean_var, crop_border
         suffix = ("_y" if y_channel else "") + ("" if correct_mean_var else "_raw")
         tag = ("-Y" if y_channel else "") + ("" if correct_mean_var else " (raw)")
         self.columns = (Column(f"psnr{suffix}", f"PSNR{tag}↑", True), Column(f"ssim{suffix}", f"SSIM{tag}↑", True))
 
-    def score(self, restored, gt):
-        return {
-            self.columns[0].key: psnr(restored, gt, **self.kwargs),
-            self.columns[1].key: ssim(restored, gt, **self.kwargs),
-        }
+    def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        args = (restored, _needs(gt), self.y_channel, self.correct, self.crop_border)
+        return {self.columns[0].key: psnr(*args), self.columns[1].key: ssim(*args)}
 
 
 class LPIPSScorer(Scorer):
@@ -115,13 +120,13 @@ class LPIPSScorer(Scorer):
         key = "lpips" if net == "vgg" else f"lpips_{net}"
         label = "LPIPS↓" if net == "vgg" else f"LPIPS-{net.capitalize()}↓"
         self.columns = (Column(key, label, False),)
-        self.model: LPIPS | None = None
+        self.model: LPIPS  # set by setup
 
-    def setup(self, device, test_set):
+    def setup(self, device: torch.device, test_set: SetInfo) -> None:
         self.model = LPIPS.from_files(self.net_name, self.backbone).to(device)
 
-    def score(self, restored, gt):
-        return {self.columns[0].key: self.model(restored, gt).double()}
+    def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return {self.columns[0].key: self.model(restored, _needs(gt)).double()}
 
 
 class NIQEScorer(Scorer):
@@ -134,7 +139,7 @@ class NIQEScorer(Scorer):
         super().__init__()
         self.crop_border = crop_border
 
-    def score(self, restored, gt):
+    def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {"niqe": niqe(restored, self.crop_border)}
 
 
@@ -146,17 +151,17 @@ class IdentityScorer(Scorer):
     def __init__(self, weights: str | None = "arcface") -> None:
         super().__init__()
         self.weights = weights
-        self.embedder: IdentityEmbedder | None = None
+        self.embedder: IdentityEmbedder  # set by setup
 
-    def setup(self, device, test_set):
+    def setup(self, device: torch.device, test_set: SetInfo) -> None:
         self.embedder = IdentityEmbedder(build_arcface(self.weights)).to(device)
 
-    def score(self, restored, gt):
-        cos = cosine(self.embedder(restored), self.embedder(gt))
+    def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        cos = cosine(self.embedder(restored), self.embedder(_needs(gt)))
         deg = degrees(cos)
         return {"deg": deg, "idd": deg / 180.0 * math.pi, "ids": cos}
 
-    def summary(self, key, values):
+    def summary(self, key: str, values: list[float]) -> tuple[float, str]:
         if key != "deg":
             return super().summary(key, values)
         mean, left_out = mean_degrees(values)
@@ -171,13 +176,13 @@ class LandmarkScorer(Scorer):
     def __init__(self, weights: str | None = "awing") -> None:
         super().__init__()
         self.weights = weights
-        self.detector: LandmarkDetector | None = None
+        self.detector: LandmarkDetector  # set by setup
 
-    def setup(self, device, test_set):
+    def setup(self, device: torch.device, test_set: SetInfo) -> None:
         self.detector = LandmarkDetector(build_awing(self.weights)).to(device)
 
-    def score(self, restored, gt):
-        return {"lmd": landmark_distance(self.detector(restored), self.detector(gt))}
+    def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return {"lmd": landmark_distance(self.detector(restored), self.detector(_needs(gt)))}
 
 
 class FIDScorer(Scorer):
@@ -204,13 +209,13 @@ class FIDScorer(Scorer):
         self.columns = (
             Column("fid" if reference == "ffhq" else "fid_gt", "FID↓" if reference == "ffhq" else "FID-GT↓", False),
         )
-        self.model: fid_lib.FIDInception | None = None
+        self.model: fid_lib.FIDInception  # set by setup
         self.ref_stats: fid_lib.FIDStats | None = None
         self._cache_path: Path | None = None
         self._features: list[np.ndarray] = []
         self._gt_features: list[np.ndarray] = []
 
-    def setup(self, device, test_set):
+    def setup(self, device: torch.device, test_set: SetInfo) -> None:
         if self.reference == "ffhq":
             self.ref_stats = fid_lib.FIDStats.load(self.stats_file)
         self.model = fid_lib.FIDInception.from_file(self.inception)
@@ -222,16 +227,16 @@ class FIDScorer(Scorer):
                 self.ref_stats = fid_lib.FIDStats.load(self._cache_path)
                 log.info("FID: GT statistics from cache %s", self._cache_path)
 
-    def begin(self):
+    def begin(self) -> None:
         self._features = []
 
-    def update(self, restored, gt):
+    def update(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
         self._features.append(self.model(restored).double().cpu().numpy())
         if self.ref_stats is None:
-            self._gt_features.append(self.model(gt).double().cpu().numpy())
+            self._gt_features.append(self.model(_needs(gt)).double().cpu().numpy())
         return {}
 
-    def result(self):
+    def result(self) -> dict[str, tuple[float, str]]:
         key = self.columns[0].key
         count = sum(len(f) for f in self._features)
         if count < 2:
