@@ -28,7 +28,7 @@ from facerevive.evaluation.report import MethodResult, Results, best_rows, markd
 from facerevive.evaluation.runner import SettingError
 from facerevive.metrics import Column, Scorer
 from facerevive.metrics.fid import FIDStats, folder_fingerprint
-from facerevive.weights import pretrained_dir, set_pretrained_dir
+from facerevive.weights import pretrained_dir
 from facerevive.weights.build import RANDOM_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,13 +45,6 @@ def _write_faces(folder: Path, count: int, size: int, seed: int = 0) -> None:
         img = np.stack([np.sin(a * xx + i), np.cos(b * yy), np.sin((a + b) * (xx - yy))], -1) * 90 + 128
         img = (img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
         cv2.imwrite(str(folder / f"face_{i:02d}.png"), img)
-
-
-@pytest.fixture(autouse=True)
-def _default_weights_dir():
-    """run(cfg) sets the process-wide weights folder: back to the default after each test."""
-    yield
-    set_pretrained_dir(None)
 
 
 @pytest.fixture
