@@ -547,6 +547,17 @@ def test_bad_degradation_steps_fail_with_their_name(faces):
         load_degradation("nope")
 
 
+def test_load_degradation_inside_a_hydra_app_keeps_the_app_config(compose):
+    """Entry points (evaluate's sample set) build a preset while their own Hydra is initialised."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    compose("train.yaml")
+    app_hydra = GlobalHydra.instance().hydra
+    assert app_hydra is not None
+    assert "gray" in load_degradation("no_color").steps
+    assert GlobalHydra.instance().hydra is app_hydra
+
+
 def test_train_loader_partitions_the_data_across_ranks(faces):
     """Under DDP the train loader is built with the trainer's rank and world size; ranks see disjoint samples.
 

@@ -81,6 +81,7 @@ def load_degradation(name: str = "gfpgan_v1", overrides: Sequence[str] = ()) -> 
     (`data.degradation.steps.blur.tolerance=0`). For scripts and tests; inside a Hydra app the config group
     `data/degradation` is instantiated by the entry point instead."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
     from facerevive.cli import CONFIG_DIR
@@ -89,8 +90,17 @@ def load_degradation(name: str = "gfpgan_v1", overrides: Sequence[str] = ()) -> 
     if not (group / f"{name}.yaml").is_file():
         known = sorted(path.stem for path in group.glob("*.yaml"))
         raise ValueError(f"no degradation config {name!r} in {group}; known: {', '.join(known)}")
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(f"data/degradation/{name}", overrides=list(overrides))
+    # Inside a Hydra app (an entry point, a test) the app's own Hydra is set aside while this config is composed.
+    # (initialize_config_dir swaps the GlobalHydra singleton, so it is looked up afresh each time.)
+    app_hydra = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(f"data/degradation/{name}", overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
+        if app_hydra is not None:
+            GlobalHydra.instance().initialize(app_hydra)
     pipeline = instantiate(cfg.data.degradation)
     if not isinstance(pipeline, DegradationPipeline):
         raise TypeError(f"{group / name}.yaml builds {type(pipeline).__name__}, not a DegradationPipeline")
