@@ -547,15 +547,18 @@ def test_bad_degradation_steps_fail_with_their_name(faces):
         load_degradation("nope")
 
 
-def test_load_degradation_inside_a_hydra_app_keeps_the_app_config(compose):
+def test_load_degradation_inside_a_hydra_app_keeps_the_app_config():
     """Entry points (evaluate's sample set) build a preset while their own Hydra is initialised."""
+    from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    compose("train.yaml")
-    app_hydra = GlobalHydra.instance().hydra
-    assert app_hydra is not None
-    assert "gray" in load_degradation("no_color").steps
-    assert GlobalHydra.instance().hydra is app_hydra
+    from facerevive.cli import CONFIG_DIR
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        app_hydra = GlobalHydra.instance().hydra
+        assert "gray" in load_degradation("no_color").steps
+        assert GlobalHydra.instance().hydra is app_hydra
+        assert compose("train.yaml").model.net_g.out_size == 64
 
 
 def test_train_loader_partitions_the_data_across_ranks(faces):
