@@ -16,3 +16,14 @@ StyleGAN2Synthesis.mean_latent
 # Options set on onnxruntime's SessionOptions (restore.detection) and a facexlib helper replaced in a benchmark.
 _.log_severity_level
 _.init_parsing_model
+
+# Lightning reads these flags of the module and the trainer (models.base).
+_.automatic_optimization
+_.should_stop
+
+# Test helpers: torch backend flags, Hydra's job number, an attribute the reference shim puts on basicsr's module,
+# and a callback named only as a `_target_` on a train.py command line.
+_.allow_tf32
+_.num
+_.FusedLeakyReLUFunction
+_.DDPProbe
