@@ -117,11 +117,11 @@ def compose_command(command: DocCommand, tmp_path: Path) -> None:
 
 
 def dry_run_make(command: DocCommand, tmp_path: Path) -> None:
-    target = command.argv[1]
+    target, *make_args = command.argv[1:]
     targets = sorted(t for t in DRY_RUN_TARGETS if t.startswith("bench-")) if target == "bench-*" else [target]
     for name in targets:
         assert name in DRY_RUN_TARGETS, f"make {name}: no rule says how to check it"
-        out = sh(["make", "-n", name], tmp_path)
+        out = sh(["make", "-n", name, *make_args], tmp_path)
         assert out.strip(), f"make -n {name} printed nothing"
 
 
@@ -200,7 +200,7 @@ def external(command: DocCommand, tmp_path: Path) -> None:
 Rule = tuple[str, Callable[[DocCommand, Path], None]]
 RULES: list[Rule] = [
     (r"^make (train|evaluate)$", run_make_train_then_evaluate),
-    (r"^make [\w*-]+$", dry_run_make),
+    (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore) )", compose_command),
     (r"^facerevive-(train|evaluate|restore)$", console_script),
