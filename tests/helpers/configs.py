@@ -22,9 +22,7 @@ def tiny_net_g_config(**overrides) -> dict:
     return {**config, **overrides}
 
 
-def compose_config(
-    config_name: str, overrides: list[str], tmp_path: Path, run_dir: Path | None = None
-) -> DictConfig:
+def compose_config(config_name: str, overrides: list[str], tmp_path: Path, run_dir: Path | None = None) -> DictConfig:
     """`config_name` composed with `overrides`; logs under `tmp_path`, the run directory `run_dir`
     (default tmp_path/run), and HydraConfig set as @hydra.main sets it up."""
     GlobalHydra.instance().clear()

@@ -25,11 +25,13 @@ import argparse
 import json
 import sys
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from numpy._core.multiarray import scalar as multiarray_scalar
 
 from facerevive.data.image_io import to_float_rgb
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
@@ -110,7 +112,12 @@ def load_boxes(path: str | Path) -> dict[str, Boxes]:
     if path.suffix == ".json":
         raw = json.loads(path.read_text())
     else:
-        numpy_types = [np.dtype, np.dtypes.Float64DType, np.dtypes.Float32DType, np._core.multiarray.scalar]
+        numpy_types: list[Callable[..., Any]] = [
+            np.dtype,
+            np.dtypes.Float64DType,
+            np.dtypes.Float32DType,
+            multiarray_scalar,
+        ]
         with torch.serialization.safe_globals([*numpy_types, OrderedDict]):
             raw = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(raw, Mapping):

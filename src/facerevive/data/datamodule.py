@@ -12,9 +12,10 @@ Val/test loaders are plain; under DDP Lightning gives them a non-shuffling distr
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import lightning as L
+from lightning.fabric.utilities.data import AttributeDict
 from torch.utils.data import DataLoader, Dataset
 
 from facerevive.data.pipeline import DegradationPipeline
@@ -29,6 +30,21 @@ def _build(dataset: DatasetLike) -> Dataset | None:
     if callable(dataset):
         return dataset()
     raise TypeError(f"expected a Dataset or a partial that builds one, got {type(dataset).__name__}")
+
+
+class _ProcessedCount(Protocol):
+    """A Lightning progress tracker that counts processed events."""
+
+    processed: int
+
+
+def _processed(tracker: object) -> int:
+    """The `processed` count of a fit-loop progress tracker.
+
+    Lightning annotates `_Progress.current` as the base `_ReadyCompletedTracker` but builds a `_ProcessedTracker`
+    (its own `increment_processed` relies on that), so the cast states what the loop holds.
+    """
+    return cast(_ProcessedCount, tracker).processed
 
 
 class FaceDataModule(L.LightningDataModule):
@@ -65,55 +81,76 @@ class FaceDataModule(L.LightningDataModule):
         self.datasets: dict[str, Dataset | None] = {"train": None, "val": None, "test": None}
 
     def setup(self, stage: str | None = None) -> None:
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        wanted: dict[str | None, tuple[str, ...]] = {
+            "fit": ("train", "val"),
+            "validate": ("val",),
+            "test": ("test",),
+            "predict": ("test",),
+        }
         for split in wanted.get(stage, ("train", "val", "test")):
             if self.datasets[split] is None:
                 self.datasets[split] = _build(self._specs[split])
 
-    def _loader(self, split: str, train: bool) -> DataLoader | list:
-        dataset = self.datasets[split]
-        if dataset is None:
+    @property
+    def _settings(self) -> AttributeDict:
+        """The loader settings recorded by `save_hyperparameters`.
+
+        Lightning types `hparams` as any mutable mapping; `save_hyperparameters` stores an AttributeDict, which
+        the cast states so the settings read as attributes.
+        """
+        return cast(AttributeDict, self.hparams)
+
+    def _dataset(self, split: str) -> Dataset | None:
+        """The split's dataset, built on first use."""
+        if self.datasets[split] is None:
             self.setup({"train": "fit", "val": "validate", "test": "test"}[split])
-            dataset = self.datasets[split]
-        if dataset is None:
-            if train:
-                raise RuntimeError("no train dataset configured (data.train is null)")
-            return []  # Lightning skips a stage whose loaders are an empty list
-        workers = self.hparams.num_workers
+        return self.datasets[split]
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        """Worker settings shared by every loader."""
+        workers = self._settings.num_workers
         kwargs: dict[str, Any] = {
             "num_workers": workers,
-            "persistent_workers": self.hparams.persistent_workers and workers > 0,
-            "pin_memory": self.hparams.pin_memory,
+            "persistent_workers": self._settings.persistent_workers and workers > 0,
+            "pin_memory": self._settings.pin_memory,
         }
-        if workers > 0 and self.hparams.prefetch_factor is not None:
-            kwargs["prefetch_factor"] = self.hparams.prefetch_factor
-        if not train:
-            return DataLoader(dataset, batch_size=self.hparams.val_batch_size, shuffle=False, **kwargs)
-        world_size, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, seed=self.hparams.seed or 0)
-        if self.trainer:
-            # The epoch Lightning will pass to `set_epoch`: it creates the first iterator before that call.
-            sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
-        return ResumableDataLoader(
-            SeededDataset(dataset),
-            batch_size=self.hparams.batch_size,
-            sampler=sampler,
-            drop_last=self.hparams.drop_last,
-            batches_done=self._train_batches_done,
-            **kwargs,
-        )
+        if workers > 0 and self._settings.prefetch_factor is not None:
+            kwargs["prefetch_factor"] = self._settings.prefetch_factor
+        return kwargs
+
+    def _eval_loader(self, split: str) -> DataLoader | list:
+        dataset = self._dataset(split)
+        if dataset is None:
+            return []  # Lightning skips a stage whose loaders are an empty list
+        return DataLoader(dataset, batch_size=self._settings.val_batch_size, shuffle=False, **self._loader_kwargs())
 
     def _train_batches_done(self) -> int:
         """Training batches of the current epoch that the fit loop has processed on this rank."""
         if self.trainer is None:
             return 0
-        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return _processed(self.trainer.fit_loop.epoch_loop.batch_progress.current)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+    def train_dataloader(self) -> ResumableDataLoader:
+        dataset = self._dataset("train")
+        if dataset is None:
+            raise RuntimeError("no train dataset configured (data.train is null)")
+        kwargs = self._loader_kwargs()
+        world_size, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+        sampler = ResumableSampler(dataset, num_replicas=world_size, rank=rank, seed=self._settings.seed or 0)
+        if self.trainer:
+            # The epoch Lightning will pass to `set_epoch`: it creates the first iterator before that call.
+            sampler.set_epoch(_processed(self.trainer.fit_loop.epoch_progress.current))
+        return ResumableDataLoader(
+            SeededDataset(dataset),
+            batch_size=self._settings.batch_size,
+            sampler=sampler,
+            drop_last=self._settings.drop_last,
+            batches_done=self._train_batches_done,
+            **kwargs,
+        )
 
     def val_dataloader(self) -> DataLoader | list:
-        return self._loader("val", train=False)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader | list:
-        return self._loader("test", train=False)
+        return self._eval_loader("test")

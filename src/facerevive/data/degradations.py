@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torchvision.transforms import functional as TF
 
 from facerevive.data.image_io import to_float_rgb, to_uint8
@@ -123,10 +124,10 @@ def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE)
     # they still meet the bound.
     if np.abs(kernel - sum(np.outer(c, r) for c, r in symmetric)).sum() <= tolerance / 2:
         terms = symmetric
-    out = None
-    for column, row in terms:
-        term = cv2.sepFilter2D(img, -1, row, column, borderType=cv2.BORDER_REFLECT_101)
-        out = term if out is None else cv2.add(out, term)
+    (column, row), *rest = terms
+    out = cv2.sepFilter2D(img, -1, row, column, borderType=cv2.BORDER_REFLECT_101)
+    for column, row in rest:
+        out = cv2.add(out, cv2.sepFilter2D(img, -1, row, column, borderType=cv2.BORDER_REFLECT_101))
     return out
 
 
@@ -162,10 +163,12 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("OpenCV failed to JPEG-encode an image")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("OpenCV failed to decode the JPEG it had just encoded")
     return to_float_rgb(decoded)
 
 
-def color_shift(img: np.ndarray, shift: Sequence[float]) -> np.ndarray:
+def color_shift(img: np.ndarray, shift: ArrayLike) -> np.ndarray:
     """Add a per-channel offset (RGB order, [0, 1] units) and clip: the official numpy colour jitter."""
     return np.clip(img + np.asarray(shift, dtype=np.float32), 0, 1)
 

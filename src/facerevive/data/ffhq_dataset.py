@@ -99,11 +99,11 @@ class FFHQDegradationDataset(Dataset):
         self.eye_enlarge_ratio = float(eye_enlarge_ratio)
         self.box_scale = self.out_size / float(component_size)
         self.exact_box_flip = bool(exact_box_flip)
-        self.boxes: dict[str, dict[str, list[float]]] | None = None
+        self.boxes: dict[str, cb.Boxes] | None = None
         self.box_keys: list[str] | None = None
         if component_path is not None:
             self.boxes = cb.load_boxes(component_path)
-            self.box_keys = self._match_box_keys(component_path)
+            self.box_keys = self._match_box_keys(component_path, self.boxes)
         self.bad_files: dict[str, str] = {}
         self._rng_owner: tuple[int, int] | None = None
         if check_images:
@@ -115,12 +115,12 @@ class FFHQDegradationDataset(Dataset):
         if len(self.bad_files) == len(self):
             raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected")
 
-    def _match_box_keys(self, component_path: str | Path) -> list[str]:
+    def _match_box_keys(self, component_path: str | Path, boxes: dict[str, cb.Boxes]) -> list[str]:
         """The box-file key of every image, failing at start on the first image the file does not cover."""
         keys = []
         for key in self.source.keys:
             candidates = cb.box_key_candidates(stem(key))
-            found = next((c for c in candidates if c in self.boxes), None)
+            found = next((c for c in candidates if c in boxes), None)
             if found is None:
                 raise KeyError(
                     f"component box file {component_path} has no entry for image {self.source.path(key)} "
@@ -173,6 +173,8 @@ class FFHQDegradationDataset(Dataset):
         (c - h + 1, c + h), which lands 1 px right of the mirror image of the unflipped box. With
         `exact_box_flip` the flipped box is that mirror image, (out_size - x2, y1, out_size - x1, y2).
         """
+        if self.boxes is None or self.box_keys is None:
+            raise ValueError("this dataset has no component boxes (component_path is None)")
         entry = self.boxes[self.box_keys[index]]
         scaled = {name: [v * self.box_scale for v in entry[name]] for name in cb.COMPONENTS}
         if flipped:

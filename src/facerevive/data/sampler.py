@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,13 +31,20 @@ log = logging.getLogger(__name__)
 class SampleKey(NamedTuple):
     """What `ResumableSampler` yields: a dataset index and the seed of that sample's random draws."""
 
-    index: int
+    index: int  # type: ignore[assignment]  # the dataset index; shadowing tuple.index is intended (no caller uses it)
     seed: int
 
 
 def sample_seed(seed: int, epoch: int, position: int) -> int:
     """A 64-bit seed for the sample at `position` of `epoch` (independent streams via numpy's SeedSequence)."""
     return int(np.random.SeedSequence([seed, epoch, position]).generate_state(1, np.uint64)[0])
+
+
+def dataset_size(dataset: Dataset) -> int:
+    """`len(dataset)`; a dataset without a length cannot be shuffled or resumed by position."""
+    if not isinstance(dataset, Sized):
+        raise TypeError(f"{type(dataset).__name__} has no len(): a resumable order needs a map-style dataset")
+    return len(dataset)
 
 
 class ResumableSampler(DistributedSampler):
@@ -63,7 +70,7 @@ class ResumableSampler(DistributedSampler):
 
     def order(self) -> list[int]:
         """This epoch's global order of dataset indices, padded to `total_size`."""
-        n = len(self.dataset)
+        n = dataset_size(self.dataset)
         if self.shuffle:
             generator = torch.Generator()
             generator.manual_seed(self.seed + self.epoch)
@@ -94,7 +101,7 @@ class SeededDataset(Dataset):
         self.reseed = getattr(dataset, "reseed", None)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return dataset_size(self.dataset)
 
     def __getitem__(self, key: SampleKey | int) -> Any:
         if isinstance(key, SampleKey):
@@ -115,9 +122,9 @@ class ResumableDataLoader(DataLoader):
         self.batches_done = batches_done
 
     @property
-    def resumable(self) -> bool:
-        """False when the sampler was swapped (Lightning's `overfit_batches` rebuilds the loader sequential)."""
-        return isinstance(self.sampler, ResumableSampler)
+    def resumable_sampler(self) -> ResumableSampler | None:
+        """None when the sampler was swapped (Lightning's `overfit_batches` rebuilds the loader sequential)."""
+        return self.sampler if isinstance(self.sampler, ResumableSampler) else None
 
     def state_dict(self) -> dict[str, Any]:
         """Where the next batch starts; a finished epoch is saved as the start of the next one.
@@ -125,9 +132,11 @@ class ResumableDataLoader(DataLoader):
         (Lightning creates the iterator of a restored run before it calls `set_epoch`, so the state must
         already name the epoch that comes next.)
         """
-        if not self.resumable:
+        sampler = self.resumable_sampler
+        if sampler is None:
             return {}
-        sampler: ResumableSampler = self.sampler
+        if self.batch_size is None:
+            raise ValueError("a resumable train loader needs batch_size (not a batch_sampler)")
         epoch, batches = sampler.epoch, self.batches_done()
         if batches >= len(self):
             epoch, batches = epoch + 1, 0
@@ -138,16 +147,16 @@ class ResumableDataLoader(DataLoader):
             "batch_size": self.batch_size,
             "num_replicas": sampler.num_replicas,
             "seed": sampler.seed,
-            "dataset_size": len(sampler.dataset),
+            "dataset_size": dataset_size(sampler.dataset),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if not self.resumable or not state:
+        sampler = self.resumable_sampler
+        if sampler is None or not state:
             log.warning("train loader: no saved position to resume from (or not resumable); its epoch starts over")
             return
-        sampler: ResumableSampler = self.sampler
         now = {"batch_size": self.batch_size, "num_replicas": sampler.num_replicas, "seed": sampler.seed}
-        now["dataset_size"] = len(sampler.dataset)
+        now["dataset_size"] = dataset_size(sampler.dataset)
         changed = {key: (state.get(key), value) for key, value in now.items() if state.get(key) != value}
         if "dataset_size" in changed or "seed" in changed:
             log.warning(

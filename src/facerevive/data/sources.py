@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import lmdb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -107,7 +111,7 @@ class LmdbSource(ImageSource):
             raise SourceError(f"LMDB folder names end with '.lmdb' (BasicSR convention), got {root}")
         self.keys = read_meta_info(root)
         self._require_keys("LMDB")
-        self._env = None
+        self._env: lmdb.Environment | None = None
         self._owner: int | None = None
 
     def read(self, key: str) -> bytes:
@@ -147,7 +151,7 @@ class ZipSource(ImageSource):
             raise SourceError(f"{root} is not a readable zip archive: {exc}") from exc
         self.keys = sorted(n for n in names if not n.endswith("/") and _is_image_name(n))
         self._require_keys("zip archive")
-        self._zip = None
+        self._zip: zipfile.ZipFile | None = None
         self._owner: int | None = None
 
     def read(self, key: str) -> bytes:

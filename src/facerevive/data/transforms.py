@@ -270,9 +270,11 @@ class RandomColorJitter(_DegradationTransform):
         self.brightness = None if brightness is None else _check_range("brightness", brightness, low=0.0)
         self.contrast = None if contrast is None else _check_range("contrast", contrast, low=0.0)
         self.saturation = None if saturation is None else _check_range("saturation", saturation, low=0.0)
-        self.hue = None if hue is None else _check_range("hue", hue, low=-0.5)
-        if self.hue is not None and self.hue[1] > 0.5:
-            raise ValueError(f"hue must lie in [-0.5, 0.5], got {list(hue)}")
+        self.hue: tuple[float, float] | None = None
+        if hue is not None:
+            self.hue = _check_range("hue", hue, low=-0.5)
+            if self.hue[1] > 0.5:
+                raise ValueError(f"hue must lie in [-0.5, 0.5], got {list(hue)}")
 
     def get_params(self) -> dict[str, Any]:
         rng = self.random_generator
