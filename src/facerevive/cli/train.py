@@ -12,7 +12,6 @@ the quickstart (`~experiment` is put first, and a log line says so), so it never
 from __future__ import annotations
 
 import logging
-import pickle
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,7 @@ from facerevive.utils.instantiate import instantiate_callbacks, instantiate_logg
 from facerevive.utils.preflight import check_pretrained_paths, log_random_inits
 from facerevive.utils.run_files import find_last_checkpoint, run_summary
 from facerevive.weights import set_pretrained_dir
+from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load
 
 log = logging.getLogger("facerevive.train")
 
@@ -98,48 +98,16 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(ckpt_path)
 
 
-def legacy_checkpoint_globals() -> list[Any]:
-    """The types a checkpoint written before the plain-data format holds: OmegaConf hyper-parameters and a numpy
-    RNG state. Allowed only while resuming such a file (see `checkpoint_loading`), never for other loads."""
-    import collections
-    import typing
-
-    import numpy as np
-    from omegaconf import base, dictconfig, listconfig, nodes
-
-    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # type: ignore[attr-defined]
-    return [
-        dictconfig.DictConfig,
-        listconfig.ListConfig,
-        base.ContainerMetadata,
-        base.Metadata,
-        nodes.AnyNode,
-        typing.Any,
-        collections.defaultdict,
-        dict,
-        list,
-        int,
-        np.ndarray,
-        np.dtype,
-        np.dtypes.UInt32DType,
-        multiarray._reconstruct,
-    ]
-
-
 def read_resume_metadata(path: str) -> tuple[dict[str, Any], bool]:
     """The checkpoint at `path` (memory-mapped) and whether it is in the pre-plain-data (legacy) format."""
     try:
-        return torch.load(path, map_location="cpu", mmap=True, weights_only=True), False
-    except pickle.UnpicklingError:
+        return safe_load(path, mmap=True), False
+    except UnsafeFileError:
         pass
     try:
-        with torch.serialization.safe_globals(legacy_checkpoint_globals()):
-            checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise pickle.UnpicklingError(
-            f"ckpt_path={path}: not a FaceRevive training checkpoint (it holds objects other than tensors and plain "
-            f"data): {exc}"
-        ) from exc
+        checkpoint = safe_load(path, legacy_checkpoint_globals(), mmap=True)
+    except UnsafeFileError as exc:
+        raise UnsafeFileError(f"ckpt_path={path}: not a FaceRevive training checkpoint: {exc}") from exc
     log.warning("ckpt_path=%s: a checkpoint of the earlier format (OmegaConf hyper-parameters); resuming it", path)
     return checkpoint, True
 

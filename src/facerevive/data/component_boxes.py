@@ -35,6 +35,7 @@ from numpy._core.multiarray import scalar as multiarray_scalar
 
 from facerevive.data.image_io import to_float_rgb
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
+from facerevive.weights.checkpoint import safe_load
 
 COMPONENTS = ("left_eye", "right_eye", "mouth")
 LEFT_EYE_68 = list(range(36, 42))
@@ -118,8 +119,7 @@ def load_boxes(path: str | Path) -> dict[str, Boxes]:
             np.dtypes.Float32DType,
             multiarray_scalar,
         ]
-        with torch.serialization.safe_globals([*numpy_types, OrderedDict]):
-            raw = torch.load(path, map_location="cpu", weights_only=True)
+        raw = safe_load(path, [*numpy_types, OrderedDict])
     if not isinstance(raw, Mapping):
         raise ValueError(f"{path} does not hold a dict of component boxes")
     boxes = {}

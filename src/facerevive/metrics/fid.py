@@ -25,6 +25,7 @@ from torch import nn
 from facerevive.metrics.assets import find_weight
 from facerevive.utils.files import atomic_write
 from facerevive.utils.images import unit_to_signed
+from facerevive.weights.checkpoint import numpy_array_globals, safe_load
 
 
 def _fid_inception_trunk() -> nn.Module:
@@ -116,7 +117,7 @@ class FIDStats:
                 if "mu" not in data or "sigma" not in data:
                     raise ValueError(f"{path}: FID statistics need 'mu' and 'sigma', found {sorted(data.files)}")
                 return cls(data["mu"].astype(np.float64), data["sigma"].astype(np.float64), int(data.get("count", 0)))
-        data = torch.load(path, map_location="cpu", weights_only=False)
+        data = safe_load(path, numpy_array_globals())
         if not isinstance(data, dict) or "mean" not in data or "cov" not in data:
             raise ValueError(f"{path}: FID statistics need keys 'mean' and 'cov'")
         return cls(np.asarray(data["mean"], np.float64), np.asarray(data["cov"], np.float64))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 import logging
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,19 +28,80 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be loaded into the given network as asked."""
 
 
+class UnsafeFileError(CheckpointError):
+    """A file that holds objects other than tensors and plain data: FaceRevive never unpickles such files."""
+
+
+def numpy_array_globals() -> list[Any]:
+    """The types `torch.save` writes for numpy arrays (BasicSR's FID statistics, old RNG states)."""
+    import numpy as np
+
+    multiarray = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray  # type: ignore[attr-defined]
+    return [
+        multiarray._reconstruct,
+        np.ndarray,
+        np.dtype,
+        np.dtypes.UInt32DType,
+        np.dtypes.Float32DType,
+        np.dtypes.Float64DType,
+    ]
+
+
+def legacy_checkpoint_globals() -> list[Any]:
+    """The types a FaceRevive training checkpoint written before the plain-data format holds: OmegaConf
+    hyper-parameters and a numpy RNG state. Allowed only for such files (`read_checkpoint`, resuming)."""
+    import typing
+
+    from omegaconf import base, dictconfig, listconfig, nodes
+
+    return [
+        dictconfig.DictConfig,
+        listconfig.ListConfig,
+        base.ContainerMetadata,
+        base.Metadata,
+        nodes.AnyNode,
+        typing.Any,
+        collections.defaultdict,
+        dict,
+        list,
+        int,
+        *numpy_array_globals(),
+    ]
+
+
+def safe_load(path: str | Path, allowed: Sequence[Any] = (), mmap: bool = False) -> Any:
+    """`torch.load(weights_only=True)` on CPU with the explicit extra types `allowed`; any other object in the
+    file raises UnsafeFileError naming the file (nothing in it is executed)."""
+    try:
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsafeFileError(
+            f"{path} holds objects other than tensors and plain data, so it is refused (FaceRevive never unpickles "
+            f"such files; {reason})"
+        ) from exc
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """torch.load a checkpoint on CPU; plain tensors first, full unpickling only for Lightning files."""
+    """A weights file on CPU, loaded safely: official files, exports and checkpoints hold only tensors and plain
+    data; a FaceRevive checkpoint of the earlier format is read with the fixed OmegaConf/numpy allowlist
+    (`legacy_checkpoint_globals`). Anything else is refused (UnsafeFileError), never unpickled."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `make weights`)")
     try:
         try:
-            return cast(dict[str, Any], torch.load(path, map_location="cpu", weights_only=True))
-        except pickle.UnpicklingError:
-            # Lightning checkpoints carry hyper-parameters (OmegaConf containers, partials).
-            return cast(dict[str, Any], torch.load(path, map_location="cpu", weights_only=False))
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+            checkpoint = safe_load(path)
+        except UnsafeFileError:
+            checkpoint = safe_load(path, legacy_checkpoint_globals())
+    except UnsafeFileError:
+        raise
+    except (RuntimeError, EOFError, ValueError, OSError) as exc:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {exc}") from exc
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a checkpoint dictionary")
+    return dict(checkpoint)
 
 
 def _is_state_dict(obj: object) -> bool:
