@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import WandbLogger
 
 from facerevive.models.base import IterationModule
 from facerevive.utils.files import atomic_path, atomic_torch_save
+from facerevive.weights.finite import check_finite_state
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class IterationCheckpoint(Checkpoint):
         """Write the iteration checkpoint (every rank takes part, rank 0 writes), last.ckpt and the exports."""
         module = iteration_module(pl_module)
         iteration = module.iteration
+        # Never a non-finite network as last.ckpt or export: the last good files stay in place.
+        check_finite_state(module.state_dict(), source=f"iteration {iteration}: not saved, the network")
         self._saved_at = iteration
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
         if not trainer.is_global_zero:

@@ -4,6 +4,7 @@ from facerevive.models.base import IterationModule
 from facerevive.models.ema import ema_update
 from facerevive.models.export import generator_config
 from facerevive.models.gfpgan_module import OFFICIAL_EMA_DECAY, GFPGANLossWeights, GFPGANModule
+from facerevive.models.nonfinite import NonFiniteError, NonFiniteGuard
 from facerevive.models.optim import lazy_r1_adam
 
 __all__ = [
@@ -11,6 +12,8 @@ __all__ = [
     "GFPGANLossWeights",
     "GFPGANModule",
     "IterationModule",
+    "NonFiniteError",
+    "NonFiniteGuard",
     "ema_update",
     "generator_config",
     "lazy_r1_adam",

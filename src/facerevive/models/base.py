@@ -11,10 +11,12 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
 from facerevive.models.ema import ema_update
+from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.models.rng import RNGStream, global_rng_states, set_global_rng_states
 
 
@@ -23,10 +25,13 @@ class IterationModule(L.LightningModule, ABC):
 
     Subclasses list their optimisers' names in `optimizer_names` (the order `configure_optimizers` returns
     them in, which is the order of the optimiser states in a checkpoint), name the networks that never train
-    in `frozen_modules`, and write their official-format file in `export_official`.
+    in `frozen_modules`, and write their official-format file in `export_official`. Before each optimiser step
+    they ask `step_allowed` (the NaN/Inf guard `nonfinite`) and close each iteration with `end_iteration`.
     """
 
-    def __init__(self, total_iter: int, ema_decay: float, seed: int | None = 0) -> None:
+    def __init__(
+        self, total_iter: int, ema_decay: float, seed: int | None = 0, nonfinite: NonFiniteGuard | None = None
+    ) -> None:
         super().__init__()
         if total_iter < 1:
             raise ValueError(f"model.total_iter must be >= 1, got {total_iter}")
@@ -35,6 +40,7 @@ class IterationModule(L.LightningModule, ABC):
         self.ema_decay = ema_decay
         self.iteration = 0
         self.rng = RNGStream(seed)
+        self.nonfinite = nonfinite or NonFiniteGuard()
 
     # ------------------------------------------------------------ contract
     @property
@@ -70,6 +76,22 @@ class IterationModule(L.LightningModule, ABC):
     def update_ema(self, ema: nn.Module, net: nn.Module) -> None:
         """ema <- ema_decay * ema + (1 - ema_decay) * net (parameters)."""
         ema_update(ema, net, self.ema_decay)
+
+    def step_allowed(self, stage: str, losses: dict[str, torch.Tensor], params: list[tuple[str, nn.Parameter]]) -> bool:
+        """Whether optimiser `stage` may step on these losses and gradients (see NonFiniteGuard.check).
+
+        Under a mixed-precision GradScaler, Inf gradients are the scaler's business (it skips the step and
+        lowers the scale), so only the losses are checked there.
+        """
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        scaled = getattr(plugin, "scaler", None) is not None
+        return self.nonfinite.check(stage, self.iteration, losses, params, check_grads=not scaled)
+
+    def end_iteration(self, g_loss: torch.Tensor | None, d_loss: torch.Tensor | None) -> None:
+        """Tell the guard this iteration is over (resets the bad-iteration run, watches for explosion)."""
+        g = float(g_loss.detach()) if g_loss is not None else None
+        d = float(d_loss.detach()) if d_loss is not None else None
+        self.nonfinite.end_iteration(self.iteration, g, d)
 
     def train(self, mode: bool = True) -> IterationModule:
         """Lightning switches everything to train mode; the frozen networks stay in eval (BatchNorm, Dropout)."""

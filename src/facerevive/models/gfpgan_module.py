@@ -24,6 +24,7 @@ from facerevive.losses import GANLoss, component_style_loss, gray_for_identity, 
 from facerevive.metrics.psnr_ssim import psnr
 from facerevive.models.base import IterationModule
 from facerevive.models.export import generator_config
+from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.utils.images import signed_to_unit
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ class GFPGANModule(IterationModule):
         total_iter: int = 800000,
         channels_last: bool = False,
         seed: int | None = 0,
+        nonfinite: NonFiniteGuard | None = None,
     ) -> None:
-        super().__init__(total_iter=total_iter, ema_decay=ema_decay, seed=seed)
+        super().__init__(total_iter=total_iter, ema_decay=ema_decay, seed=seed, nonfinite=nonfinite)
         self.loss_weights = loss_weights or GFPGANLossWeights()
         self.net_g_config = generator_config(net_g)
         self.net_g = net_g
@@ -235,6 +237,7 @@ class GFPGANModule(IterationModule):
             lrs["lr/d_component"] = self._lr("d_left_eye")
         self.log_dict(lrs, on_step=True, batch_size=batch_size)
         self.log("train/iteration", float(self.iteration), on_step=True, batch_size=batch_size)
+        self.log("train/nonfinite_skipped", float(self.nonfinite.skipped), on_step=True, batch_size=batch_size)
         self.log("train/iter_time", time.perf_counter() - start, on_step=True, batch_size=batch_size, prog_bar=True)
         self.last_losses = {k: float(v) for k, v in losses.items()}
 
@@ -242,13 +245,18 @@ class GFPGANModule(IterationModule):
         return float(self.optimizer(name).param_groups[0]["lr"])
 
     def train_iteration(self, batch: Mapping[str, Any], iteration: int) -> dict[str, torch.Tensor]:
-        """One full GFPGAN iteration; returns every loss term (detached) by its official name."""
+        """One full GFPGAN iteration; returns every loss term (detached) by its official name.
+
+        Each optimiser steps only when its losses and gradients are finite (`step_allowed`); otherwise the
+        rest of the iteration is skipped (no step, no EMA update) or the run stops, as `model.nonfinite` says.
+        """
         weights = self.loss_weights
         opt_g, opt_d = self.optimizer("g"), self.optimizer("d")
         discs = self.component_discriminators()
         opt_components = {name: self.optimizer(f"d_{name}") for name in discs}
         lq, gt = self._memory_format(batch["lq"]), self._memory_format(batch["gt"])
         losses: dict[str, torch.Tensor] = {}
+        g_total: torch.Tensor | None = None
 
         # ---- generator
         pyramid_weight = weights.pyramid_at(iteration)
@@ -262,8 +270,10 @@ class GFPGANModule(IterationModule):
                 crops_fake = self.component_crops(output, boxes)
                 crops_real = self.component_crops(gt, boxes)
             if iteration % self.net_d_iters == 0 and iteration > self.net_d_init_iters:
-                l_total = self._generator_losses(output, out_rgbs, gt, crops_fake, crops_real, pyramid_weight, losses)
-                self.manual_backward(l_total)
+                g_total = self._generator_losses(output, out_rgbs, gt, crops_fake, crops_real, pyramid_weight, losses)
+                self.manual_backward(g_total)
+                if not self.step_allowed("g", losses, list(self.net_g.named_parameters(prefix="net_g"))):
+                    return losses
                 opt_g.step()
 
         # ---- EMA of the generator
@@ -290,6 +300,9 @@ class GFPGANModule(IterationModule):
                     l_r1 = weights.r1 / 2 * l_r1 * self.net_d_reg_every + 0 * real_pred_r1[0]
                 losses["l_d_r1"] = l_r1.detach().mean()
                 self.manual_backward(l_r1.sum())
+            d_losses = {key: losses[key] for key in ("l_d", "l_d_r1") if key in losses}
+            if not self.step_allowed("d", d_losses, list(self.net_d.named_parameters(prefix="net_d"))):
+                return losses
             opt_d.step()
 
         # ---- facial-component discriminators
@@ -300,8 +313,15 @@ class GFPGANModule(IterationModule):
             l_comp = self.cri_component(real_pred, True, is_disc=True) + self.cri_gan(fake_pred, False, is_disc=True)
             losses[f"l_d_{name}"] = l_comp.detach()
             self.manual_backward(l_comp)
+        component_losses = {f"l_d_{name}": losses[f"l_d_{name}"] for name in discs}
+        component_params = [
+            item for name, net in discs.items() for item in net.named_parameters(prefix=f"net_d_{name}")
+        ]
+        if discs and not self.step_allowed("d_component", component_losses, component_params):
+            return losses
         for opt in opt_components.values():
             opt.step()
+        self.end_iteration(g_total, losses["l_d"])
         return losses
 
     def _generator_losses(

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from facerevive.weights.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
+from facerevive.weights.finite import check_finite_state
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, weight_path
 
 log = logging.getLogger(__name__)
@@ -87,4 +88,5 @@ def build_generator(
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{path} does not match its generator config: {exc}") from exc
+    check_finite_state(state, source=f"{path} [{key}]")
     return net.to(device).eval()

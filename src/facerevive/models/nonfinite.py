@@ -1,0 +1,118 @@
+"""Guard against NaN/Inf in training: checked before every optimiser step, so a bad update is never applied.
+
+Lightning has no such guard for manual optimisation. `NonFiniteGuard.check` looks at a stage's loss terms and
+gradients before its optimiser steps. Policy `skip` drops the rest of the iteration (no step, no EMA update)
+and counts it; `stop` ends the run at the first bad iteration; with `skip`, `max_consecutive` bad iterations in
+a row also end it. Ending raises NonFiniteError naming the loss term (or gradient), the iteration and the key.
+The guard also warns on the loss-explosion signature of GFPGAN#270: the generator loss growing by
+`explosion_factor` or more in one iteration while the discriminator loss stays below `confident_d_loss`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("skip", "stop")
+
+
+class NonFiniteError(RuntimeError):
+    """Training met non-finite losses or gradients and the policy says stop."""
+
+
+def first_nonfinite(
+    losses: Mapping[str, torch.Tensor], params: Iterable[tuple[str, nn.Parameter]], check_grads: bool = True
+) -> str | None:
+    """The first non-finite loss term ('loss l_g_gan') or gradient ('gradient of conv.weight'); None if all
+    are finite. One device synchronisation when everything is finite."""
+    named_grads = [(name, p.grad) for name, p in params if p.grad is not None] if check_grads else []
+    flags = [value.detach().isfinite().all() for value in losses.values()]
+    flags += [grad.isfinite().all() for _, grad in named_grads]
+    if not flags or bool(torch.stack(flags).all()):
+        return None
+    for name, value in losses.items():
+        if not bool(value.detach().isfinite().all()):
+            return f"loss {name}"
+    for name, grad in named_grads:
+        if not bool(grad.isfinite().all()):
+            return f"gradient of {name}"
+    return None
+
+
+class NonFiniteGuard:
+    """The configured policy (`model.nonfinite`) and the count of bad iterations."""
+
+    def __init__(
+        self,
+        policy: str = "skip",
+        max_consecutive: int = 10,
+        explosion_factor: float = 1.0e6,
+        confident_d_loss: float = 0.05,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"model.nonfinite.policy={policy!r}: allowed values are {', '.join(POLICIES)}")
+        if max_consecutive < 1:
+            raise ValueError(f"model.nonfinite.max_consecutive={max_consecutive}: must be >= 1")
+        self.policy = policy
+        self.max_consecutive = max_consecutive
+        self.explosion_factor = explosion_factor
+        self.confident_d_loss = confident_d_loss
+        self.skipped = 0
+        self.consecutive = 0
+        self._bad_iteration: int | None = None
+        self._last_g: float | None = None
+        self._last_d: float | None = None
+
+    def check(
+        self,
+        stage: str,
+        iteration: int,
+        losses: Mapping[str, torch.Tensor],
+        params: Iterable[tuple[str, nn.Parameter]],
+        check_grads: bool = True,
+    ) -> bool:
+        """True when `stage`'s optimiser may step; False to skip the iteration; NonFiniteError to stop."""
+        bad = first_nonfinite(losses, params, check_grads)
+        if bad is None:
+            return True
+        if self._bad_iteration != iteration:
+            self._bad_iteration = iteration
+            self.skipped += 1
+            self.consecutive += 1
+        where = f"non-finite {bad} (optimiser {stage}) at iteration {iteration}"
+        if self.policy == "stop":
+            raise NonFiniteError(f"{where}; stopping (model.nonfinite.policy=stop)")
+        if self.consecutive >= self.max_consecutive:
+            raise NonFiniteError(
+                f"{where}: {self.consecutive} bad iterations in a row (model.nonfinite.max_consecutive="
+                f"{self.max_consecutive}); stopping. Lower the learning rates (model.optimizer_g.lr, ...)"
+            )
+        log.warning("%s: iteration skipped (%d skipped so far)", where, self.skipped)
+        return False
+
+    def end_iteration(self, iteration: int, g_loss: float | None, d_loss: float | None) -> None:
+        """Close `iteration`: reset the run of bad iterations after a good one and watch for explosion."""
+        if self._bad_iteration == iteration:
+            return
+        self.consecutive = 0
+        last_g, last_d = self._last_g, self._last_d
+        if g_loss is not None and last_g is not None and last_d is not None and math.isfinite(g_loss):
+            grew = abs(g_loss) / max(abs(last_g), 1e-12)
+            if grew >= self.explosion_factor and last_d < self.confident_d_loss:
+                log.warning(
+                    "iteration %d: generator loss grew %.3g-fold (%.4g -> %.4g) while the discriminator stays "
+                    "confident (loss %.4g): training is exploding (GFPGAN#270); lower the learning rates",
+                    iteration,
+                    grew,
+                    last_g,
+                    g_loss,
+                    last_d,
+                )
+        self._last_g = g_loss if g_loss is not None else self._last_g
+        self._last_d = d_loss if d_loss is not None else self._last_d

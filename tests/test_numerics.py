@@ -1,0 +1,123 @@
+"""NaN/Inf faults: the guard before every optimiser step, its policies, the explosion warning, and that a
+non-finite network is never saved, exported or loaded (quickstart at tiny sizes on CPU, or the pieces)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+from helpers.configs import compose_config, tiny_net_g_config
+from torch import nn
+
+from facerevive.callbacks.checkpoint import IterationCheckpoint
+from facerevive.cli.train import run as train_run
+from facerevive.cli.train import train_overrides
+from facerevive.models import NonFiniteError, NonFiniteGuard
+from facerevive.models.nonfinite import first_nonfinite
+from facerevive.weights import build_generator
+from facerevive.weights.build import generator_from_config
+from facerevive.weights.finite import NonFiniteWeightsError, first_nonfinite_tensor
+
+QUIET = [
+    "extras.print_config=false",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "logger=csv",
+    "callbacks.image_grid=null",
+]
+
+
+def quickstart(tmp_path: Path, overrides: list[str]):
+    return compose_config("train.yaml", [*QUIET, *train_overrides(overrides)], tmp_path)
+
+
+def test_huge_lr_stops_with_the_term_and_iteration_and_saves_nothing_bad(tmp_path):
+    """lr=1e10 once trained to NaN, said 'finished' and saved NaN weights. Now: no non-finite step is ever
+    applied, the run stops after max_consecutive bad iterations naming the term, and no file holds NaN."""
+    cfg = quickstart(
+        tmp_path,
+        [
+            "model.optimizer_g.lr=1e10",
+            "model.optimizer_d.lr=1e10",
+            "model.total_iter=40",
+            "model.nonfinite.max_consecutive=3",
+        ],
+    )
+    with pytest.raises(NonFiniteError, match=r"non-finite (loss|gradient of) \S+ \(optimiser \w+\) at iteration \d+"):
+        train_run(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    for path in [*run_dir.rglob("*.ckpt"), *run_dir.rglob("*.pth")]:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state = checkpoint.get("state_dict") or checkpoint["params_ema"]
+        assert first_nonfinite_tensor(state) is None, path
+
+
+def test_stop_policy_ends_at_the_first_bad_iteration():
+    guard = NonFiniteGuard(policy="stop")
+    with pytest.raises(NonFiniteError, match=r"loss l_g_gan \(optimiser g\) at iteration 7; stopping"):
+        guard.check("g", 7, {"l_g_pix": torch.tensor(1.0), "l_g_gan": torch.tensor(float("nan"))}, [])
+
+
+def test_skip_policy_counts_and_resets_after_a_good_iteration():
+    guard = NonFiniteGuard(policy="skip", max_consecutive=2)
+    param = nn.Parameter(torch.zeros(3))
+    param.grad = torch.tensor([0.0, float("inf"), 0.0])
+    assert not guard.check("d", 1, {"l_d": torch.tensor(1.0)}, [("net_d.w", param)])
+    guard.end_iteration(2, 1.0, 1.0)  # a good iteration
+    assert guard.consecutive == 0 and guard.skipped == 1
+    assert not guard.check("d", 3, {"l_d": torch.tensor(1.0)}, [("net_d.w", param)])
+    with pytest.raises(NonFiniteError, match=r"gradient of net_d.w .* 2 bad iterations in a row"):
+        guard.check("d", 4, {"l_d": torch.tensor(1.0)}, [("net_d.w", param)])
+    assert guard.skipped == 3
+
+
+def test_finite_step_is_allowed_and_grads_can_be_left_to_the_scaler():
+    param = nn.Parameter(torch.zeros(1))
+    param.grad = torch.tensor([float("inf")])
+    assert first_nonfinite({"l": torch.tensor(1.0)}, [("p", param)], check_grads=False) is None
+    assert NonFiniteGuard().check("g", 1, {"l": torch.tensor(1.0)}, [("p", nn.Parameter(torch.zeros(1)))])
+
+
+def test_bad_policy_names_the_key():
+    with pytest.raises(ValueError, match=r"model.nonfinite.policy='rollback': allowed values are skip, stop"):
+        NonFiniteGuard(policy="rollback")
+
+
+def test_explosion_signature_warns(caplog):
+    guard = NonFiniteGuard(explosion_factor=1e6, confident_d_loss=0.05)
+    with caplog.at_level(logging.WARNING, logger="facerevive.models.nonfinite"):
+        guard.end_iteration(1, 0.5, 0.01)
+        guard.end_iteration(2, 0.5e9, 0.01)
+    assert "training is exploding" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="facerevive.models.nonfinite"):
+        NonFiniteGuard().end_iteration(1, 0.5, 1.0)
+    assert caplog.text == ""
+
+
+def test_build_generator_refuses_nan_weights(tmp_path):
+    net = generator_from_config(tiny_net_g_config())
+    state = net.state_dict()
+    bad_name = next(name for name, t in state.items() if t.is_floating_point())
+    state[bad_name] = torch.full_like(state[bad_name], float("nan"))
+    path = tmp_path / "nan_export.pth"
+    torch.save({"params_ema": state, "net_g_config": net.config}, path)
+    with pytest.raises(NonFiniteWeightsError, match=rf"nan_export.pth \[params_ema\]: tensor '{bad_name}'"):
+        build_generator(path)
+
+
+def test_checkpoint_callback_never_saves_a_nan_network(tmp_path):
+    class Module:
+        iteration = 3
+
+        def state_dict(self):
+            return {"net_g.w": torch.tensor([float("inf")])}
+
+    callback = IterationCheckpoint(tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("facerevive.callbacks.checkpoint.iteration_module", lambda module: module)
+        with pytest.raises(NonFiniteWeightsError, match=r"iteration 3: not saved, the network: tensor 'net_g.w'"):
+            callback.save(None, Module())  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
