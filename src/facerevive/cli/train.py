@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from facerevive.cli import CONFIG_DIR
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
-from facerevive.utils.preflight import check_pretrained_paths, log_random_inits
+from facerevive.utils.preflight import check_pretrained_paths, log_random_inits, validate_training_config
 from facerevive.utils.run_files import find_last_checkpoint, run_summary
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load
@@ -152,6 +152,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects)."""
     set_pretrained_dir(cfg.paths.pretrained_dir)
     check_sizes(cfg)
+    validate_training_config(cfg)
     check_pretrained_paths(cfg)
     log_random_inits(cfg)
     if cfg.get("seed") is not None:

@@ -63,3 +63,99 @@ def log_random_inits(cfg: DictConfig) -> list[str]:
     for key in null_keys:
         log.warning("%s is null: random initialisation (or, for component_path, no component boxes)", key)
     return null_keys
+
+
+class ConfigValueError(ValueError):
+    """A training config value that cannot work; the message names the key and the allowed values."""
+
+
+# Lightning precision names by what they need: half-precision mixed training needs CUDA; bf16 needs a device
+# with bfloat16 support. 32/64-bit precisions run everywhere.
+FLOAT16_PRECISIONS = ("16-mixed", "16-true", "16", 16)
+BFLOAT16_PRECISIONS = ("bf16-mixed", "bf16-true", "bf16")
+
+
+def _check_out_size(cfg: DictConfig) -> None:
+    from facerevive.archs.stylegan2_arch import log2_size
+
+    value = OmegaConf.select(cfg, "model.net_g.out_size")
+    try:
+        log2_size(int(value))
+    except (TypeError, ValueError):
+        raise ConfigValueError(f"model.net_g.out_size={value}: allowed values are powers of two >= 8") from None
+
+
+def _check_batch(cfg: DictConfig) -> None:
+    batch = OmegaConf.select(cfg, "data.batch_size", default=None)
+    if batch is None:
+        return
+    if not isinstance(batch, int) or batch < 1:
+        raise ConfigValueError(f"data.batch_size={batch}: allowed values are integers >= 1")
+    group = OmegaConf.select(cfg, "model.net_d.stddev_group", default=4)
+    # StyleGAN2Discriminator groups min(batch, stddev_group) samples: a batch below the group works, a larger
+    # batch must be a multiple of it.
+    if batch % min(batch, group):
+        raise ConfigValueError(
+            f"data.batch_size={batch} with model.net_d.stddev_group={group}: allowed batch sizes are 1..{group} "
+            f"or multiples of {group}"
+        )
+
+
+def _accelerator(cfg: DictConfig) -> str:
+    import torch
+
+    name = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if name in ("gpu", "cuda") else name
+
+
+def _check_precision(cfg: DictConfig) -> None:
+    import torch
+
+    precision = OmegaConf.select(cfg, "trainer.precision", default="32-true")
+    device = _accelerator(cfg)
+    if device == "cpu" and precision in FLOAT16_PRECISIONS:
+        raise ConfigValueError(
+            f"trainer.precision={precision} is not supported on cpu: allowed 32-true, 64-true, bf16-mixed, bf16-true"
+        )
+    cuda_bf16 = device == "cuda" and precision in BFLOAT16_PRECISIONS and torch.cuda.is_available()
+    if cuda_bf16 and not torch.cuda.is_bf16_supported():
+        raise ConfigValueError(
+            f"trainer.precision={precision}: this GPU has no bfloat16 support; allowed 32-true, 16-mixed"
+        )
+
+
+def _check_decoder(cfg: DictConfig) -> None:
+    """The StyleGAN2 prior file must fit the generator's decoder (shapes checked on a meta-device build)."""
+    path = OmegaConf.select(cfg, "model.net_g.decoder_load_path", default=None)
+    if path is None or not Path(path).is_file():
+        return
+    import torch
+    from hydra.utils import instantiate
+
+    from facerevive.weights.checkpoint import CheckpointError, check_compatible, extract_state_dict, read_checkpoint
+
+    config = OmegaConf.to_container(cfg.model.net_g, resolve=True)
+    assert isinstance(config, dict)
+    with torch.device("meta"):
+        net = instantiate({**config, "decoder_load_path": None}, _convert_="all")
+    decoder = getattr(net, "stylegan_decoder", None)
+    if decoder is None:
+        return
+    state = extract_state_dict(read_checkpoint(path), key="params_ema", source=str(path))
+    problems = check_compatible(decoder, state, str(path))
+    if problems:
+        raise CheckpointError(
+            f"model.net_g.decoder_load_path={path} does not fit the generator's decoder "
+            f"(model.net_g.out_size={config.get('out_size')}): {problems[0]}"
+            + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        )
+
+
+def validate_training_config(cfg: DictConfig) -> None:
+    """Refuse, before anything heavy is built, values that would fail later with a deep traceback."""
+    _check_out_size(cfg)
+    _check_batch(cfg)
+    _check_precision(cfg)
+    _check_decoder(cfg)
