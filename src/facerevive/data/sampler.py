@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 class SampleKey(NamedTuple):
     """What `ResumableSampler` yields: a dataset index and the seed of that sample's random draws."""
 
-    index: int  # type: ignore[assignment]  # the dataset index; shadowing tuple.index is intended (no caller uses it)
+    index: int  # type: ignore[assignment]  # the dataset index: the field shadows tuple.index on purpose
     seed: int
 
 
