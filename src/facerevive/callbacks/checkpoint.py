@@ -5,18 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from facerevive.callbacks.checkpoint_io import AtomicCheckpointIO
 from facerevive.models.base import IterationModule
 from facerevive.utils.files import atomic_path, atomic_torch_save
 from facerevive.weights.finite import check_finite_state
 
 log = logging.getLogger(__name__)
+
+# A checkpoint holds every weight about 3 times (weights, Adam's two moments); the export twice (net_g, EMA).
+CHECKPOINT_SIZE_FACTOR = 5
 
 
 def _replace_with_copy(source: Path, target: Path) -> None:
@@ -36,6 +42,34 @@ def iteration_module(pl_module: L.LightningModule) -> IterationModule:
     return pl_module
 
 
+class StorageError(OSError):
+    """A checkpoint folder that cannot take the run's checkpoints (not writable, or too little free space)."""
+
+
+def remove_stray_temp_files(folder: Path) -> list[Path]:
+    """Remove the `.<name>.*.tmp` files that atomic writes killed mid-way left in `folder`; returns them."""
+    strays = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for stray in strays:
+        stray.unlink(missing_ok=True)
+    return strays
+
+
+def check_storage(dirpath: Path, needed_bytes: int) -> None:
+    """`dirpath` can be created and written, and its file system has `needed_bytes` free; else StorageError."""
+    try:
+        dirpath.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=dirpath):
+            pass
+    except OSError as exc:
+        raise StorageError(f"checkpoint folder {dirpath} is not writable: {exc}") from exc
+    free = shutil.disk_usage(dirpath).free
+    if free < needed_bytes:
+        raise StorageError(
+            f"checkpoint folder {dirpath}: {free / 2**20:.0f} MiB free, one checkpoint and export need about "
+            f"{needed_bytes / 2**20:.0f} MiB"
+        )
+
+
 class IterationCheckpoint(Checkpoint):
     """Every `every_n_iter` GFPGAN iterations and after the last one, write into `dirpath`:
 
@@ -43,9 +77,13 @@ class IterationCheckpoint(Checkpoint):
       the module's RNG stream) and `last.ckpt` pointing at the newest one;
     - `net_g_<N>.pth` and `net_g_latest.pth` (with `export`): `{'params', 'params_ema', 'net_g_config'}`,
       the official GFPGAN layout that `GFPGANer` and `facerevive.weights.build_generator` load.
-    Every file is written to a temporary name first and then renamed, so a crash never leaves a partial file.
+    Every file is written to a temporary name in `dirpath` first and then renamed (the trainer's checkpoint
+    writer is made an AtomicCheckpointIO), so a crash never leaves a partial file; temporary files that a killed
+    process left are removed at the next start. At start `dirpath` must be writable with room for one more
+    checkpoint and export (estimated from the module's size), else a StorageError names it.
     A resumed run writes into its own run directory.
-    `keep_last_n` (None: keep all) removes older iteration files.
+    `keep_last_n` (None: keep all) keeps the newest N iteration files of each kind (last.ckpt and
+    net_g_latest.pth always stay).
 
     Saves happen at the end of a batch, also for the final iteration (`pl_module.training_finished`), so that
     `ckpt_path=last` continues with the next batch of the same epoch. A run stopped any other way is saved in
@@ -59,12 +97,25 @@ class IterationCheckpoint(Checkpoint):
         if every_n_iter < 1:
             raise ValueError(f"every_n_iter must be >= 1, got {every_n_iter}")
         self.dirpath = Path(dirpath)
+        if keep_last_n is not None and keep_last_n < 1:
+            raise ValueError(f"keep_last_n must be >= 1 or null (keep all), got {keep_last_n}")
         self.every_n_iter = every_n_iter
         self.export = export
         self.keep_last_n = keep_last_n
         self.last_model_path = ""
         self.last_export_path = ""
-        self._saved_at: int | None = None
+        self.saved_at: int | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        if trainer.is_global_zero:
+            module_bytes = sum(t.numel() * t.element_size() for t in [*pl_module.parameters(), *pl_module.buffers()])
+            check_storage(self.dirpath, CHECKPOINT_SIZE_FACTOR * module_bytes)
+            for stray in remove_stray_temp_files(self.dirpath):
+                log.warning("removed %s (a checkpoint write that did not finish)", stray)
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -75,7 +126,7 @@ class IterationCheckpoint(Checkpoint):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         module = iteration_module(pl_module)
-        if self._saved_at != module.iteration and module.iteration > 0:
+        if self.saved_at != module.iteration and module.iteration > 0:
             self.save(trainer, module)
 
     def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -84,13 +135,10 @@ class IterationCheckpoint(Checkpoint):
         iteration = module.iteration
         # Never a non-finite network as last.ckpt or export: the last good files stay in place.
         check_finite_state(module.state_dict(), source=f"iteration {iteration}: not saved, the network")
-        self._saved_at = iteration
+        self.saved_at = iteration
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
-        if not trainer.is_global_zero:
-            trainer.save_checkpoint(path)  # collective; only rank 0's strategy writes the file
-        else:
-            with atomic_path(path) as tmp:
-                trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(path)  # collective; rank 0 writes it through AtomicCheckpointIO
+        if trainer.is_global_zero:
             _replace_with_copy(path, self.dirpath / "last.ckpt")
             self.last_model_path = str(self.dirpath / "last.ckpt")
             if self.export:

@@ -27,10 +27,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
+from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli import CONFIG_DIR
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from facerevive.utils.preflight import check_pretrained_paths, log_random_inits, validate_training_config
-from facerevive.utils.run_files import find_last_checkpoint, run_summary
+from facerevive.utils.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load
 
@@ -84,8 +86,15 @@ def check_sizes(cfg: DictConfig) -> None:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """None, an existing path, or for `last` the newest last.ckpt of this task's earlier runs."""
+    """None, an existing path, or for `last` the newest last.ckpt of this task's earlier runs.
+
+    A run directory that already holds checkpoints/last.ckpt is a requeued run (SLURM, submitit): it resumes
+    from its own checkpoint, whatever `ckpt_path` says."""
     ckpt_path = cfg.get("ckpt_path")
+    own = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if own.is_file():
+        log.info("this run directory has %s: resuming this run (requeued)", own)
+        return str(own)
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
@@ -158,12 +167,29 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
-    checkpoint, legacy = read_resume_metadata(ckpt_path) if ckpt_path else (None, False)
+    if ckpt_path:
+        ckpt_path, (checkpoint, legacy) = intact_checkpoint(ckpt_path, read_resume_metadata)
+    else:
+        checkpoint, legacy = None, False
+    config = plain_config(cfg)
+    lr_ratios: dict[str, float] = {}
+    if checkpoint is not None:
+        iteration = int(checkpoint.get("iteration", 0))
+        if iteration >= cfg.model.total_iter:
+            print(
+                f"FaceRevive {cfg.task_name}: {ckpt_path} is a finished run (iteration {iteration} >= "
+                f"model.total_iter={cfg.model.total_iter}); nothing to train (raise model.total_iter to continue)"
+            )
+            return {}, {"cfg": cfg}
+        if CHECKPOINT_KEY in checkpoint:
+            lr_ratios = check_resume_config(checkpoint[CHECKPOINT_KEY], config, ckpt_path)
+        else:
+            log.warning("ckpt_path=%s stores no run config: changed hyper-parameters are not checked", ckpt_path)
     continue_wandb_run(cfg, checkpoint)
     del checkpoint
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config, lr_ratios)]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
@@ -172,6 +198,16 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         with checkpoint_loading(legacy):
             trainer.fit(model=model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        for callback in callbacks:
+            interruption = callback.interruption() if isinstance(callback, StopOnSignal) else None
+            if interruption is not None:
+                if trainer.is_global_zero:
+                    print(
+                        f"FaceRevive {cfg.task_name}: stopped by a signal at iteration {interruption.iteration}, "
+                        f"saved {interruption.checkpoint}; exit status {interruption.code}; resume with "
+                        f"ckpt_path={interruption.checkpoint}"
+                    )
+                raise interruption
         if trainer.is_global_zero:
             summary = run_summary(trainer, Path(cfg.paths.output_dir))
             print("\n".join(["", f"FaceRevive {cfg.task_name}: finished {model.iteration} iterations", *summary]))
@@ -203,7 +239,10 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             "experiment= (add experiment=quickstart to train the quickstart with it)"
         )
     apply_extras(cfg)
-    metrics, _ = run(cfg)
+    try:
+        metrics, _ = run(cfg)
+    except (CheckpointError, StorageError, ResumeConfigError) as exc:
+        raise SystemExit(f"error: {exc}") from exc
     metric_name = cfg.get("optimized_metric")
     if metric_name is None:
         return None

@@ -1,13 +1,47 @@
-"""Where a run's files are: the newest `last.ckpt` to resume from, and the end-of-run summary."""
+"""Where a run's files are: the newest intact checkpoint to resume from, and the end-of-run summary."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 from facerevive.callbacks import ImageGridCallback, IterationCheckpoint
+from facerevive.callbacks.checkpoint import remove_stray_temp_files
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CheckpointError(RuntimeError):
+    """No intact checkpoint to resume from."""
+
+
+def intact_checkpoint(path: str | Path, read: Callable[[str], T]) -> tuple[str, T]:
+    """(`path`, read(path)), or when `path` cannot be read, the newest readable `iter_*.ckpt` beside it, with a
+    warning naming both; CheckpointError (one line) when none is readable. Stray temporary files of killed
+    writes in that folder are removed."""
+    path = Path(path)
+    for stray in remove_stray_temp_files(path.parent):
+        log.warning("removed %s (a checkpoint write that did not finish)", stray)
+    try:
+        return str(path), read(str(path))
+    except Exception as exc:  # any unreadable file: truncated zip, bad pickle, I/O error
+        first_error = exc
+    for candidate in sorted(path.parent.glob("iter_*.ckpt"), reverse=True):
+        if candidate.samefile(path):
+            continue
+        try:
+            content = read(str(candidate))
+        except Exception:
+            continue
+        log.warning("%s is unreadable (%s): resuming from %s, the newest intact one", path, first_error, candidate)
+        return str(candidate), content
+    raise CheckpointError(f"{path} is unreadable ({first_error}) and no intact iter_*.ckpt is beside it")
 
 
 def find_last_checkpoint(runs_dir: str | Path, exclude: str | Path | None = None) -> Path:
