@@ -173,7 +173,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         checkpoint, legacy = None, False
     config = plain_config(cfg)
     lr_ratios: dict[str, float] = {}
-    if checkpoint is not None:
+    if checkpoint is not None and ckpt_path is not None:
         iteration = int(checkpoint.get("iteration", 0))
         if iteration >= cfg.model.total_iter:
             print(
