@@ -6,6 +6,7 @@ from facerevive.weights.checkpoint import (
     extract_state_dict,
     load_checkpoint,
     read_checkpoint,
+    save_export_safetensors,
 )
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, pretrained_dir, set_pretrained_dir, weight_path
 
@@ -20,6 +21,7 @@ __all__ = [
     "official_name",
     "pretrained_dir",
     "read_checkpoint",
+    "save_export_safetensors",
     "set_pretrained_dir",
     "weight_path",
 ]

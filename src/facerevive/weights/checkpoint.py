@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import pickle
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,9 @@ torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
 # Where each official key lives in a FaceRevive Lightning checkpoint's state_dict.
 LIGHTNING_PREFIXES = {"params_ema": "net_g_ema.", "params": "net_g."}
 _MAX_LISTED_KEYS = 10
+# Exports and releases as .safetensors: the official keys become tensor-name prefixes ('params.', 'params_ema.').
+SAFETENSORS_SUFFIX = ".safetensors"
+SAFETENSORS_KEYS = ("params", "params_ema")
 
 
 class CheckpointError(RuntimeError):
@@ -83,6 +87,57 @@ def safe_load(path: str | Path, allowed: Sequence[Any] = (), mmap: bool = False)
         ) from exc
 
 
+def save_export_safetensors(export: Mapping[str, Any], path: str | Path) -> Path:
+    """Write an official-layout export ({'params', 'params_ema'[, 'net_g_config']}) as one .safetensors file.
+
+    Layout: each state dict's tensors under the prefixes 'params.' / 'params_ema.'; the generator config
+    as JSON in the metadata under 'net_g_config'. Written atomically; `read_checkpoint` reads it back.
+    """
+    from safetensors.torch import save_file
+
+    from facerevive.utils.files import atomic_write
+
+    tensors = {
+        f"{key}.{name}": value.detach().cpu().clone().contiguous()  # no shared storage
+        for key in SAFETENSORS_KEYS
+        if key in export
+        for name, value in export[key].items()
+    }
+    if not tensors:
+        raise CheckpointError(f"{path}: an export needs 'params' or 'params_ema' state dicts, got {sorted(export)}")
+    metadata = {"format": "facerevive-export"}
+    if export.get("net_g_config") is not None:
+        metadata["net_g_config"] = json.dumps(export["net_g_config"])
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def read_safetensors(path: Path) -> dict[str, Any]:
+    """A .safetensors export as the official dict: tensors regrouped by their 'params.' / 'params_ema.'
+    prefix (a file without those prefixes is a bare state dict) plus 'net_g_config' from the metadata."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 (safe_open is not iterable)
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from exc
+    grouped: dict[str, Any] = {}
+    for key in SAFETENSORS_KEYS:
+        prefix = key + "."
+        part = {name[len(prefix) :]: t for name, t in tensors.items() if name.startswith(prefix)}
+        if part:
+            grouped[key] = part
+    if not grouped:
+        grouped = dict(tensors)
+    if "net_g_config" in metadata:
+        try:
+            grouped["net_g_config"] = json.loads(metadata["net_g_config"])
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{path}: the 'net_g_config' metadata is not JSON: {exc}") from exc
+    return grouped
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """A weights file on CPU, loaded safely: official files, exports and checkpoints hold only tensors and plain
     data; a FaceRevive checkpoint of the earlier format is read with the fixed OmegaConf/numpy allowlist
@@ -90,6 +145,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `make weights`)")
+    if path.suffix == SAFETENSORS_SUFFIX:
+        return read_safetensors(path)
     try:
         try:
             checkpoint = safe_load(path)

@@ -3,6 +3,7 @@
 python -m facerevive.weights.download                 # every registered file
 python -m facerevive.weights.download gfpgan_v1.4 arcface
 python -m facerevive.weights.download --list
+python -m facerevive.weights.download --safetensors gfpgan_v1.4   # also write GFPGANv1.4.safetensors
 python -m facerevive.weights.download paths.pretrained_dir=/data/weights   # the training/restore setting
 """
 
@@ -14,9 +15,10 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from facerevive.utils.files import atomic_path
-from facerevive.weights.registry import WEIGHT_FILES, WeightFile, pretrained_dir
+from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, WeightFile, pretrained_dir
 
 CHUNK = 1 << 20
 
@@ -78,6 +80,16 @@ def ensure(name: str, directory: Path | None = None) -> Path:
     return path
 
 
+def convert_to_safetensors(path: Path, net_g_config: dict[str, Any]) -> Path:
+    """Write the release `path` (read safely) next to it as .safetensors, with `net_g_config` (the release's
+    generator config) in the metadata when the file does not carry one; build_generator loads either file."""
+    from facerevive.weights.checkpoint import read_checkpoint, save_export_safetensors
+
+    export = read_checkpoint(path)
+    export.setdefault("net_g_config", net_g_config)
+    return save_export_safetensors(export, path.with_suffix(".safetensors"))
+
+
 def configured_dir(overrides: list[str]) -> Path:
     """`paths.pretrained_dir` of the `paths` config group composed with Hydra `overrides` (as the entry points
     compose it, so `paths.pretrained_dir=...` means the same folder here as in train/evaluate/restore)."""
@@ -101,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dir", type=Path, default=None, help="target folder (default: paths.pretrained_dir)")
     parser.add_argument("--list", action="store_true", help="list the registered files and exit")
+    parser.add_argument(
+        "--safetensors",
+        action="store_true",
+        help="also convert each fetched restoration model (gfpgan_*) to .safetensors next to it",
+    )
     args = parser.parse_args(argv)
     overrides = [item for item in args.names if "=" in item]
     names = [item for item in args.names if "=" not in item]
@@ -128,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names or [name for name, entry in WEIGHT_FILES.items() if not entry.manual]:
         try:
             path = ensure(name, directory)
+            if args.safetensors and name in OFFICIAL_MODELS:
+                print(f"ok       {convert_to_safetensors(path, OFFICIAL_MODELS[name].net_g_config)}")
             if WEIGHT_FILES[name].sha256 is None:
                 print(f"ok       {path} (no published SHA-256 to check; its SHA-256 is {sha256_of(path)})")
             else:
