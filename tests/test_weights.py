@@ -335,3 +335,18 @@ def test_safetensors_export_builds_the_same_generator(tmp_path: Path) -> None:
     net = build_generator("random:gfpgan_v1.4", overrides={"out_size": 32})
     load_checkpoint(net, st, key="params")
     assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
+
+
+def test_download_converts_a_release_to_safetensors(tmp_path: Path) -> None:
+    """`--safetensors` (convert_to_safetensors): a release without a config gains the release generator's
+    config in the metadata, and build_generator loads the .safetensors as it loads the .pth."""
+    from facerevive.utils.files import atomic_torch_save
+
+    torch.manual_seed(0)
+    source = build_generator("random:gfpgan_v1.4", overrides={"out_size": 32})
+    release = atomic_torch_save({"params_ema": source.state_dict()}, tmp_path / "release.pth")
+    converted = dl.convert_to_safetensors(release, source.config)
+    assert converted == tmp_path / "release.safetensors"
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    expected = source(x, randomize_noise=False)[0]
+    assert torch.equal(build_generator(converted)(x, randomize_noise=False)[0], expected)
