@@ -18,7 +18,7 @@ from facerevive.cli.train import read_resume_metadata
 from facerevive.data.component_boxes import load_boxes
 from facerevive.metrics.fid import FIDStats
 from facerevive.weights import build_generator, generator_from_config, load_checkpoint
-from facerevive.weights.checkpoint import UnsafeFileError, read_checkpoint, safe_load
+from facerevive.weights.checkpoint import CheckpointError, UnsafeFileError, read_checkpoint, safe_load
 
 
 class RunsCommand:
@@ -122,3 +122,21 @@ def test_legacy_checkpoint_with_omegaconf_hyperparameters_still_builds(tmp_path)
     assert "hyper_parameters" in read_checkpoint(path)
     rebuilt = build_generator(path)
     assert all(torch.equal(a, b) for a, b in zip(rebuilt.state_dict().values(), net.state_dict().values()))
+
+
+def test_safetensors_export_is_accepted_where_a_pth_is(tmp_path):
+    """The format that holds no code: restore's network builder takes a .safetensors export like the .pth."""
+    from facerevive.restore.build import build_network
+    from facerevive.utils.files import atomic_torch_save
+    from facerevive.weights import save_export_safetensors
+
+    net = generator_from_config(tiny_net_g_config())
+    export = {"params_ema": net.state_dict(), "net_g_config": tiny_net_g_config()}
+    pth = atomic_torch_save(export, tmp_path / "export.pth")
+    st = save_export_safetensors(export, tmp_path / "export.safetensors")
+    from_pth, from_st = build_network(str(pth), device="cpu"), build_network(str(st), device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(from_pth.state_dict().values(), from_st.state_dict().values()))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(CheckpointError, match=r"corrupt\.safetensors is not a readable safetensors file"):
+        read_checkpoint(corrupt)
