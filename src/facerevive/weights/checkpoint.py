@@ -80,7 +80,9 @@ def safe_load(path: str | Path, allowed: Sequence[Any] = (), mmap: bool = False)
         with torch.serialization.safe_globals(list(allowed)):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # torch's own text first suggests weights_only=False; keep only the line naming the refused object.
+        lines = [line for line in str(exc).splitlines() if "GLOBAL" in line or "Unsupported" in line]
+        reason = lines[0].strip() if lines else type(exc).__name__
         raise UnsafeFileError(
             f"{path} holds objects other than tensors and plain data, so it is refused (FaceRevive never unpickles "
             f"such files; {reason})"
