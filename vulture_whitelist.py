@@ -27,3 +27,9 @@ _.allow_tf32
 _.num
 _.FusedLeakyReLUFunction
 _.DDPProbe
+
+# A scheduler's last learning rates, rewritten when a resume applies a new lr (callbacks.run_config).
+_._last_lr
+# Callbacks of the fault tests, named only as `_target_`s on train.py command lines.
+_.MarkIteration
+_.SlowWriter

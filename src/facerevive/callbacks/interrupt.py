@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -44,7 +43,6 @@ class StopOnSignal(Callback):
             raise ValueError(f"callbacks.stop_on_signal.signals: unknown signal names {unknown}")
         self.signals = [signal.Signals[name] for name in signals]
         self.received: int | None = None
-        self.received_at = 0.0
         self.saved_iteration: int | None = None
         self.saved_path = ""
         self._previous: dict[int, Any] = {}
@@ -53,7 +51,6 @@ class StopOnSignal(Callback):
         if self.received is not None:
             raise KeyboardInterrupt(f"second signal {signal.Signals(signum).name}: stopping without saving")
         self.received = signum
-        self.received_at = time.monotonic()
         log.warning("received %s: saving at the end of this iteration, then stopping", signal.Signals(signum).name)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -300,7 +300,7 @@ class GFPGANModule(IterationModule):
                     l_r1 = weights.r1 / 2 * l_r1 * self.net_d_reg_every + 0 * real_pred_r1[0]
                 losses["l_d_r1"] = l_r1.detach().mean()
                 self.manual_backward(l_r1.sum())
-            d_losses = {key: losses[key] for key in ("l_d", "l_d_r1") if key in losses}
+            d_losses: dict[str, torch.Tensor] = {key: losses[key] for key in ("l_d", "l_d_r1") if key in losses}
             if not self.step_allowed("d", d_losses, list(self.net_d.named_parameters(prefix="net_d"))):
                 return losses
             opt_d.step()
