@@ -215,3 +215,22 @@ def test_resume_applies_learning_rates_refuses_other_changes_and_stops_when_fini
     metrics, objects = train_run(cfg_for(tmp_path, ["model.total_iter=2", f"ckpt_path={last}"], tmp_path / "done"))
     assert metrics == {} and "trainer" not in objects
     assert "finished run" in capsys.readouterr().out
+
+
+def test_keep_last_n_bounds_the_checkpoints_by_default(tmp_path: Path, compose) -> None:
+    """The default config keeps the newest 3 iteration files of each kind; last.ckpt and net_g_latest.pth stay."""
+    from hydra.utils import instantiate
+
+    from facerevive.callbacks import IterationCheckpoint
+
+    cfg = compose("train.yaml")
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    callback = instantiate(cfg.callbacks.iteration_checkpoint, dirpath=folder)
+    assert isinstance(callback, IterationCheckpoint) and callback.keep_last_n == 3
+    names = [f"iter_{i:08d}.ckpt" for i in range(1, 6)] + [f"net_g_{i:08d}.pth" for i in range(1, 6)]
+    for name in [*names, "last.ckpt", "net_g_latest.pth"]:
+        (folder / name).write_bytes(b"x")
+    callback._prune()
+    left = sorted(path.name for path in folder.iterdir())
+    assert left == sorted([*names[2:5], *names[7:10], "last.ckpt", "net_g_latest.pth"])
