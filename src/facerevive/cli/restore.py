@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import NoReturn
 
 import hydra
 from hydra.errors import InstantiationException
@@ -16,7 +17,7 @@ from omegaconf import DictConfig
 
 from facerevive.cli import CONFIG_DIR
 from facerevive.restore.build import instantiate_pipeline, is_random_model
-from facerevive.restore.runner import RestoreRunner, Summary
+from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
 
@@ -39,7 +40,8 @@ def run(cfg: DictConfig) -> Summary:
     """Build the pipeline of `cfg`, restore every input and return the run summary.
 
     A setting that cannot work here (missing weights, unavailable device, bad option or constructor override)
-    is one logged error and exit status 2.
+    is one logged error and exit status 2; a run that restored nothing, or whose outputs could not be written
+    (read-only or full output folder), ends with one line saying why and exit status 1.
     """
     set_pretrained_dir(cfg.paths.pretrained_dir)
     try:
@@ -58,10 +60,22 @@ def run(cfg: DictConfig) -> Summary:
     runner: RestoreRunner = make_runner(
         pipeline=pipeline, output=output, note="RANDOM WEIGHTS" if random_weights else None
     )
-    summary = runner.run(to_absolute_path(str(cfg.input)))
+    try:
+        summary = runner.run(to_absolute_path(str(cfg.input)))
+    except OutputError as exc:
+        _fail(str(exc))
     print("\n".join(summary.lines()))
     print(f"outputs in {output}")
+    if summary.problem is not None:
+        _fail(summary.problem)
     return summary
+
+
+def _fail(reason: str) -> NoReturn:
+    """One line saying why the run failed, then exit status 1 (nothing restored, or outputs not written)."""
+    log.error("%s", reason)
+    print(f"restore: {reason}", file=sys.stderr)
+    raise SystemExit(1)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="restore.yaml")

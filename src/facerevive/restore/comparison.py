@@ -37,22 +37,31 @@ def _label(image: np.ndarray, text: str) -> None:
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
+def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` at `size` (width, height): Lanczos when enlarging (the background's resize), area when shrinking."""
+    if image.shape[1::-1] == size:
+        return image
+    shrink = image.shape[1] > size[0]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
+
+
 def comparison_image(
-    upscaled_input: np.ndarray, restored: np.ndarray, boxes: np.ndarray, note: str | None = None
+    input_image: np.ndarray, restored: np.ndarray, boxes: np.ndarray, note: str | None = None
 ) -> np.ndarray:
     """input | restored side by side (same size), faces boxed on both halves, labelled.
 
-    `boxes` are in output (upscaled) coordinates; `note` (e.g. 'RANDOM WEIGHTS') is added to the labels.
+    `input_image` is the input at any size (the photo itself, or upscaled to the output size); `boxes` are in
+    output (upscaled) coordinates; `note` (e.g. 'RANDOM WEIGHTS') is added to the labels. A result wider
+    than MAX_COMPARISON_WIDTH is shrunk half by half before anything is drawn, so a huge photo never gets a
+    full-size copy of its input or output for the comparison.
     """
-    left = draw_boxes(to_display(upscaled_input), boxes)
-    right = draw_boxes(to_display(restored), boxes)
+    height, width = restored.shape[:2]
+    scale = min(1.0, MAX_COMPARISON_WIDTH / (2 * width + max(4, width // 100)))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    left = draw_boxes(to_display(_resized(input_image, size)), boxes * scale)
+    right = draw_boxes(to_display(_resized(restored, size)), boxes * scale)
     suffix = f" ({note})" if note else ""
     _label(left, "input")
     _label(right, f"restored{suffix}")
     gap = np.full((left.shape[0], max(4, left.shape[1] // 100), 3), 255, np.uint8)
-    side_by_side = np.concatenate([left, gap, right], axis=1)
-    if side_by_side.shape[1] > MAX_COMPARISON_WIDTH:
-        scale = MAX_COMPARISON_WIDTH / side_by_side.shape[1]
-        size = (MAX_COMPARISON_WIDTH, max(1, round(side_by_side.shape[0] * scale)))
-        side_by_side = cv2.resize(side_by_side, size, interpolation=cv2.INTER_AREA)
-    return side_by_side
+    return np.concatenate([left, gap, right], axis=1)

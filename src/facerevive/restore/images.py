@@ -35,6 +35,7 @@ class Photo:
     gray: bool
     single_channel: bool
     source: str = "<array>"
+    frames: int = 1  # frames in the file (animated GIF/PNG/WebP); only the first is in `color`
 
     @property
     def bit_depth(self) -> int:
@@ -91,6 +92,7 @@ def read_photo(path: str | Path, min_side: int = MIN_SIDE, max_side: int = MAX_S
             with Image.open(path) as header:
                 width, height = header.size
                 orientation = header.getexif().get(_EXIF_ORIENTATION, 1)
+                frames = int(getattr(header, "n_frames", 1))
     except UnidentifiedImageError:
         raise BadInputError(f"{path}: not an image (unrecognised format)") from None
     except Image.DecompressionBombError:
@@ -102,7 +104,18 @@ def read_photo(path: str | Path, min_side: int = MIN_SIDE, max_side: int = MAX_S
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise BadInputError(f"{path}: corrupt or truncated image data")
-    return photo_from_array(apply_exif_orientation(image, orientation), str(path))
+    photo = photo_from_array(apply_exif_orientation(image, orientation), str(path))
+    photo.frames = frames
+    return photo
+
+
+def frame_count(path: str | Path) -> int:
+    """How many frames the image file holds (1 for a still image or a file PIL cannot read)."""
+    try:
+        with Image.open(path) as image:
+            return int(getattr(image, "n_frames", 1))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 1
 
 
 _EXIF_ORIENTATION = 0x0112

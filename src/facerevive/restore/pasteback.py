@@ -8,7 +8,9 @@ Two masks, as in facexlib's FaceRestoreHelper:
 Each face is blended inside its own footprint rectangle (plus a margin wider than any erosion or blur), not
 over the whole image as facexlib does, so a large photo with many faces is not re-blended per face; away
 from the footprint the mask is zero, so the result is the same. Blending accumulates in float32 and is
-truncated to the output depth once at the end (facexlib's order).
+truncated to the output depth once at the end (facexlib's order), but only inside the footprints
+(`paste_faces`): overlapping footprints are merged into one float tile, everything else stays at the output
+depth, so an 8000x8000 photo at upscale 2 needs no 3 GB float copy of the whole output.
 """
 
 from __future__ import annotations
@@ -180,15 +182,18 @@ def paste_face(
     upscale: float,
     parse_mask: np.ndarray | None = None,
     face_scale: float = 1.0,
+    tile: Region | None = None,
 ) -> None:
     """Blend one restored face into `canvas` (float32 HxWx3, modified in place).
 
-    `face` is the restored uint8 crop, `transform` maps it into the canvas (see alignment.paste_transform),
-    `parse_mask` its soft parsing mask, or None for the square mask; `face_scale` converts the 8-bit face to
-    the canvas range (257 for a 16-bit photo).
+    `face` is the restored uint8 crop, `transform` maps it into the output image (see
+    alignment.paste_transform), `parse_mask` its soft parsing mask, or None for the square mask; `face_scale`
+    converts the 8-bit face to the canvas range (257 for a 16-bit photo). `canvas` is the whole output image,
+    or, when `tile` is given, the tile of it at that rectangle (which must hold the face's footprint).
     """
     face_size = face.shape[0]
-    region = footprint(transform, face_size, canvas.shape[:2], upscale)
+    image_size = canvas.shape[:2] if tile is None else (tile.y1, tile.x1)
+    region = footprint(transform, face_size, image_size, upscale)
     if region is None:
         return
     warped = _warp_into(face, transform, region).astype(np.float32)
@@ -205,8 +210,54 @@ def paste_face(
         edge = int(float(np.sum(eroded)) ** 0.5) // 20
         centre = cv2.erode(eroded, np.ones((edge * 2, edge * 2), np.uint8))
         soft = cv2.GaussianBlur(centre, (edge * 2 + 1, edge * 2 + 1), 0)[:, :, None]
-    target = canvas[region.slices]
+    local = (
+        region
+        if tile is None
+        else Region(region.x0 - tile.x0, region.y0 - tile.y0, region.x1 - tile.x0, region.y1 - tile.y0)
+    )
+    target = canvas[local.slices]
     target[...] = soft * pasted + (1 - soft) * target
+
+
+def merged_tiles(regions: list[Region | None]) -> list[tuple[Region, list[int]]]:
+    """Rectangles covering the regions, overlapping ones merged (repeatedly), each with its region indices in
+    order: every output pixel a face touches lies in exactly one tile, with all the faces that touch it."""
+    tiles = [(region, [i]) for i, region in enumerate(regions) if region is not None]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(tiles)):
+            for b in range(a + 1, len(tiles)):
+                ra, rb = tiles[a][0], tiles[b][0]
+                if ra.x0 < rb.x1 and rb.x0 < ra.x1 and ra.y0 < rb.y1 and rb.y0 < ra.y1:
+                    union = Region(min(ra.x0, rb.x0), min(ra.y0, rb.y0), max(ra.x1, rb.x1), max(ra.y1, rb.y1))
+                    tiles[a] = (union, sorted(tiles[a][1] + tiles[b][1]))
+                    del tiles[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    return tiles
+
+
+def paste_faces(
+    image: np.ndarray,
+    faces: list[np.ndarray],
+    transforms: list[np.ndarray],
+    upscale: float,
+    masks: list[np.ndarray | None],
+    face_scale: float = 1.0,
+) -> None:
+    """Blend every face into `image` (the uint8/uint16 background at the output size, modified in place), in
+    order, each tile of overlapping footprints in float32 and truncated once: the same pixels as blending on a
+    float copy of the whole image, in the memory of the tiles only."""
+    size = image.shape[:2]
+    regions = [footprint(t, face.shape[0], size, upscale) for face, t in zip(faces, transforms)]
+    for tile, indices in merged_tiles(regions):
+        canvas = image[tile.slices].astype(np.float32)
+        for i in indices:
+            paste_face(canvas, faces[i], transforms[i], upscale, masks[i], face_scale, tile)
+        image[tile.slices] = finish_canvas(canvas, image.dtype)
 
 
 def upscale_background(image: np.ndarray, upscale: float) -> np.ndarray:

@@ -12,7 +12,13 @@ from facerevive.restore.alignment import estimate_alignment, landmarks_from_dete
 from facerevive.restore.detection import FaceDetector, select_faces
 from facerevive.restore.images import Photo
 from facerevive.restore.network import FaceRestorer
-from facerevive.restore.pasteback import FaceParser, finish_canvas, parsing_mask, paste_face, upscale_background
+from facerevive.restore.pasteback import (
+    FaceParser,
+    finish_canvas,
+    parsing_mask,
+    paste_faces,
+    upscale_background,
+)
 
 
 @dataclass
@@ -95,14 +101,15 @@ class RestorePipeline:
             background = _resize_to(self.bg_upsampler(photo.color, self.upscale), photo.color.shape[:2], self.upscale)
         else:
             background = upscale_background(photo.color, self.upscale)
-        canvas = background.astype(np.float32)
+        if background.dtype != photo.color.dtype:  # an upsampler of another depth: clipped and truncated
+            background = finish_canvas(background.astype(np.float32), photo.color.dtype)
         masks: list[np.ndarray | None] = [None] * len(restored_faces)
         if self.parser is not None and restored_faces:
             masks = [parsing_mask(labels, self.face_size) for labels in self.parser.labels(restored_faces)]
         face_scale = 257.0 if photo.bit_depth == 16 else 1.0
-        for face, matrix, mask in zip(restored_faces, matrices, masks):
-            paste_face(canvas, face, paste_transform(matrix, self.upscale), self.upscale, mask, face_scale)
-        restored = self._finish(finish_canvas(canvas, photo.color.dtype), photo)
+        transforms = [paste_transform(matrix, self.upscale) for matrix in matrices]
+        paste_faces(background, restored_faces, transforms, self.upscale, masks, face_scale)
+        restored = self._finish(background, photo)
         return RestoreResult(
             restored=restored,
             source=photo.bgr8,

@@ -1,9 +1,16 @@
-"""Restore a file, a folder, a glob or a video; write the outputs; summarise what happened to every input."""
+"""Restore a file, a folder, a glob or a video; write the outputs; summarise what happened to every input.
+
+Bad inputs are skipped with their reason and the run goes on; the summary's `problem` says when the run as a
+whole failed (nothing restored, or outputs that could not be written), for the command's exit status.
+Animated GIFs are restored frame by frame like videos (restored_videos/<name>.mp4); other animated formats
+(APNG, animated WebP) restore their first frame only, and the summary says so.
+"""
 
 from __future__ import annotations
 
 import glob
 import logging
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +19,28 @@ import cv2
 import numpy as np
 
 from facerevive.restore.comparison import comparison_image
-from facerevive.restore.images import BadInputError, photo_from_array, read_photo, write_image
+from facerevive.restore.images import BadInputError, frame_count, photo_from_array, read_photo, write_image
 from facerevive.restore.pipeline import RestorePipeline
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 OUTPUT_DIRS = ("restored_imgs", "cropped_faces", "restored_faces", "comparison", "restored_videos")
+ANIMATED_AS_VIDEO = {".gif"}  # animated images that OpenCV's video reader decodes frame by frame
+
+
+class OutputError(OSError):
+    """An output that cannot be written (read-only or full folder); the message names the file or folder."""
+
+
+def check_writable(folder: Path) -> None:
+    """Create `folder` and a temporary file in it, or raise OutputError saying why: found before any work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to the output folder {folder} ({exc.strerror or exc})") from exc
 
 
 @dataclass
@@ -30,10 +52,31 @@ class Summary:
     videos_restored: int = 0
     frames_restored: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    unwritten: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def skip(self, source: str, reason: str) -> None:
         self.skipped.append((source, reason))
         log.warning("skipped %s", reason if reason.startswith(source) else f"{source}: {reason}")
+
+    def write_failed(self, reason: str) -> None:
+        self.unwritten.append(reason)
+        log.error("%s", reason)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        log.warning("%s", text)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the run failed as a whole (one line), or None: outputs not written, or nothing restored."""
+        if self.unwritten:
+            return f"{len(self.unwritten)} input(s) restored but not written: {self.unwritten[0]}"
+        if self.images_restored + self.videos_restored == 0:
+            reasons = Counter(_reason_kind(reason) for _, reason in self.skipped).most_common()
+            why = ", ".join(f"{count} x {kind}" for kind, count in reasons) or "no inputs"
+            return f"nothing was restored ({why})"
+        return None
 
     def lines(self) -> list[str]:
         lines = [
@@ -44,6 +87,9 @@ class Summary:
         reasons = Counter(_reason_kind(reason) for _, reason in self.skipped)
         lines += [f"  {count} x {kind}" for kind, count in reasons.most_common()]
         lines += [f"    {reason}" for _, reason in self.skipped]
+        if self.unwritten:
+            lines += [f"not written: {len(self.unwritten)} input(s)", *[f"    {r}" for r in self.unwritten]]
+        lines += [f"note: {text}" for text in self.notes]
         return lines
 
 
@@ -117,19 +163,24 @@ class RestoreRunner:
         self._used_names: set[str] = set()
 
     def run(self, spec: str | Path) -> Summary:
-        """Restore every input of `spec`; bad inputs are reported and skipped, never fatal."""
+        """Restore every input of `spec`; bad inputs are reported and skipped, never fatal. An output folder
+        that cannot be written raises OutputError before any input is read."""
+        check_writable(self.output)
         paths = expand_inputs(spec, exclude=self.output)
         if not paths:
             self.summary.skip(str(spec), f"{spec}: no input files matched")
         self._inputs = {p.resolve() for p in paths}
         for path in paths:
             try:
-                if path.suffix.lower() in VIDEO_SUFFIXES:
+                suffix = path.suffix.lower()
+                if suffix in VIDEO_SUFFIXES or (suffix in ANIMATED_AS_VIDEO and frame_count(path) > 1):
                     self.restore_video(path)
                 else:
                     self.restore_image(path)
             except BadInputError as exc:
                 self.summary.skip(str(path), str(exc))
+            except OutputError as exc:
+                self.summary.write_failed(str(exc))
             except Exception as exc:  # one broken file must not stop a folder run
                 log.exception("failed on %s", path)
                 self.summary.skip(str(path), f"{path}: failed ({type(exc).__name__}: {exc})")
@@ -147,10 +198,15 @@ class RestoreRunner:
     def _write(self, path: Path, image: np.ndarray) -> None:
         if path.resolve() in self._inputs:
             raise BadInputError(f"{path}: refusing to overwrite an input file")
-        write_image(path, image)
+        try:
+            write_image(path, image)
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
     def restore_image(self, path: Path) -> None:
         photo = read_photo(path, self.min_side, self.max_side)
+        if photo.frames > 1:
+            self.summary.note(f"{path}: animated image of {photo.frames} frames, only the first is restored")
         result = self.pipeline.enhance(photo, seed=self.seed)
         if result.num_faces == 0:
             raise BadInputError(f"{path}: no face detected")
@@ -162,7 +218,7 @@ class RestoreRunner:
                 self._write(self.output / "cropped_faces" / f"{name}_{index:02d}.png", crop)
                 self._write(self.output / "restored_faces" / f"{name}_{index:02d}.png", face)
         if self.save_comparison:
-            side_by_side = comparison_image(result.upscaled_input, result.restored, result.boxes, self.note)
+            side_by_side = comparison_image(result.source, result.restored, result.boxes, self.note)
             self._write(self.output / "comparison" / f"{name}.jpg", side_by_side)
         self.summary.images_restored += 1
         self.summary.faces_restored += result.num_faces
@@ -177,7 +233,10 @@ class RestoreRunner:
         target = self.output / "restored_videos" / f"{self._name(path)}.mp4"
         if target.resolve() in self._inputs:
             raise BadInputError(f"{target}: refusing to overwrite an input file")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
         writer = None
         frames = faces = 0
         try:
@@ -192,7 +251,7 @@ class RestoreRunner:
                     size = (image.shape[1], image.shape[0])
                     writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
                     if not writer.isOpened():
-                        raise OSError(f"cannot open a video writer for {target}")
+                        raise OutputError(f"{target}: cannot open a video writer")
                 writer.write(np.ascontiguousarray(image[..., :3]))
                 frames += 1
                 faces += result.num_faces
