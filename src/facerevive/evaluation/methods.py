@@ -5,7 +5,10 @@
 - an official name (`gfpgan_v1`, `gfpgan_v1.2`, `gfpgan_v1.3`, `gfpgan_v1.4`) or `random:<name>`;
 - `ours:<checkpoint>`: a FaceRevive Lightning checkpoint or export; `ours:latest` is the newest quickstart run;
 - `folder:<dir>`: images already restored by any tool, matched to the test set by file name.
-Network outputs are quantised to 8 bits, as the restored PNGs that every reference script reads.
+Network outputs are quantised to 8 bits, as the restored PNGs that every reference script reads. A restorer
+returns `Restored`: the faces at the GT size, the size each had before that resize (the report says when they
+differ), and the images of the batch it could not read (a corrupt file of a `folder:` method), each with the
+reason, so one bad file costs one image, not the report.
 
 A spec that cannot mean anything (unknown name, absent folder or checkpoint) is a `MethodError`: the command
 stops. A method whose weights or images are absent raises `MethodUnavailableError` when it is opened: its row of
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facerevive.data import UnpairedImageDataset
+from facerevive.data.image_io import BadImageError
 from facerevive.data.sources import stem
 from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signed
 from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
@@ -170,10 +174,29 @@ def run_network(net: nn.Module, lq: torch.Tensor, out_size: Sequence[int]) -> to
     return quantize_unit(resize_to(signed_to_unit(out).float(), out_size))
 
 
+Size = tuple[int, int]
+
+
+@dataclass
+class Restored:
+    """One batch restored: `images` (RGB [0, 1], at the GT size) for every position of the batch not in
+    `failed`; `sizes` the (H, W) each of them had before it was resized to that size; `failed` the batch
+    positions that could not be restored, with the reason (naming the file)."""
+
+    images: torch.Tensor
+    sizes: list[Size]
+    failed: dict[int, str] = field(default_factory=dict)
+
+
+def _sizes(images: torch.Tensor) -> list[Size]:
+    height, width = images.shape[-2:]
+    return [(int(height), int(width))] * images.shape[0]
+
+
 class Restorer:
     """Turns a batch of the test set into the method's RGB [0, 1] faces at the GT (or LQ) size."""
 
-    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> Restored:
         """The restored faces of one batch (`lq`, `gt` already on the device)."""
         raise NotImplementedError
 
@@ -181,16 +204,16 @@ class Restorer:
 class InputRestorer(Restorer):
     """The LQ image itself, resized to the output size and 8-bit rounded."""
 
-    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
-        return quantize_unit(resize_to(lq, _out_size(lq, gt)))
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> Restored:
+        return Restored(quantize_unit(resize_to(lq, _out_size(lq, gt))), _sizes(lq))
 
 
 class GTRestorer(Restorer):
     """The ground truth: the reference row."""
 
-    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> Restored:
         assert gt is not None, "the runner admits 'gt' on paired sets only"
-        return gt
+        return Restored(gt, _sizes(gt))
 
 
 class NetworkRestorer(Restorer):
@@ -199,8 +222,10 @@ class NetworkRestorer(Restorer):
     def __init__(self, net: nn.Module) -> None:
         self.net = net
 
-    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
-        return run_network(self.net, lq, _out_size(lq, gt))
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> Restored:
+        size = network_input_size(self.net)
+        native = [(size, size)] * lq.shape[0] if size else _sizes(lq)
+        return Restored(run_network(self.net, lq, _out_size(lq, gt)), native)
 
 
 class FolderRestorer(Restorer):
@@ -217,9 +242,19 @@ class FolderRestorer(Restorer):
                 f"({len(missing)} of {len(names)} missing)"
             )
 
-    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
-        images = [self.reader[self.index[Path(path).stem]]["lq"] for path in batch["lq_path"]]
-        return resize_to(torch.stack(images).to(lq.device), _out_size(lq, gt))
+    def restore(self, batch: dict[str, Any], lq: torch.Tensor, gt: torch.Tensor | None) -> Restored:
+        out_size = _out_size(lq, gt)
+        images, sizes, failed = [], [], {}
+        for position, path in enumerate(batch["lq_path"]):
+            try:
+                image = self.reader[self.index[Path(path).stem]]["lq"]
+            except (BadImageError, OSError) as exc:
+                failed[position] = str(exc)
+                continue
+            sizes.append((int(image.shape[-2]), int(image.shape[-1])))
+            images.append(resize_to(image[None].to(lq.device), out_size)[0])
+        stacked = torch.stack(images) if images else lq.new_zeros((0, 3, *out_size))
+        return Restored(stacked, sizes, failed)
 
 
 def _out_size(lq: torch.Tensor, gt: torch.Tensor | None) -> tuple[int, int]:

@@ -32,6 +32,9 @@ class MethodResult:
     notes: dict[str, str] = field(default_factory=dict)
     per_image: dict[str, dict[str, float]] = field(default_factory=dict)
     error: str = ""
+    # Images not scored (name -> reason naming the file) and resizes to the GT size ("WxH -> WxH" -> count).
+    bad_images: dict[str, str] = field(default_factory=dict)
+    resized: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Results:
     not_computed: dict[str, str] = field(default_factory=dict)
     protocol: dict[str, Any] = field(default_factory=dict)
     images: list[str] = field(default_factory=list)
+    interrupted: str = ""  # why the evaluation stopped before its last method (the report keeps the rows done)
 
 
 def best_rows(results: Results) -> dict[str, set[int]]:
@@ -100,10 +104,31 @@ def markdown(results: Results) -> str:
     notes = [f"- {label}: {msg}" for label, msg in _column_notes(results)]
     notes += [f"- {m.label}: {m.error}" for m in results.methods if m.error]
     notes += [f"- {m.label}, {key}: {note}" for m in results.methods for key, note in m.notes.items() if note]
+    notes += [line for m in results.methods for line in _image_notes(m, len(results.images))]
+    if results.interrupted:
+        notes.append(f"- INTERRUPTED: {results.interrupted}; the methods after the last row did not run")
     if notes:
         lines += ["", *notes]
     lines += ["", f"{len(results.images)} images. Best in bold (the GT row is not ranked); ↑ higher is better."]
     return "\n".join(lines) + "\n"
+
+
+SHOWN_BAD_IMAGES = 5  # listed in metrics.md; metrics.json lists them all
+
+
+def _image_notes(method: MethodResult, total: int) -> list[str]:
+    """The report lines of a method's unscored and resized images."""
+    lines = []
+    if method.bad_images:
+        shown = [f"{name} ({reason})" for name, reason in list(method.bad_images.items())[:SHOWN_BAD_IMAGES]]
+        more = len(method.bad_images) - len(shown)
+        lines.append(
+            f"- {method.label}: {len(method.bad_images)} of {total} images not scored (the scores are over the "
+            f"other {total - len(method.bad_images)}): " + "; ".join(shown) + (f"; and {more} more" if more else "")
+        )
+    for change, count in method.resized.items():
+        lines.append(f"- {method.label}: {count} of {total} images resized to the GT size ({change})")
+    return lines
 
 
 def _column_notes(results: Results) -> list[tuple[str, str]]:
@@ -139,6 +164,7 @@ def json_text(results: Results) -> str:
         "columns": [{"key": c.key, "label": c.label, "higher_is_better": c.higher_is_better} for c in results.columns],
         "not_computed": results.not_computed,
         "images": results.images,
+        "interrupted": results.interrupted or None,
         "methods": [
             {
                 "label": m.label,
@@ -146,6 +172,8 @@ def json_text(results: Results) -> str:
                 "error": m.error or None,
                 "summary": {k: _json_number(v) for k, v in m.summary.items()},
                 "notes": {k: v for k, v in m.notes.items() if v},
+                "bad_images": m.bad_images,
+                "resized": m.resized,
                 "per_image": {
                     name: {k: _json_number(v) for k, v in values.items()} for name, values in m.per_image.items()
                 },

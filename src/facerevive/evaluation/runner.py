@@ -4,13 +4,17 @@ The order is one pass per method over the test set: each batch is decoded once, 
 scorer sees it while it is on the device (set-level scorers such as FID keep only their features). The parts:
 `build_protocol` (the scorers that apply), `Evaluation.score` (one method's pass), `RestoredImages` and
 `Gallery` (what is written per batch), `write_report` and `log_report` (the outputs).
+
+One unreadable image (of the test set or of a `folder:` method) is marked for that method in the report and
+the other images are scored; the report is written even when a method fails with a bug (then with the rows
+done and an INTERRUPTED line), and the error is raised after it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,13 +103,13 @@ class RestoredImages:
         self.folder, self.names = folder, names
 
     def add(
-        self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None
+        self, spec: MethodSpec, indices: list[int], lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None
     ) -> None:
-        """Save one batch (images `start`, `start + 1`, ... of the set)."""
+        """Save one batch (the images `indices` of the set)."""
         if not spec.is_network:
             return
-        for j, img in enumerate(restored):
-            save_png(img, self.folder / spec.slug / f"{self.names[start + j]}.png")
+        for index, img in zip(indices, restored):
+            save_png(img, self.folder / spec.slug / f"{self.names[index]}.png")
 
 
 class Gallery:
@@ -122,14 +126,14 @@ class Gallery:
         return relative
 
     def add(
-        self, spec: MethodSpec, start: int, lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None
+        self, spec: MethodSpec, indices: list[int], lq: torch.Tensor, restored: torch.Tensor, gt: torch.Tensor | None
     ) -> None:
-        """Keep the batch's gallery faces (images `start`, `start + 1`, ... of the set)."""
-        for j in range(lq.shape[0]):
-            if start + j not in self.indices:
+        """Keep the batch's gallery faces (the images `indices` of the set)."""
+        for j, index in enumerate(indices):
+            if index not in self.indices:
                 continue
-            name = self.names[start + j]
-            row = self.cells.setdefault(start + j, {})
+            name = self.names[index]
+            row = self.cells.setdefault(index, {})
             if "LQ" not in row:
                 row["LQ"] = self._save(lq[j], "lq", name)
             if gt is not None and "GT" not in row:
@@ -144,7 +148,7 @@ class Gallery:
             row = {"image": self.names[index], "LQ": cells["LQ"]}
             row.update({label: cells.get(label, "") for label in labels if label != "GT"})
             if self.paired:
-                row["GT"] = cells["GT"]
+                row["GT"] = cells.get("GT", "")
             rows.append(row)
         return rows
 
@@ -176,26 +180,55 @@ class Evaluation:
             result.error = str(exc)
             log.warning("method %s: %s", spec.label, result.error)
             return result
-        log.info("evaluating %s on %s (%d images)", spec.label, self.test_set.name, len(self.test_set.names))
+        names = self.test_set.names
+        log.info("evaluating %s on %s (%d images)", spec.label, self.test_set.name, len(names))
         for scorer in self.protocol.scorers:
             scorer.begin()
         values: dict[str, list[float]] = defaultdict(list)
-        start = 0
+        scored: list[str] = []
+        resized: Counter[str] = Counter()
         for batch in self.test_set.loader(self.batch_size, self.num_workers):
+            for index, reason in batch.pop("failed").items():
+                self._mark_bad(result, names[index], reason)
+            if "lq" not in batch:
+                continue
+            indices = [int(i) for i in batch["index"]]
             lq = batch["lq"].to(self.device)
             gt = batch["gt"].to(self.device) if self.test_set.paired else None
-            restored = restorer.restore(batch, lq, gt)
+            out = restorer.restore(batch, lq, gt)
+            if out.failed:
+                for position, reason in out.failed.items():
+                    self._mark_bad(result, names[indices[position]], reason)
+                keep = [j for j in range(len(indices)) if j not in out.failed]
+                indices, lq = [indices[j] for j in keep], lq[keep]
+                gt = gt[keep] if gt is not None else None
+            if not indices:
+                continue
+            target = tuple(out.images.shape[-2:])
+            resized.update(f"{w}x{h} -> {target[1]}x{target[0]}" for h, w in out.sizes if (h, w) != target)
             for scorer in self.protocol.scorers:
-                for key, tensor in scorer.update(restored, gt).items():
+                for key, tensor in scorer.update(out.images, gt).items():
                     values[key].extend(tensor.double().cpu().tolist())
             for output in self.outputs:
-                output.add(spec, start, lq, restored, gt)
-            start += lq.shape[0]
+                output.add(spec, indices, lq, out.images, gt)
+            scored.extend(names[i] for i in indices)
+        result.resized = dict(resized)
+        if not scored:
+            result.error = f"not computed: none of the {len(names)} images could be read"
+            log.warning("method %s: %s", spec.label, result.error)
+            return result
         for scorer in self.protocol.scorers:
             for key, (value, note) in scorer.result().items():
                 result.summary[key], result.notes[key] = value, note
-        result.per_image = {name: {k: v[i] for k, v in values.items()} for i, name in enumerate(self.test_set.names)}
+        result.per_image = {name: {k: v[i] for k, v in values.items()} for i, name in enumerate(scored)}
+        for change, count in result.resized.items():
+            log.warning("method %s: %d image(s) resized to the GT size (%s)", spec.label, count, change)
         return result
+
+    @staticmethod
+    def _mark_bad(result: MethodResult, name: str, reason: str) -> None:
+        result.bad_images[name] = reason
+        log.warning("method %s: image %s not scored: %s", result.label, name, reason)
 
 
 def _plain_dict(node: DictConfig, key: str) -> dict[str, Any]:
@@ -248,16 +281,23 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
         outputs,
         _plain_dict(cfg.random_overrides, "random_overrides") if cfg.random_overrides else None,
     )
-    rows = [evaluation.score(spec) for spec in specs]
     report = Results(
         dataset=test_set.name,
         columns=protocol.columns,
-        methods=rows,
+        methods=[],
         not_computed=protocol.not_computed,
         protocol=_plain_dict(cfg.metrics, "metrics"),
         images=test_set.names,
     )
-    gallery_rows = gallery.rows([row.label for row in rows])
+    try:
+        for spec in specs:
+            report.methods.append(evaluation.score(spec))
+    except BaseException as exc:  # a bug or Ctrl-C: the rows done are written before the error goes on
+        report.interrupted = f"{spec.label} failed with {type(exc).__name__}: {exc}"
+        write_report(report, out_dir, gallery.rows([row.label for row in report.methods]))
+        log.error("evaluation interrupted at %s; the report of the methods done is in %s", spec.label, out_dir)
+        raise
+    gallery_rows = gallery.rows([row.label for row in report.methods])
     write_report(report, out_dir, gallery_rows)
     log_report(cfg.get("logger"), report, out_dir, gallery_rows)
     return report, out_dir

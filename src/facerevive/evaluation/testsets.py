@@ -5,6 +5,9 @@ returning RGB [0, 1] images, reading under `root`). The sample set used by `make
 `synthesize`: its LQ images are made once from the GT faces with a degradation config of
 configs/data/degradation/ and a fixed seed (facerevive.data.synthesize_testset), into a temporary folder
 renamed into place when complete, so an interrupted run never leaves a half-made set.
+
+A test image that cannot be read (corrupt, truncated, not 8-bit colour, vanished) does not stop the loader:
+its batch carries it under `failed` (set index -> reason naming the file) and the others are scored.
 """
 
 from __future__ import annotations
@@ -20,15 +23,18 @@ from typing import Any, TypeAlias
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from facerevive.data import PairedImageDataset, UnpairedImageDataset
+from facerevive.data.image_io import BadImageError
 from facerevive.data.sources import SourceError, stem
 from facerevive.metrics.scorers import SetInfo
 
 log = logging.getLogger(__name__)
 
 TestImages: TypeAlias = PairedImageDataset | UnpairedImageDataset
+# What reading one test image may raise for a bad file (the messages name it); anything else is a bug.
+READ_ERRORS = (BadImageError, OSError, KeyError)
 
 
 class DatasetError(ValueError):
@@ -53,8 +59,39 @@ class TestSet:
         return SetInfo(self.name, self.paired, tuple(self.gt_files))
 
     def loader(self, batch_size: int, num_workers: int) -> DataLoader[dict[str, Any]]:
-        """The images in order, in batches."""
-        return DataLoader(self.images, batch_size=batch_size, num_workers=num_workers, shuffle=False)
+        """The images in order, in batches: `index` (set indices of the images read), the dataset's keys,
+        and `failed` (set index -> reason) for those that could not be read."""
+        return DataLoader(
+            CheckedImages(self.images),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            shuffle=False,
+            collate_fn=collate_checked,
+        )
+
+
+class CheckedImages(Dataset):
+    """The test images with their set index; an unreadable one becomes {"index", "error"} instead of raising."""
+
+    def __init__(self, images: TestImages) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        try:
+            return {"index": index, **self.images[index]}
+        except READ_ERRORS as exc:
+            return {"index": index, "error": str(exc).strip("'\"")}
+
+
+def collate_checked(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """default_collate of the images read; the others under `failed` (set index -> reason)."""
+    good = [item for item in items if "error" not in item]
+    batch: dict[str, Any] = default_collate(good) if good else {}
+    batch["failed"] = {item["index"]: item["error"] for item in items if "error" in item}
+    return batch
 
 
 def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, degradation: DictConfig) -> Path:
