@@ -323,3 +323,49 @@ def test_random_method_with_overrides_restores_at_its_size(config):
     assert not report.methods[0].error
     restored = cv2.imread(str(out / "restored" / "random_gfpgan_v1.4" / "face_00.png"))
     assert restored.shape == (512, 512, 3)
+
+
+ONLY_PSNR_RAW = [
+    f"metrics.{name}=null"
+    for name in ("lpips", "fid", "niqe", "identity", "psnr_ssim", "psnr_ssim_y", "lpips_alex", "fid_gt", "lmd")
+]
+
+
+def test_bad_images_are_marked_per_method_and_the_report_is_written(workspace, config):
+    """One corrupt image (test set or folder) costs that image, not the report; resizes are stated."""
+    cfg0 = config(["methods=[input]", *NO_METRICS])
+    run(cfg0)
+    sample = Path(cfg0.dataset.synthesize.out)
+    folder = workspace / "restored_elsewhere"
+    shutil.copytree(sample / "hq", folder)
+    data = (folder / "face_01.png").read_bytes()
+    (folder / "face_01.png").write_bytes(data[: len(data) // 2])
+    small = cv2.imread(str(folder / "face_02.png"))
+    cv2.imwrite(str(folder / "face_02.png"), cv2.resize(small, (96, 96)))
+    (sample / "lq" / "face_00.png").write_bytes(b"not an image")
+
+    report, out = run(config([f"methods=[input,folder:{folder},gt]", *ONLY_PSNR_RAW]))
+    rows = {m.label: m for m in report.methods}
+    assert set(rows["Input"].bad_images) == {"face_00"} and "face_00.png" in rows["Input"].bad_images["face_00"]
+    assert set(rows[folder.name].bad_images) == {"face_00", "face_01"}
+    assert str(folder / "face_01.png") in rows[folder.name].bad_images["face_01"]
+    assert "truncated PNG" in rows[folder.name].bad_images["face_01"]
+    assert set(rows[folder.name].per_image) == {"face_02"} and not rows[folder.name].error
+    assert rows[folder.name].resized == {"96x96 -> 512x512": 1}
+    md = (out / "metrics.md").read_text()
+    assert f"- {folder.name}: 2 of 3 images not scored (the scores are over the other 1): face_00" in md
+    assert f"- {folder.name}: 1 of 3 images resized to the GT size (96x96 -> 512x512)" in md
+    saved = json.loads((out / "metrics.json").read_text())
+    assert next(m for m in saved["methods"] if m["label"] == "GT")["bad_images"].keys() == {"face_00"}
+
+
+def test_a_bug_keeps_the_rows_done(config, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(methods_module, "build_generator", broken)
+    cfg = config(["methods=[input,random:gfpgan_v1.4]", *NO_METRICS])
+    with pytest.raises(ValueError, match="a bug"):
+        run(cfg)
+    md = (Path(cfg.paths.output_dir) / "metrics.md").read_text()
+    assert "| Input |" in md and "INTERRUPTED: GFPGAN v1.4 (random weights) failed with ValueError: a bug" in md
