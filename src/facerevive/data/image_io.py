@@ -40,7 +40,10 @@ def decode_bgr8(data: bytes) -> np.ndarray:
     if not data:
         raise BadImageError("empty file")
     _check_complete(data)
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV >= 5 raises for a header beyond its pixel limit (a decompression bomb)
+        raise BadImageError(f"not decodable ({str(exc).strip().splitlines()[-1]})") from None
     if img is None:
         raise BadImageError("not a decodable image")
     if img.dtype != np.uint8:

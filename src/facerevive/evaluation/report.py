@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from facerevive.metrics.scorers import Column
-from facerevive.utils.files import atomic_write_text
+from facerevive.utils.files import atomic_write
 
 NOT_APPLICABLE = "n/a"
 
@@ -219,8 +219,14 @@ def write_report(results: Results, out_dir: Path, gallery_rows: list[dict[str, s
         "json": out_dir / "metrics.json",
         "html": out_dir / "gallery.html",
     }
-    atomic_write_text(paths["markdown"], markdown(results))
-    atomic_write_text(paths["csv"], csv_text(results))
-    atomic_write_text(paths["json"], json_text(results))
-    atomic_write_text(paths["html"], gallery_html(results, gallery_rows, f"FaceRevive evaluation: {results.dataset}"))
+    _write_utf8(paths["markdown"], markdown(results))
+    _write_utf8(paths["csv"], csv_text(results))
+    _write_utf8(paths["json"], json_text(results))
+    _write_utf8(paths["html"], gallery_html(results, gallery_rows, f"FaceRevive evaluation: {results.dataset}"))
     return paths
+
+
+def _write_utf8(path: Path, text: str) -> None:
+    """Write `text` atomically as UTF-8; a file name that is not UTF-8 (its undecodable bytes held as
+    surrogates) is written as \\udcXX escapes instead of failing the report."""
+    atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("utf-8", errors="backslashreplace")))
