@@ -33,3 +33,6 @@ _._last_lr
 # Callbacks of the fault tests, named only as `_target_`s on train.py command lines.
 _.MarkIteration
 _.SlowWriter
+
+# RestoreResult.upscaled_input is read by notebooks/restore_demo.ipynb (not scanned).
+_.upscaled_input
