@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from facerevive.callbacks.checkpoint_io import AtomicCheckpointIO
 from facerevive.models.base import IterationModule
-from facerevive.utils.files import atomic_path, atomic_torch_save
+from facerevive.utils.files import atomic_path, atomic_torch_save, ensure_writable_dir
 from facerevive.weights.finite import check_finite_state
 
 log = logging.getLogger(__name__)
@@ -57,9 +56,7 @@ def remove_stray_temp_files(folder: Path) -> list[Path]:
 def check_storage(dirpath: Path, needed_bytes: int) -> None:
     """`dirpath` can be created and written, and its file system has `needed_bytes` free; else StorageError."""
     try:
-        dirpath.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=dirpath):
-            pass
+        ensure_writable_dir(dirpath)
     except OSError as exc:
         raise StorageError(f"checkpoint folder {dirpath} is not writable: {exc}") from exc
     free = shutil.disk_usage(dirpath).free

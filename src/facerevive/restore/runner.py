@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from facerevive.restore.comparison import comparison_image
 from facerevive.restore.images import BadInputError, frame_count, photo_from_array, read_photo, write_image
 from facerevive.restore.pipeline import RestorePipeline
+from facerevive.utils.files import ensure_writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ class OutputError(OSError):
 def check_writable(folder: Path) -> None:
     """Create `folder` and a temporary file in it, or raise OutputError saying why: found before any work."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable_dir(folder)
     except OSError as exc:
         raise OutputError(f"cannot write to the output folder {folder} ({exc.strerror or exc})") from exc
 

@@ -29,6 +29,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def ensure_writable_dir(folder: str | Path) -> None:
+    """Create `folder` and a temporary file in it; the OSError of whichever fails is raised (checked before work)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call `write(tmp_path)` and move the result to `path` atomically; returns `path`."""
     path = Path(path)
