@@ -81,8 +81,54 @@ def test_finite_step_is_allowed_and_grads_can_be_left_to_the_scaler():
 
 
 def test_bad_policy_names_the_key():
-    with pytest.raises(ValueError, match=r"model.nonfinite.policy='rollback': allowed values are skip, stop"):
-        NonFiniteGuard(policy="rollback")
+    with pytest.raises(ValueError, match=r"model.nonfinite.policy='restart': allowed values are skip, stop, rollback"):
+        NonFiniteGuard(policy="restart")
+
+
+def test_rollback_policy_requests_a_rollback_and_stops_after_max_rollbacks():
+    guard = NonFiniteGuard(policy="rollback", max_rollbacks=1)
+    nan_loss = {"l_g_gan": torch.tensor(float("nan"))}
+    assert not guard.check("g", 5, nan_loss, [])
+    assert guard.rollback_pending
+    guard.rolled_back()
+    assert (guard.rollbacks, guard.rollback_pending) == (1, False)
+    guard.end_iteration(4, 1.0, 1.0)
+    with pytest.raises(NonFiniteError, match=r"iteration 5: already rolled back 1 times \(model.nonfinite.max_rollbacks=1\)"):
+        guard.check("g", 5, nan_loss, [])
+
+
+def test_rollback_returns_to_the_last_checkpoint_with_lower_learning_rates(tmp_path, monkeypatch, caplog):
+    """A NaN batch at iteration 5: the run returns to iteration 3's checkpoint with lr x 0.5, retrains 4 and 5
+    on new batches and finishes at total_iter with finite weights."""
+    from facerevive.models import GFPGANModule
+
+    original = GFPGANModule.train_iteration
+    seen: list[int] = []
+
+    def poisoned(self, batch, iteration):
+        seen.append(iteration)
+        if iteration == 5 and seen.count(5) == 1:
+            batch = {**batch, "lq": torch.full_like(batch["lq"], float("nan"))}
+        return original(self, batch, iteration)
+
+    monkeypatch.setattr(GFPGANModule, "train_iteration", poisoned)
+    cfg = quickstart(
+        tmp_path,
+        [
+            "model.total_iter=8",
+            "model.nonfinite.policy=rollback",
+            "callbacks.iteration_checkpoint.every_n_iter=3",
+        ],
+    )
+    with caplog.at_level(logging.WARNING, logger="facerevive.models.base"):
+        train_run(cfg)
+    assert seen == [1, 2, 3, 4, 5, 4, 5, 6, 7, 8]
+    assert "iteration 5: rolled back to" in caplog.text and "iter_00000003.ckpt (iteration 3)" in caplog.text
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["iteration"] == 8
+    lrs = [group["lr"] for state in last["optimizer_states"] for group in state["param_groups"]]
+    assert lrs == pytest.approx([0.5 * cfg.model.optimizer_g.lr] * len(lrs))
+    assert first_nonfinite_tensor(last["state_dict"]) is None
 
 
 def test_explosion_signature_warns(caplog):

@@ -135,6 +135,7 @@ class IterationCheckpoint(Checkpoint):
         self.saved_at = iteration
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
         trainer.save_checkpoint(path)  # collective; rank 0 writes it through AtomicCheckpointIO
+        module.last_good_checkpoint = str(path)
         if trainer.is_global_zero:
             _replace_with_copy(path, self.dirpath / "last.ckpt")
             self.last_model_path = str(self.dirpath / "last.ckpt")

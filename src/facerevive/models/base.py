@@ -7,6 +7,7 @@ counts every optimiser step. `IterationCheckpoint` saves on iterations and calls
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -18,6 +19,9 @@ from torch import nn
 from facerevive.models.ema import ema_update
 from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.models.rng import RNGStream, global_rng_states, set_global_rng_states
+from facerevive.weights.checkpoint import safe_load
+
+log = logging.getLogger(__name__)
 
 
 class IterationModule(L.LightningModule, ABC):
@@ -41,6 +45,8 @@ class IterationModule(L.LightningModule, ABC):
         self.iteration = 0
         self.rng = RNGStream(seed)
         self.nonfinite = nonfinite or NonFiniteGuard()
+        # The newest checkpoint this run saved (set by IterationCheckpoint): the rollback policy's target.
+        self.last_good_checkpoint: str | None = None
 
     # ------------------------------------------------------------ contract
     @property
@@ -106,8 +112,49 @@ class IterationModule(L.LightningModule, ABC):
         return self.iteration >= self.total_iter
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.nonfinite.rollback_pending:
+            self.roll_back()
         if self.training_finished:
             self.trainer.should_stop = True
+
+    def roll_back(self) -> None:
+        """Return the networks (EMA and buffers included), optimisers, schedulers and the iteration counter to
+        the last checkpoint this run saved, with every learning rate times `nonfinite.rollback_lr_factor`.
+
+        The data and noise streams go on, so the retried iterations see new batches (the ones that led to the
+        fault are not replayed). Without a checkpoint yet, the bad iteration stays skipped.
+        """
+        guard = self.nonfinite
+        path = self.last_good_checkpoint
+        if path is None:
+            guard.rollback_pending = False
+            log.warning("iteration %d: no checkpoint saved yet in this run to roll back to", self.iteration)
+            return
+        checkpoint = safe_load(path)
+        self.load_state_dict(checkpoint["state_dict"])
+        trainer = self.trainer
+        for optimizer, state in zip(trainer.optimizers, checkpoint["optimizer_states"], strict=True):
+            optimizer.load_state_dict(state)
+        for config, state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", []), strict=True):
+            config.scheduler.load_state_dict(state)
+        factor = guard.rollback_lr_factor
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] *= factor
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+        bad_iteration, self.iteration = self.iteration, int(checkpoint["iteration"])
+        guard.rolled_back()
+        log.warning(
+            "iteration %d: rolled back to %s (iteration %d) with the learning rates times %g (rollback %d of %d)",
+            bad_iteration,
+            path,
+            self.iteration,
+            factor,
+            guard.rollbacks,
+            guard.max_rollbacks,
+        )
 
     # ------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -2,8 +2,11 @@
 
 Lightning has no such guard for manual optimisation. `NonFiniteGuard.check` looks at a stage's loss terms and
 gradients before its optimiser steps. Policy `skip` drops the rest of the iteration (no step, no EMA update)
-and counts it; `stop` ends the run at the first bad iteration; with `skip`, `max_consecutive` bad iterations in
-a row also end it. Ending raises NonFiniteError naming the loss term (or gradient), the iteration and the key.
+and counts it; `stop` ends the run at the first bad iteration; `rollback` drops the iteration like `skip` and
+then has the module return to its last saved checkpoint with every learning rate multiplied by
+`rollback_lr_factor` (at most `max_rollbacks` times). With `skip` and `rollback`, `max_consecutive` bad
+iterations in a row also end the run. Ending raises NonFiniteError naming the loss term (or gradient), the
+iteration and the key.
 The guard also warns on the loss-explosion signature of GFPGAN#270: the generator loss growing by
 `explosion_factor` or more in one iteration while the discriminator loss stays below `confident_d_loss`.
 """
@@ -19,7 +22,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 
-POLICIES = ("skip", "stop")
+POLICIES = ("skip", "stop", "rollback")
 
 
 class NonFiniteError(RuntimeError):
@@ -54,13 +57,24 @@ class NonFiniteGuard:
         max_consecutive: int = 10,
         explosion_factor: float = 1.0e6,
         confident_d_loss: float = 0.05,
+        rollback_lr_factor: float = 0.5,
+        max_rollbacks: int = 3,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"model.nonfinite.policy={policy!r}: allowed values are {', '.join(POLICIES)}")
         if max_consecutive < 1:
             raise ValueError(f"model.nonfinite.max_consecutive={max_consecutive}: must be >= 1")
+        if not 0 < rollback_lr_factor <= 1:
+            raise ValueError(f"model.nonfinite.rollback_lr_factor={rollback_lr_factor}: must be in (0, 1]")
+        if max_rollbacks < 0:
+            raise ValueError(f"model.nonfinite.max_rollbacks={max_rollbacks}: must be >= 0")
         self.policy = policy
         self.max_consecutive = max_consecutive
+        self.rollback_lr_factor = rollback_lr_factor
+        self.max_rollbacks = max_rollbacks
+        self.rollbacks = 0
+        # Set by `check` under the rollback policy; the module rolls back at the end of the iteration.
+        self.rollback_pending = False
         self.explosion_factor = explosion_factor
         self.confident_d_loss = confident_d_loss
         self.skipped = 0
@@ -93,8 +107,20 @@ class NonFiniteGuard:
                 f"{where}: {self.consecutive} bad iterations in a row (model.nonfinite.max_consecutive="
                 f"{self.max_consecutive}); stopping. Lower the learning rates (model.optimizer_g.lr, ...)"
             )
+        if self.policy == "rollback":
+            if self.rollbacks >= self.max_rollbacks:
+                raise NonFiniteError(
+                    f"{where}: already rolled back {self.rollbacks} times (model.nonfinite.max_rollbacks="
+                    f"{self.max_rollbacks}); stopping. Lower the learning rates (model.optimizer_g.lr, ...)"
+                )
+            self.rollback_pending = True
         log.warning("%s: iteration skipped (%d skipped so far)", where, self.skipped)
         return False
+
+    def rolled_back(self) -> None:
+        """The module returned to its last checkpoint: count it and clear the request."""
+        self.rollbacks += 1
+        self.rollback_pending = False
 
     def end_iteration(self, iteration: int, g_loss: float | None, d_loss: float | None) -> None:
         """Close `iteration`: reset the run of bad iterations after a good one and watch for explosion."""
