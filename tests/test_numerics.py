@@ -93,7 +93,8 @@ def test_rollback_policy_requests_a_rollback_and_stops_after_max_rollbacks():
     guard.rolled_back()
     assert (guard.rollbacks, guard.rollback_pending) == (1, False)
     guard.end_iteration(4, 1.0, 1.0)
-    with pytest.raises(NonFiniteError, match=r"iteration 5: already rolled back 1 times \(model.nonfinite.max_rollbacks=1\)"):
+    stopped = r"iteration 5: already rolled back 1 times \(model.nonfinite.max_rollbacks=1\)"
+    with pytest.raises(NonFiniteError, match=stopped):
         guard.check("g", 5, nan_loss, [])
 
 
