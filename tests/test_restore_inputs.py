@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import tracemalloc
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -87,18 +88,27 @@ def test_unwritable_output_folder_is_found_before_any_work(tmp_path, compose, ca
     assert f"restore: cannot write to the output folder {blocker / 'out'}" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def _read_only_folder(tmp_path):
+    """An existing folder this process cannot write into: a chmod 500 folder, or for root (which ignores
+    permissions) a folder of sysfs, which refuses new files to everyone."""
+    if os.geteuid() != 0:
+        out = tmp_path / "out"
+        out.mkdir()
+        out.chmod(0o500)
+        return out
+    return Path("/sys/kernel")
+
+
 def test_read_only_output_folder(tmp_path, pipeline):
     photo = tmp_path / "face.png"
     cv2.imwrite(str(photo), astronaut())
-    out = tmp_path / "out"
-    out.mkdir()
-    out.chmod(0o500)
+    out = _read_only_folder(tmp_path)
     try:
-        with pytest.raises(OutputError, match="cannot write to the output folder"):
+        with pytest.raises(OutputError, match=f"cannot write to the output folder {out}"):
             RestoreRunner(pipeline, out).run(photo)
     finally:
-        out.chmod(0o700)
+        if out.is_relative_to(tmp_path):
+            out.chmod(0o700)
 
 
 def test_a_failed_write_makes_the_run_fail(tmp_path, pipeline, monkeypatch):
@@ -205,3 +215,22 @@ def test_comparison_of_a_large_photo_is_built_at_display_size():
     small = comparison_image(astronaut(80), np.zeros((160, 160, 3), np.uint8), np.zeros((0, 4)))
     expected = cv2.resize(astronaut(80), (160, 160), interpolation=cv2.INTER_LANCZOS4)
     assert small.shape == (160, 324, 3) and np.array_equal(small[60:, :160], expected[60:])
+
+
+def test_output_above_the_pixel_limit_is_refused_before_any_work(tmp_path, pipeline, monkeypatch):
+    """Upscale 4 on an 8000x8000 photo would need about 10 GB: refused by max_output_megapixels with the sizes;
+    a photo and a GIF of 160x160 at upscale 2 (0.1 MP) stand in for it here."""
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), astronaut())
+    frames = [Image.fromarray(cv2.cvtColor(astronaut(), cv2.COLOR_BGR2RGB)) for _ in range(2)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "enhance", lambda *args, **kwargs: pytest.fail("the pipeline ran"))
+        summary = RestoreRunner(pipeline, tmp_path / "out", max_output_megapixels=0.05).run(tmp_path / "*")
+    assert summary.images_restored == summary.videos_restored == 0 and summary.problem is not None
+    reasons = " ".join(reason for _, reason in summary.skipped)
+    assert "face.png: the output would be 320x320 px (0.1 MP) at upscale 2, above max_output_megapixels=0.05" in reasons
+    assert "anim.gif: the output would be 320x320 px" in reasons
+    assert not (tmp_path / "out" / "restored_imgs").exists() and not (tmp_path / "out" / "restored_videos").exists()
+    summary = RestoreRunner(pipeline, tmp_path / "out", max_output_megapixels=0.2).run(photo)
+    assert summary.images_restored == 1

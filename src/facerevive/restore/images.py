@@ -76,6 +76,18 @@ def check_size(width: int, height: int, source: str, min_side: int = MIN_SIDE, m
         raise BadInputError(f"{source}: too large ({width}x{height} px, the longer side must be <= {max_side} px)")
 
 
+def check_output_size(width: int, height: int, upscale: float, source: str, max_megapixels: float | None) -> None:
+    """Reject a photo whose upscaled output would exceed `max_megapixels` (None: no limit): the output, its
+    background and the comparison are held in memory at that size (about 10 bytes a pixel)."""
+    out_width, out_height = int(width * upscale), int(height * upscale)
+    megapixels = out_width * out_height / 1e6
+    if max_megapixels is not None and megapixels > max_megapixels:
+        raise BadInputError(
+            f"{source}: the output would be {out_width}x{out_height} px ({megapixels:.1f} MP) at upscale {upscale:g}, "
+            f"above max_output_megapixels={max_megapixels:g}; lower upscale= or raise max_output_megapixels="
+        )
+
+
 def read_photo(path: str | Path, min_side: int = MIN_SIDE, max_side: int = MAX_SIDE) -> Photo:
     """Read and validate one image file; raises BadInputError with the reason (missing, empty, not an image...)."""
     path = Path(path)

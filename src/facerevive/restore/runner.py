@@ -18,7 +18,14 @@ import cv2
 import numpy as np
 
 from facerevive.restore.comparison import comparison_image
-from facerevive.restore.images import BadInputError, frame_count, photo_from_array, read_photo, write_image
+from facerevive.restore.images import (
+    BadInputError,
+    check_output_size,
+    frame_count,
+    photo_from_array,
+    read_photo,
+    write_image,
+)
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.utils.files import ensure_writable_dir
 
@@ -146,6 +153,7 @@ class RestoreRunner:
         note: str | None = None,
         min_side: int = 32,
         max_side: int = 8000,
+        max_output_megapixels: float | None = 300,
     ) -> None:
         self.pipeline = pipeline
         self.output = Path(output)
@@ -156,6 +164,7 @@ class RestoreRunner:
         self.note = note
         self.min_side = min_side
         self.max_side = max_side
+        self.max_output_megapixels = max_output_megapixels
         self.summary = Summary()
         self._inputs: set[Path] = set()
         self._used_names: set[str] = set()
@@ -203,6 +212,8 @@ class RestoreRunner:
 
     def restore_image(self, path: Path) -> None:
         photo = read_photo(path, self.min_side, self.max_side)
+        height, width = photo.color.shape[:2]
+        check_output_size(width, height, self.pipeline.upscale, str(path), self.max_output_megapixels)
         if photo.frames > 1:
             self.summary.note(f"{path}: animated image of {photo.frames} frames, only the first is restored")
         result = self.pipeline.enhance(photo, seed=self.seed)
@@ -227,7 +238,22 @@ class RestoreRunner:
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
             raise BadInputError(f"{path}: not a readable video")
+        try:
+            frames, faces, target = self._restore_frames(path, capture)
+        finally:
+            capture.release()
+        if frames == 0:
+            raise BadInputError(f"{path}: no frames could be decoded")
+        self.summary.videos_restored += 1
+        self.summary.frames_restored += frames
+        self.summary.faces_restored += faces
+        log.info("%s: %d frames, %d face(s) restored -> %s", path, frames, faces, target)
+
+    def _restore_frames(self, path: Path, capture: cv2.VideoCapture) -> tuple[int, int, Path]:
+        """Restore every frame of `capture` into restored_videos/<name>.mp4: (frames, faces, that file)."""
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        frame_size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        check_output_size(*frame_size, self.pipeline.upscale, str(path), self.max_output_megapixels)
         target = self.output / "restored_videos" / f"{self._name(path)}.mp4"
         if target.resolve() in self._inputs:
             raise BadInputError(f"{target}: refusing to overwrite an input file")
@@ -254,12 +280,6 @@ class RestoreRunner:
                 frames += 1
                 faces += result.num_faces
         finally:
-            capture.release()
             if writer is not None:
                 writer.release()
-        if frames == 0:
-            raise BadInputError(f"{path}: no frames could be decoded")
-        self.summary.videos_restored += 1
-        self.summary.frames_restored += frames
-        self.summary.faces_restored += faces
-        log.info("%s: %d frames, %d face(s) restored -> %s", path, frames, faces, target)
+        return frames, faces, target
