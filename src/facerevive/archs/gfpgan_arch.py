@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,6 +28,31 @@ from facerevive.archs.stylegan2_arch import (
 )
 
 log = logging.getLogger(__name__)
+
+
+DECODER_PREFIX = "stylegan_decoder."
+
+
+def decoder_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The StyleGAN2 decoder weights in `path` (`params_ema`, else `params`, else a bare state dict).
+
+    A StyleGAN2 prior file (BasicSR layout, as the prior trainer exports it) is used as it is; a whole GFPGAN
+    generator file (a release such as GFPGANv1.4.pth, a FaceRevive export or training checkpoint) gives its
+    `stylegan_decoder.*` weights, so a run can start from a released model's decoder.
+    """
+    from facerevive.weights.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
+
+    state = extract_state_dict(read_checkpoint(path), key="params_ema", source=str(path))
+    if "constant_input.weight" in state:
+        return state
+    decoder = {k[len(DECODER_PREFIX) :]: v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
+    if not decoder:
+        shown = ", ".join(sorted({k.split(".", 1)[0] for k in state})[:8])
+        raise CheckpointError(
+            f"decoder_load_path={path}: no StyleGAN2 decoder weights (neither a prior with constant_input.* nor "
+            f"a GFPGAN generator with {DECODER_PREFIX}*); its weights are {shown}"
+        )
+    return decoder
 
 
 class GFPGANBase(nn.Module):
@@ -62,9 +88,20 @@ class GFPGANBase(nn.Module):
 
     def _setup_decoder(self, decoder_load_path: str | None, fix_decoder: bool) -> None:
         if decoder_load_path:
-            from facerevive.weights import load_checkpoint
+            from facerevive.weights.checkpoint import CheckpointError, check_compatible
 
-            load_checkpoint(self.stylegan_decoder, decoder_load_path, key="params_ema")
+            state = decoder_state_dict(decoder_load_path)
+            problems = check_compatible(self.stylegan_decoder, state, decoder_load_path)
+            if problems:
+                from facerevive.weights.recognise import describe_state_dict
+
+                recognised = describe_state_dict(state)
+                problems += [recognised] if recognised else []
+                name = type(self.stylegan_decoder).__name__
+                raise CheckpointError(
+                    f"decoder_load_path={decoder_load_path} does not fit {name}:\n  " + "\n  ".join(problems)
+                )
+            self.stylegan_decoder.load_state_dict(state, strict=True)
             log.info("Loaded the StyleGAN2 prior from %s", decoder_load_path)
         if fix_decoder:
             self.stylegan_decoder.requires_grad_(False)

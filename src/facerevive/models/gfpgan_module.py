@@ -24,6 +24,7 @@ from facerevive.losses import GANLoss, component_style_loss, gray_for_identity, 
 from facerevive.metrics.psnr_ssim import psnr
 from facerevive.models.base import IterationModule
 from facerevive.models.export import generator_config
+from facerevive.models.init_weights import NetworkInit, initialise_networks
 from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.utils.images import signed_to_unit
 
@@ -67,7 +68,8 @@ class GFPGANModule(IterationModule):
     All three component discriminators or none (none disables the component losses); `net_identity` None
     disables the identity loss; `perceptual` None disables the perceptual and style losses. Optimisers and the
     scheduler are factories taking parameters (an optimiser); they are named g, d, d_left_eye, d_right_eye and
-    d_mouth. The generator's own config (`net_g.config`) is stored in every checkpoint and export.
+    d_mouth. The generator's own config (`net_g.config`) is stored in every checkpoint and export. `init` names
+    the files a fresh run's networks start from (fine-tuning; see facerevive.models.init_weights).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class GFPGANModule(IterationModule):
         channels_last: bool = False,
         seed: int | None = 0,
         nonfinite: NonFiniteGuard | None = None,
+        init: NetworkInit | None = None,
     ) -> None:
         super().__init__(total_iter=total_iter, ema_decay=ema_decay, seed=seed, nonfinite=nonfinite)
         self.loss_weights = loss_weights or GFPGANLossWeights()
@@ -137,6 +140,7 @@ class GFPGANModule(IterationModule):
         # BasicSR crops 80 (eyes) and 120 (mouth) px at 512; other sizes scale them linearly.
         self.eye_out_size = eye_out_size or max(1, round(80 * self.out_size / 512))
         self.mouth_out_size = mouth_out_size or max(1, round(120 * self.out_size / 512))
+        self.network_init = init or NetworkInit()
         self.last_losses: dict[str, float] = {}
         if channels_last:
             self._to_channels_last()
@@ -151,6 +155,19 @@ class GFPGANModule(IterationModule):
 
         load_checkpoint(net, path, key="params", strict=True)
         log.info("net_identity: loaded ArcFace from %s", path)
+
+    def on_fit_start(self) -> None:
+        """A fresh run starts its networks from `init`; a resumed one has loaded its checkpoint instead."""
+        if self.trainer.ckpt_path is None:
+            self.initialise_from_files()
+
+    def initialise_from_files(self) -> None:
+        """Load the files of `init` (strictly) into their networks; net_g_ema then starts equal to net_g."""
+        networks = {"net_g": self.net_g, "net_d": self.net_d}
+        networks.update({f"net_d_{name}": net for name, net in self.component_discriminators().items()})
+        initialise_networks(networks, self.network_init)
+        if self.network_init.net_g is not None:
+            self.net_g_ema.load_state_dict(self.net_g.state_dict())
 
     @property
     def optimizer_names(self) -> tuple[str, ...]:

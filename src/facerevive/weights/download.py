@@ -1,6 +1,6 @@
 """`make weights`: download the official release files, verify their SHA-256, never leave a partial file.
 
-python -m facerevive.weights.download                 # every registered file
+python -m facerevive.weights.download                 # every registered file (manual ones: where to get them)
 python -m facerevive.weights.download gfpgan_v1.4 arcface
 python -m facerevive.weights.download --list
 python -m facerevive.weights.download --safetensors gfpgan_v1.4   # also write GFPGANv1.4.safetensors
@@ -142,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown names {unknown}; known: {', '.join(WEIGHT_FILES)}")
     failures = 0
-    for name in names or [name for name, entry in WEIGHT_FILES.items() if not entry.manual]:
+    for name in names or list(WEIGHT_FILES):
+        entry = WEIGHT_FILES[name]
+        if not names and entry.manual and not (directory / entry.filename).is_file():
+            # Not a failure of a bare `make weights`: only the user can fetch these (a Drive folder).
+            print(f"manual   {entry.filename}: published only at {entry.url}; download it by hand into {directory}")
+            continue
         try:
             path = ensure(name, directory)
             if args.safetensors and name in OFFICIAL_MODELS:

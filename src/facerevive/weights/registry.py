@@ -14,6 +14,9 @@ from facerevive.cli import CONFIG_DIR
 
 GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases/download"
+# The GFPGAN README's "more models (such as the discriminators)" folder (also on Tencent Weiyun:
+# https://share.weiyun.com/ShYoCCoc); no release asset and no published checksum.
+GFPGAN_DRIVE = "https://drive.google.com/drive/folders/17rLiFzcUMoQuhLnptDsKolegHWwJOnHu"
 # The release generators are described once, as the training configs of configs/model/net_g/.
 NET_G_CONFIG_DIR = CONFIG_DIR / "model" / "net_g"
 
@@ -90,6 +93,21 @@ WEIGHT_FILES: dict[str, WeightFile] = {
         None,
         "StyleGAN2 facial prior for training GFPGANv1",
     ),
+    **{
+        f"gfpgan_v1_{net}": WeightFile(
+            f"GFPGANv1_{net}.pth",
+            GFPGAN_DRIVE,
+            None,
+            f"GFPGAN v1 {role} discriminator: starts model.init.{net} when fine-tuning",
+            manual=True,
+        )
+        for net, role in (
+            ("net_d", "global"),
+            ("net_d_left_eye", "left-eye"),
+            ("net_d_right_eye", "right-eye"),
+            ("net_d_mouth", "mouth"),
+        )
+    },
     "arcface": WeightFile(
         "arcface_resnet18.pth",
         f"{GFPGAN_RELEASES}/v0.1.0/arcface_resnet18.pth",
