@@ -1,4 +1,5 @@
-"""LightningModules of FaceRevive and the training pieces they share (iteration base, EMA, RNG, optimisers)."""
+"""LightningModules of FaceRevive (GFPGAN, its StyleGAN2 prior) and the training pieces they share (iteration base,
+EMA, RNG, optimisers)."""
 
 from facerevive.models.base import IterationModule
 from facerevive.models.ema import ema_update
@@ -6,6 +7,7 @@ from facerevive.models.export import generator_config
 from facerevive.models.gfpgan_module import OFFICIAL_EMA_DECAY, GFPGANLossWeights, GFPGANModule
 from facerevive.models.nonfinite import NonFiniteError, NonFiniteGuard
 from facerevive.models.optim import lazy_r1_adam
+from facerevive.models.stylegan2_module import StyleGAN2Module
 
 __all__ = [
     "OFFICIAL_EMA_DECAY",
@@ -14,6 +16,7 @@ __all__ = [
     "IterationModule",
     "NonFiniteError",
     "NonFiniteGuard",
+    "StyleGAN2Module",
     "ema_update",
     "generator_config",
     "lazy_r1_adam",
