@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from facerevive.archs.modconv import demodulation
 from facerevive.archs.ops import (
     FusedLeakyReLU,
     ScaledLeakyReLU,
@@ -139,6 +140,8 @@ class ModulatedConv2d(nn.Module):
         self.modulation = EqualLinear(num_style_feat, in_channels, bias=True, bias_init_val=1)
         self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
         self.padding = kernel_size // 2
+        # "grouped" (official) or "activation" (see facerevive.archs.modconv); not part of the weights.
+        self.modconv_form = "grouped"
 
     def modulated_weight(self, style: torch.Tensor) -> torch.Tensor:
         """Per-sample weights (b, c_out, c_in, k, k), demodulated when configured."""
@@ -150,6 +153,8 @@ class ModulatedConv2d(nn.Module):
         return weight
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if self.modconv_form == "activation":
+            return self._forward_activation(x, style)
         b, c, h, w = x.shape
         k = self.kernel_size
         weight = self.modulated_weight(style)
@@ -167,6 +172,28 @@ class ModulatedConv2d(nn.Module):
                 x = _interpolate(x, 2 if self.sample_mode == "upsample" else 0.5, self.resample)
             out = F.conv2d(x.reshape(1, b * c, *x.shape[2:]), weight, padding=self.padding, groups=b)
         return out.reshape(b, self.out_channels, *out.shape[2:])
+
+    def _forward_activation(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Style on the input channels, the static weight, demodulation on the output channels (the FIR blur
+        and the interpolation are per channel, so they commute with both scalings)."""
+        style = self.modulation(style)
+        weight = self.scale * self.weight[0]
+        x = x * style[:, :, None, None]
+        upfirdn = self.resample == "upfirdn"
+        if self.sample_mode == "upsample" and upfirdn:
+            out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        elif self.sample_mode == "downsample" and upfirdn:
+            out = F.conv2d(self.smooth(x), weight, stride=2)
+        else:
+            if self.sample_mode is not None:
+                x = _interpolate(x, 2 if self.sample_mode == "upsample" else 0.5, self.resample)
+            out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:
+            out = out * demodulation(weight, style, self.eps)[:, :, None, None]
+        if self.sample_mode == "upsample" and upfirdn:
+            smoothed: torch.Tensor = self.smooth(out)
+            return smoothed
+        return out
 
     def extra_repr(self) -> str:
         return (

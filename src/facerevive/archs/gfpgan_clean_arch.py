@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from facerevive.archs.config import records_config
 from facerevive.archs.equalized import ConstantInput, NormStyleCode
 from facerevive.archs.gfpgan_arch import GFPGANBase
+from facerevive.archs.modconv import demodulation
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis, log2_size, stylegan2_channels
 
 
@@ -58,8 +59,12 @@ class ModulatedConv2dClean(nn.Module):
             / math.sqrt(in_channels * kernel_size**2)
         )
         self.padding = kernel_size // 2
+        # "grouped" (official) or "activation" (see facerevive.archs.modconv); not part of the weights.
+        self.modconv_form = "grouped"
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        if self.modconv_form == "activation":
+            return self._forward_activation(x, style)
         b, c = x.shape[:2]
         k = self.kernel_size
         weight = self.weight * self.modulation(style).view(b, 1, c, 1, 1)
@@ -73,6 +78,20 @@ class ModulatedConv2dClean(nn.Module):
             x = _upsample2x(x, 0.5)
         out = F.conv2d(x.reshape(1, b * c, *x.shape[2:]), weight, padding=self.padding, groups=b)
         return out.reshape(b, self.out_channels, *out.shape[2:])
+
+    def _forward_activation(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Style on the input channels, the static weight, demodulation on the output channels."""
+        style = self.modulation(style)
+        weight = self.weight[0]
+        x = x * style[:, :, None, None]
+        if self.sample_mode == "upsample":
+            x = _upsample2x(x, 2)
+        elif self.sample_mode == "downsample":
+            x = _upsample2x(x, 0.5)
+        out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:
+            out = out * demodulation(weight, style, self.eps)[:, :, None, None]
+        return out
 
 
 class StyleConvClean(nn.Module):
