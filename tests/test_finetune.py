@@ -51,7 +51,8 @@ DATA = [
 
 
 def tiny_clean(**overrides) -> GFPGANv1Clean:
-    return instantiate(tiny_net_g_config(**overrides))
+    """The tests' tiny clean generator, built directly (its errors are not wrapped by Hydra)."""
+    return GFPGANv1Clean(**{k: v for k, v in tiny_net_g_config(**overrides).items() if k != "_target_"})
 
 
 def randomised(net: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -171,3 +172,176 @@ def test_release_layouts_are_named_by_their_configs() -> None:
     assert "channel-multiplier-1" in describe_state_dict(clean_cm1.state_dict())
     assert "StyleGAN2GeneratorClean channel-multiplier-2" in describe_state_dict(clean.stylegan_decoder.state_dict())
     assert describe_state_dict({"weight": torch.zeros(1)}) is None
+
+
+# ------------------------------------------------------------------------------------------ decoder priors
+def test_decoder_load_path_takes_a_whole_gfpgan_checkpoint(tmp_path: Path) -> None:
+    """A release-layout generator file, an export and a training checkpoint give their `stylegan_decoder.*`;
+    a StyleGAN2 prior in the BasicSR layout (`{"params_ema": decoder}`) keeps working."""
+    source = randomised(tiny_clean(), seed=4)
+    state = source.state_dict()
+    files = [
+        atomic_torch_save({"params_ema": state}, tmp_path / "GFPGANv1.4.pth"),
+        atomic_torch_save({"params": state, "params_ema": state, "net_g_config": {}}, tmp_path / "export.pth"),
+        atomic_torch_save(
+            {"pytorch-lightning_version": "2.5", "state_dict": {f"net_g_ema.{k}": v for k, v in state.items()}},
+            tmp_path / "last.ckpt",
+        ),
+        atomic_torch_save({"params_ema": source.stylegan_decoder.state_dict()}, tmp_path / "prior.pth"),
+    ]
+    for path in files:
+        net = tiny_clean(decoder_load_path=str(path))
+        assert_same_state(net.stylegan_decoder, source.stylegan_decoder)
+        assert not torch.equal(net.final_linear.weight, source.final_linear.weight), "only the decoder is taken"
+
+
+def test_decoder_load_path_errors_are_clear(tmp_path: Path) -> None:
+    no_decoder = atomic_torch_save({"params": FacialComponentDiscriminator().state_dict()}, tmp_path / "d.pth")
+    with pytest.raises(CheckpointError, match=r"d\.pth: no StyleGAN2 decoder weights .*its weights are conv1"):
+        tiny_clean(decoder_load_path=str(no_decoder))
+    wide = atomic_torch_save({"params_ema": tiny_clean(channel_multiplier=2).state_dict()}, tmp_path / "cm2.pth")
+    with pytest.raises(CheckpointError, match=r"(?s)does not fit StyleGAN2GeneratorClean.*shape mismatches"):
+        tiny_clean(decoder_load_path=str(wide))
+
+
+# ------------------------------------------------------------------------------------------- experiments
+def _save_stand_ins(model, cfg, weights_dir: Path, seed: int) -> dict[str, torch.nn.Module]:
+    """Randomised copies of the run's networks, saved under the registry files its `model.init` names."""
+    stand_ins = {}
+    for network, spec in NetworkInit(**{k: v for k, v in cfg.model.init.items() if k != "_target_"}).specs().items():
+        net = randomised(getattr(model, network), seed=seed + len(stand_ins))
+        key = "params_ema" if network == "net_g" else "params"
+        atomic_torch_save({key: net.state_dict()}, weights_dir / WEIGHT_FILES[spec].filename)
+        stand_ins[network] = net
+    return stand_ins
+
+
+@pytest.mark.parametrize("experiment", FINETUNE_EXPERIMENTS)
+def test_finetune_experiment_composes_and_runs_one_iteration(tmp_path: Path, compose, experiment: str) -> None:
+    """Each fine-tune experiment with tiny networks, started from stand-in release files of those shapes: the
+    first iteration is D warm-up, so net_g is still exactly the file's and net_g_ema equals it."""
+    from facerevive.cli.train import run as train_run
+
+    tiny = [
+        "model.net_g.out_size=64",
+        "model.net_g.narrow=0.0625",
+        "model.net_g.num_style_feat=32",
+        "model.net_d.narrow=0.0625",
+        # The warm-up iteration computes no generator loss: ArcFace and VGG would only cost their construction.
+        "model.net_identity=null",
+        "model.identity_load_path=null",
+        "model.perceptual=null",
+        "model.eye_out_size=16",
+        "model.mouth_out_size=24",
+        "model.total_iter=1",
+        "data.batch_size=2",
+        "callbacks.iteration_checkpoint.every_n_iter=1",
+    ]
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    cfg = compose("train.yaml", [f"experiment={experiment}", *DATA, *tiny, f"paths.pretrained_dir={weights}"])
+    assert cfg.task_name == experiment and cfg.model.net_d_init_iters >= 1
+    assert set(NetworkInit(**{k: v for k, v in cfg.model.init.items() if k != "_target_"}).specs()) == {
+        "net_g",
+        *D_FILES,
+    }
+    stand_ins = _save_stand_ins(instantiate(cfg.model), cfg, weights, seed=10)
+    _, objects = train_run(cfg)
+    model = objects["model"]
+    assert model.iteration == 1
+    assert_same_state(model.net_g, stand_ins["net_g"])
+    torch.testing.assert_close(model.net_g_ema.state_dict(), stand_ins["net_g"].state_dict())
+    scratch = compose("train.yaml", [f"experiment={experiment}", "model/init_d=scratch"])
+    assert [scratch.model.init[k] for k in D_FILES] == [None] * 4
+
+
+# ------------------------------------------------------------------------------ the fine-tune, end to end
+def _release_stand_ins(weights_dir: Path) -> dict[str, torch.nn.Module]:
+    """Random networks of the releases' exact shapes, saved in their layouts under their registry file names:
+    GFPGANv1.4.pth ({'params_ema'}: the full 512 px Clean cm-2 generator) and the four v1 discriminators."""
+    torch.manual_seed(123)
+    nets = {
+        "net_g": generator_from_config(release_config("gfpgan_clean_c2")),
+        "net_d": StyleGAN2Discriminator(512, channel_multiplier=1),
+        **{network: FacialComponentDiscriminator() for network in D_FILES if network != "net_d"},
+    }
+    atomic_torch_save({"params_ema": nets["net_g"].state_dict()}, weights_dir / WEIGHT_FILES["gfpgan_v1.4"].filename)
+    for network, name in D_FILES.items():
+        atomic_torch_save({"params": nets[network].state_dict()}, weights_dir / WEIGHT_FILES[name].filename)
+    return nets
+
+
+def _trained_state(model) -> dict[str, torch.Tensor]:
+    networks = ["net_g", "net_g_ema", *D_FILES]
+    return {f"{n}.{k}": v.clone() for n in networks for k, v in getattr(model, n).state_dict().items()}
+
+
+@pytest.mark.slow
+def test_v14_finetune_loads_trains_resumes_exactly_and_exports(tmp_path: Path, compose, monkeypatch) -> None:
+    """`experiment=gfpgan_v1.4_finetune` on stand-ins of the release files (batch 1, CPU, the sample faces;
+    no identity or perceptual networks, to keep it cheap): 4 iterations straight (the first is the D warm-up)
+    equal 2 iterations, a resume from that run's iteration-2 checkpoint, and 2 more, bit for bit; the resumed
+    run does not load the release files again. Its export loads in build_generator and in the official GFPGANer
+    (strictly, as the official class), with the same weights."""
+    from helpers.recorders import RECORDER_OVERRIDE, recorder_of
+    from helpers.reference import import_reference
+
+    from facerevive.cli.train import run as train_run
+    from facerevive.weights import build_generator
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    stand_ins = _release_stand_ins(weights)
+    overrides = [
+        "experiment=gfpgan_v1.4_finetune",
+        *DATA,
+        f"paths.pretrained_dir={weights}",
+        "data.batch_size=1",
+        "model.net_identity=null",
+        "model.identity_load_path=null",
+        "model.perceptual=null",
+        "model.net_d_init_iters=1",
+        "model.total_iter=4",
+        "callbacks.iteration_checkpoint.every_n_iter=2",
+        "trainer.deterministic=true",
+        RECORDER_OVERRIDE,
+    ]
+    # The straight run writes no export (only the resumed run's is checked): 1.4 GB less to write.
+    straight_cfg = compose(
+        "train.yaml", [*overrides, "callbacks.iteration_checkpoint.export=false"], run_dir=tmp_path / "straight"
+    )
+    _, objects = train_run(straight_cfg)
+    straight = _trained_state(objects["model"])
+    straight_losses = recorder_of(objects["trainer"]).losses
+    del objects
+    assert "l_g_pix" not in straight_losses[0] and "l_d" in straight_losses[0], "iteration 1 is D warm-up"
+    assert all("l_g_pix" in losses for losses in straight_losses[1:])
+    # Started from the files: 3 small G steps (lr 1e-4) and 4 EMA updates away from the stand-in.
+    for network in ("net_g", "net_g_ema", *D_FILES):
+        start = stand_ins["net_g" if network == "net_g_ema" else network].state_dict()
+        drift = max((straight[f"{network}.{k}"] - v).abs().max().item() for k, v in start.items())
+        assert drift < 2e-3, f"{network} is {drift} away from its file: it did not start from it"
+
+    for path in weights.iterdir():
+        path.unlink()  # a resumed run loads its checkpoint, never the init files
+    checkpoint = tmp_path / "straight" / "checkpoints" / "iter_00000002.ckpt"
+    resumed_cfg = compose("train.yaml", [*overrides, f"ckpt_path={checkpoint}"], run_dir=tmp_path / "resumed")
+    _, objects = train_run(resumed_cfg)
+    assert objects["model"].iteration == 4
+    assert recorder_of(objects["trainer"]).losses == straight_losses[2:]
+    resumed = _trained_state(objects["model"])
+    del objects
+    for key, value in straight.items():
+        assert torch.equal(resumed[key], value), key
+    del straight, resumed
+
+    export = tmp_path / "resumed" / "checkpoints" / "net_g_latest.pth"
+    ours = build_generator(export)
+    helper_module = import_reference("facexlib.utils.face_restoration_helper")
+    monkeypatch.setattr(helper_module, "init_detection_model", lambda *args, **kwargs: None)
+    monkeypatch.setattr(helper_module, "init_parsing_model", lambda *args, **kwargs: None)
+    utils = import_reference("gfpgan.utils")
+    official = utils.GFPGANer(str(export), upscale=1, arch="clean", channel_multiplier=2, device=torch.device("cpu"))
+    official_state = official.gfpgan.state_dict()
+    for key, value in ours.state_dict().items():
+        assert torch.equal(official_state[key], value), key
