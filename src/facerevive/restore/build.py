@@ -32,8 +32,13 @@ def is_random_model(spec: str) -> bool:
 def build_network(
     spec: str, device: str | torch.device = "auto", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
 ) -> nn.Module:
-    """The generator for `spec` (official name, checkpoint path or 'random:<name>'); random init is seeded."""
+    """The generator for `spec` (official name, checkpoint path, an ONNX export run by onnxruntime, or
+    'random:<name>'); random init is seeded."""
     target = resolve_device(device)
+    if str(spec).lower().endswith(".onnx"):
+        from facerevive.export.runtime import OnnxGenerator
+
+        return OnnxGenerator(spec, target)
     if is_random_model(spec):
         state = torch.random.get_rng_state()
         torch.manual_seed(init_seed)

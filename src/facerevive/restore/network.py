@@ -31,7 +31,11 @@ def face_size_of(net: nn.Module) -> int:
 
 
 def noise_shapes(net: nn.Module) -> list[tuple[int, ...]]:
-    """Shapes (1, 1, h, w) of the StyleGAN2 decoder's per-layer noise maps, in the order the layers run."""
+    """Shapes (1, 1, h, w) of the StyleGAN2 decoder's per-layer noise maps, in the order the layers run (an
+    exported network run by a runtime lists them as `noise_map_shapes`)."""
+    exported = getattr(net, "noise_map_shapes", None)
+    if exported is not None:
+        return list(exported)
     decoder = cast(Any, net).stylegan_decoder
     return [tuple(getattr(decoder.noises, f"noise{i}").shape) for i in range(decoder.num_layers)]
 

@@ -1,0 +1,64 @@
+"""`facerevive-export` / `python -m facerevive.export model=... out=...`: write a restoration network as ONNX
+or TorchScript (options in configs/export.yaml), then check an ONNX file against PyTorch."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf
+
+from facerevive.cli import CONFIG_DIR
+from facerevive.cli.restore import rewrite_aliases
+from facerevive.export.build import Export, export_model
+from facerevive.weights import set_pretrained_dir
+
+log = logging.getLogger("export")
+
+
+def run(cfg: DictConfig) -> Export:
+    """Export `cfg.model` to `cfg.out`; a bad option or missing file is one line and exit status 2."""
+    from facerevive.export.parity import onnx_max_abs_error
+    from facerevive.export.runtime import OnnxGenerator
+
+    set_pretrained_dir(cfg.paths.pretrained_dir)
+    overrides = OmegaConf.to_container(cfg.weights_overrides) if cfg.weights_overrides is not None else None
+    try:
+        export = export_model(
+            model=str(cfg.weights),
+            out=to_absolute_path(str(cfg.out)),
+            format=cfg.format,
+            opset=int(cfg.opset),
+            dtype=cfg.dtype,
+            batch=cfg.batch,
+            noise=cfg.noise,
+            fidelity=float(cfg.fidelity),
+            modconv=cfg.modconv,
+            overrides=overrides,  # type: ignore[arg-type]
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.error("%s", exc)
+        print(f"export: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    size_mb = export.path.stat().st_size / 1e6
+    print(
+        f"wrote {export.path} ({size_mb:.1f} MB, {export.info.architecture}, noise={export.info.noise}, "
+        f"modconv={export.info.modconv}, batch={export.info.batch}, {export.info.dtype})"
+    )
+    if cfg.format == "onnx" and cfg.check_faces > 0:
+        error = onnx_max_abs_error(OnnxGenerator(export.path), export.graph, int(cfg.check_faces))
+        print(f"onnxruntime vs PyTorch on {cfg.check_faces} random faces: max abs error {error:.3g} on [-1, 1]")
+    return export
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export.yaml")
+def _hydra_main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    """The console entry point: `model=` / `model_overrides=` are rewritten to the weights keys first."""
+    sys.argv[1:] = rewrite_aliases(sys.argv[1:])
+    _hydra_main()

@@ -1,0 +1,92 @@
+"""From a model spec to an export file: build the network (strict loads), choose the modulated-conv form,
+describe it, and write ONNX or TorchScript."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from facerevive.archs.modconv import set_modconv_form
+from facerevive.export.graph import RestorationGraph
+from facerevive.export.metadata import ExportInfo
+from facerevive.export.onnx_export import FORMATS, export_onnx, export_torchscript, parse_batch
+from facerevive.restore.build import build_network, is_random_model
+from facerevive.restore.network import face_size_of, noise_shapes
+from facerevive.weights.build import official_name
+from facerevive.weights.download import sha256_of
+from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+@dataclass(frozen=True)
+class Export:
+    """A written export and the PyTorch graph it was traced from (for parity checks)."""
+
+    path: Path
+    graph: RestorationGraph
+    info: ExportInfo
+
+
+def source_file(spec: str) -> Path | None:
+    """The weight file behind `spec` (a release name or a path); None for random networks."""
+    if is_random_model(spec):
+        return None
+    name = official_name(spec)
+    return weight_path(OFFICIAL_MODELS[name].weights) if name is not None else Path(spec)
+
+
+def describe(net: nn.Module, spec: str, graph: RestorationGraph, modconv: str, dtype: str, batch: str) -> ExportInfo:
+    """The metadata of an export of `net` built from `spec`."""
+    source = source_file(spec)
+    return ExportInfo(
+        architecture=type(net).__name__,
+        net_g_config=dict(getattr(net, "config", {})),
+        source=spec,
+        source_sha256=sha256_of(source) if source is not None else None,
+        noise=graph.noise,
+        noise_shapes=noise_shapes(net) if graph.noise == "input" else [],
+        modconv=modconv,
+        dtype=dtype,
+        batch=batch,
+        fidelity=graph.fidelity,
+        out_size=face_size_of(net),
+    )
+
+
+def export_model(
+    model: str,
+    out: str | Path,
+    format: str = "onnx",
+    opset: int = 17,
+    dtype: str = "fp32",
+    batch: str | int = "dynamic",
+    noise: str = "input",
+    fidelity: float = 1.0,
+    modconv: str = "activation",
+    overrides: Mapping[str, Any] | None = None,
+) -> Export:
+    """Export the restoration network `model` (release name, checkpoint, export or random:<name>) to `out`."""
+    if format not in FORMATS:
+        raise ValueError(f"format={format!r}: allowed values are {', '.join(FORMATS)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r}: allowed values are {', '.join(DTYPES)}")
+    if str(model).lower().endswith(".onnx"):
+        raise ValueError(f"model={model}: already an ONNX export; give the PyTorch weights it came from")
+    size = parse_batch(batch)
+    net = build_network(str(model), device="cpu", overrides=overrides)
+    set_modconv_form(net, modconv)
+    graph = RestorationGraph(net, noise=noise, fidelity=fidelity, dtype=DTYPES[dtype])  # type: ignore[arg-type]
+    info = describe(net, str(model), graph, modconv, dtype, str(batch))
+    if format == "onnx":
+        info = ExportInfo(**{**info.__dict__, "opset": opset})
+        return Export(export_onnx(graph, out, info, size, opset), graph, info)
+    return Export(export_torchscript(graph, out, info, size), graph, info)
