@@ -196,3 +196,22 @@ def test_module_entry_point_accepts_model_alias():
 
     assert rewrite_aliases(["model=gfpgan_v1.4", "out=x.onnx"]) == ["weights=gfpgan_v1.4", "out=x.onnx"]
     assert Path(__file__).resolve().parents[1].joinpath("configs", "export.yaml").is_file()
+
+
+def _conv_weights_are_constants(path: Path) -> list[bool]:
+    """For each Conv / ConvTranspose node: is its weight a graph initializer or a Constant's output (what
+    TensorRT's parser needs outside explicit quantization), rather than computed from the inputs?"""
+    graph = onnx.load(str(path)).graph
+    constants = {init.name for init in graph.initializer}
+    constants |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
+    return [node.input[1] in constants for node in graph.node if node.op_type in ("Conv", "ConvTranspose")]
+
+
+def test_activation_form_gives_every_convolution_a_static_weight(tmp_path):
+    """The TensorRT-relevant property of the two forms, read from the ONNX graph (TensorRT itself needs a GPU
+    and is not installed here): the activation form has no computed convolution weight, the grouped form has
+    one per modulated convolution."""
+    activation = _conv_weights_are_constants(_export(tmp_path, "a.onnx", noise="fixed").path)
+    grouped = _conv_weights_are_constants(_export(tmp_path, "g.onnx", noise="fixed", modconv="grouped", batch=1).path)
+    assert all(activation) and len(activation) == len(grouped)
+    assert grouped.count(False) > 0
