@@ -350,3 +350,27 @@ def test_download_converts_a_release_to_safetensors(tmp_path: Path) -> None:
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     expected = source(x, randomize_noise=False)[0]
     assert torch.equal(build_generator(converted)(x, randomize_noise=False)[0], expected)
+
+
+def test_v1_discriminator_files_are_registered_as_drive_files():
+    """The four GFPGANv1_net_d*.pth of the fine-tune experiments: only on the GFPGAN Drive, no checksum."""
+    for net in ("net_d", "net_d_left_eye", "net_d_right_eye", "net_d_mouth"):
+        entry = WEIGHT_FILES[f"gfpgan_v1_{net}"]
+        assert entry.filename == f"GFPGANv1_{net}.pth" and entry.manual and entry.sha256 is None
+        assert entry.url.startswith("https://drive.google.com/drive/folders/")
+
+
+def test_bare_download_says_where_to_get_manual_files(tmp_path, monkeypatch, capsys):
+    """A bare `make weights` names each missing Drive-only file with its page (not a failure), and checks
+    and prints the digest of one the user has placed."""
+    entries = {name: WEIGHT_FILES[name] for name in ("gfpgan_v1_net_d", "gfpgan_v1_net_d_mouth")}
+    monkeypatch.setattr(dl, "WEIGHT_FILES", entries)
+    placed = tmp_path / "GFPGANv1_net_d_mouth.pth"
+    placed.write_bytes(b"mouth")
+    assert dl.main(["--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"manual   GFPGANv1_net_d.pth: published only at {entries['gfpgan_v1_net_d'].url}" in out
+    assert (
+        f"ok       {placed} (no published SHA-256 to check; its SHA-256 is {hashlib.sha256(b'mouth').hexdigest()})"
+        in out
+    )
