@@ -345,3 +345,57 @@ def test_v14_finetune_loads_trains_resumes_exactly_and_exports(tmp_path: Path, c
     official_state = official.gfpgan.state_dict()
     for key, value in ours.state_dict().items():
         assert torch.equal(official_state[key], value), key
+
+
+# ---------------------------------------------------------------------------- Clean -> bilinear converter
+@pytest.mark.parametrize(
+    "overrides",
+    [{"different_w": False}, {"channel_multiplier": 2, "input_is_latent": True, "num_mlp": 8}],
+    ids=["style-mlp", "release-layout"],
+)
+def test_clean_to_bilinear_round_trip_gives_the_same_outputs(overrides: dict) -> None:
+    """The converted GFPGANBilinear (ours and the official class) restores what the Clean network restores,
+    U-Net pyramid included; converting back gives the Clean weights."""
+    from helpers.reference import import_reference
+
+    from facerevive.weights.convert import bilinear_config, bilinear_to_clean, clean_to_bilinear
+
+    clean = randomised(tiny_clean(**overrides), seed=5).eval()
+    config = bilinear_config(tiny_net_g_config(**overrides))
+    state = clean_to_bilinear(clean.state_dict(), config["lr_mlp"])
+    ours = generator_from_config(config).eval()
+    ours.load_state_dict(state, strict=True)
+    official_class = import_reference("gfpgan.archs.gfpgan_bilinear_arch").GFPGANBilinear
+    official = official_class(**{k: v for k, v in config.items() if k != "_target_"}).eval()
+    official.load_state_dict(state, strict=True)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        expected, expected_rgbs = clean(x, randomize_noise=False)
+        for net in (ours, official):
+            restored, rgbs = net(x, randomize_noise=False)
+            torch.testing.assert_close(restored, expected, rtol=1e-5, atol=1e-6)
+            for rgb, expected_rgb in zip(rgbs, expected_rgbs, strict=True):
+                torch.testing.assert_close(rgb, expected_rgb, rtol=1e-5, atol=1e-6)
+    back = bilinear_to_clean(state, clean.state_dict(), config["lr_mlp"])
+    torch.testing.assert_close(back, clean.state_dict(), rtol=1e-6, atol=1e-7)
+
+
+def test_convert_command_writes_a_bilinear_file(tmp_path: Path) -> None:
+    """`python -m facerevive.weights.convert`: a Clean export becomes a bilinear file build_generator loads."""
+    from facerevive.weights import build_generator
+    from facerevive.weights.convert import main
+
+    clean = randomised(tiny_clean(different_w=False), seed=6).eval()
+    source = atomic_torch_save(
+        {"params_ema": clean.state_dict(), "net_g_config": tiny_net_g_config(different_w=False)}, tmp_path / "c.pth"
+    )
+    assert main([str(source), str(tmp_path / "b.pth")]) == 0
+    bilinear = build_generator(tmp_path / "b.pth")
+    assert type(bilinear).__name__ == "GFPGANBilinear"
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(
+            bilinear(x, randomize_noise=False)[0], clean(x, randomize_noise=False)[0], rtol=1e-5, atol=1e-6
+        )
+    discriminator = atomic_torch_save({"params": FacialComponentDiscriminator().state_dict()}, tmp_path / "d.pth")
+    assert main([str(discriminator), str(tmp_path / "x.pth")]) == 1
