@@ -7,6 +7,11 @@ to end (detection, alignment, restoration, paste-back), interleaved, best of --r
 
     python benchmarks/bench_restore.py                          # CPU, fp32, one face per forward
     python benchmarks/bench_restore.py --device cuda --batch-size 8 --bf16
+
+With --onnx the same network is exported (activation-form modulated conv, noise as inputs, dynamic batch) and
+run through onnxruntime in the same pipeline as extra columns: fp32, and fp16 with --onnx-fp16 (a GPU format;
+on the CPU onnxruntime falls back to slow kernels). The fp16 export's error against the fp32 PyTorch network on
+the same faces and noise is printed (max abs in uint8 levels and PSNR of the restored faces).
 """
 
 from __future__ import annotations
@@ -75,21 +80,45 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def timed_pair(official_fn, ours_fn, repeats: int) -> tuple[list[float], list[float]]:
-    """Best-of-`repeats` [wall s, process CPU s] of each, runs interleaved (official, ours, official, ...) after one
-    warm-up each, so that a busy machine slows both sides alike and a load spike does not decide the ratio.
+def timed_sides(fns, repeats: int) -> list[list[float]]:
+    """Best-of-`repeats` [wall s, process CPU s] of each function, runs interleaved (official, ours, ...) after
+    one warm-up each, so that a busy machine slows every side alike and a load spike does not decide a ratio.
     CPU time (all threads of this process) is the steadier figure on a shared CPU; wall time is the one on a GPU."""
-    official_fn(), ours_fn()
-    best = [[float("inf")] * 2, [float("inf")] * 2]
+    for fn in fns:
+        fn()
+    best = [[float("inf")] * 2 for _ in fns]
     for _ in range(repeats):
-        for side, fn in enumerate((official_fn, ours_fn)):
+        for side, fn in enumerate(fns):
             _sync()
             wall, cpu = time.perf_counter(), time.process_time()
             fn()
             _sync()
             best[side][0] = min(best[side][0], time.perf_counter() - wall)
             best[side][1] = min(best[side][1], time.process_time() - cpu)
-    return best[0], best[1]
+    return best
+
+
+def export_for_bench(weights: str, folder: Path, dtype: str):
+    """The bench network exported to ONNX (activation form, noise inputs, dynamic batch)."""
+    from facerevive.export import export_model
+
+    return export_model(model=weights, out=folder / f"bench_{dtype}.onnx", dtype=dtype)
+
+
+def fp16_error(net, fp16_runner, faces: list[np.ndarray], device) -> tuple[float, float]:
+    """(max abs error in uint8 levels, PSNR dB) of the restored faces of the fp16 export against the fp32
+    network, same faces and noise."""
+    fp32 = FaceRestorer(net, device)
+    half = FaceRestorer(fp16_runner, device)
+    worst, squared = 0.0, []
+    for index, face in enumerate(faces):
+        x = torch.from_numpy(face[None])
+        a = fp32.restore_tensor(x, seed=index).float()
+        b = half.restore_tensor(x, seed=index).float()
+        worst = max(worst, float((a - b).abs().max()))
+        squared.append(float(((a - b) ** 2).mean()))
+    mse = max(float(np.mean(squared)), 1e-12)
+    return worst, 10 * np.log10(255.0**2 / mse)
 
 
 def main() -> None:
@@ -103,6 +132,8 @@ def main() -> None:
     parser.add_argument("--mask", choices=("square", "parse"), default="square")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--onnx", action="store_true", help="add onnxruntime columns (the same network exported)")
+    parser.add_argument("--onnx-fp16", action="store_true", help="with --onnx: an fp16 export too (GPU format)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -132,32 +163,48 @@ def main() -> None:
         parser=FaceParser(device, model=parse_net) if parse_net is not None else None,
     )
 
+    sides = {"official": None, "FaceRevive": ours}
+    if args.onnx:
+        from facerevive.export import OnnxGenerator
+
+        folder = Path(tempfile.mkdtemp())
+        for dtype in ("fp32", "fp16") if args.onnx_fp16 else ("fp32",):
+            runner = OnnxGenerator(export_for_bench(args.weights, folder, dtype).path, device)
+            restorer = FaceRestorer(runner, device)
+            sides[f"ONNX {dtype}"] = RestorePipeline(restorer, detector, upscale=2, parser=ours.parser)
+            if dtype == "fp16":
+                aligned = [ours.enhance(photo_from_array(img)).cropped_faces for img in portraits()]
+                error, psnr = fp16_error(net, runner, [f for faces in aligned for f in faces], device)
+                print(f"ONNX fp16 vs PyTorch fp32 on the portraits' faces: max abs {error:.0f}/255, PSNR {psnr:.1f} dB")
+
     astronaut, hopper = portraits()
     photos = {"portrait 512x512": astronaut, "portrait 512x512 (2)": hopper, "group 1680x1120": group_photo()}
     print(f"weights {args.weights} ({arch}), device {device}, threads {torch.get_num_threads()}, mask {args.mask}")
     print(f"FaceRevive: batch {args.batch_size}, {'bf16' if args.bf16 else 'fp32'}; official GFPGANer: fp32, 1 face")
-    print(
-        f"{'photo':<22}{'faces':>6}{'official f/s':>14}{'FaceRevive f/s':>16}{'speed-up':>10}{'CPU-time speed-up':>19}"
-    )
-    totals = np.zeros((2, 2))
+    names = list(sides)
+    header = f"{'photo':<22}{'faces':>6}" + "".join(f"{name + ' f/s':>18}" for name in names)
+    header += "".join(f"{name + ' x':>16}" for name in names[1:]) + f"{'CPU-time x':>12}"
+    print(header)
+    totals = np.zeros((len(names), 2))
     total_faces = 0
     for label, image in photos.items():
         faces = len(ours.detect(photo_from_array(image)))
-        official_s, ours_s = timed_pair(
-            lambda image=image: official.enhance(image.copy(), paste_back=True),
-            lambda image=image: ours.enhance(photo_from_array(image.copy())),
-            args.repeats,
-        )
-        totals += [official_s, ours_s]
+        fns = [lambda image=image: official.enhance(image.copy(), paste_back=True)]
+        fns += [lambda image=image, p=p: p.enhance(photo_from_array(image.copy())) for p in list(sides.values())[1:]]
+        times = np.array(timed_sides(fns, args.repeats))
+        totals += times
         total_faces += faces
-        print(
-            f"{label:<22}{faces:>6}{faces / official_s[0]:>14.3f}{faces / ours_s[0]:>16.3f}"
-            f"{official_s[0] / ours_s[0]:>9.2f}x{official_s[1] / ours_s[1]:>18.2f}x"
-        )
-    print(
-        f"{'all':<22}{total_faces:>6}{total_faces / totals[0, 0]:>14.3f}{total_faces / totals[1, 0]:>16.3f}"
-        f"{totals[0, 0] / totals[1, 0]:>9.2f}x{totals[0, 1] / totals[1, 1]:>18.2f}x"
-    )
+        print(_row(label, faces, times))
+    print(_row("all", total_faces, totals))
+    print("x: official time / that side's time (> 1: faster than the official code); CPU-time x: FaceRevive's")
+
+
+def _row(label: str, faces: int, times: np.ndarray) -> str:
+    """One table row: faces/s of every side, the wall-time speed-ups against the official side, and FaceRevive's
+    CPU-time speed-up."""
+    row = f"{label:<22}{faces:>6}" + "".join(f"{faces / wall:>18.3f}" for wall, _ in times)
+    row += "".join(f"{times[0, 0] / wall:>15.2f}x" for wall, _ in times[1:])
+    return row + f"{times[0, 1] / times[1, 1]:>11.2f}x"
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ ENTRY_CONFIGS = {
     "train.py": ("train.yaml", train_overrides),
     "evaluate.py": ("evaluate.yaml", list),
     "restore.py": ("restore.yaml", rewrite_aliases),
+    "export.py": ("export.yaml", rewrite_aliases),
 }
 EXTERNAL = {
     "git clone https://github.com/NVlabs/ffhq-dataset": "fetches NVlabs' FFHQ scripts (network)",
@@ -71,6 +72,7 @@ DRY_RUN_TARGETS = {
     "bench-data",
     "bench-eval",
     "bench-restore",
+    "bench-train",
     "clean",
 }
 
@@ -150,6 +152,15 @@ def run_restore(command: DocCommand, tmp_path: Path) -> None:
     assert "RANDOM" in out and list((tmp_path / "results" / "restored_imgs").iterdir())
 
 
+def run_export(command: DocCommand, tmp_path: Path) -> None:
+    """An export of random weights: run at the tiny size into a scratch folder; the written file is checked
+    against PyTorch by the command itself."""
+    args = [a for a in command.argv[3:] if not a.startswith("out=")] + [f"out={tmp_path / 'exported.onnx'}"]
+    weights_overrides = TINY_RESTORE[0]
+    out = sh([PYTHON, "-m", "facerevive.export", *args, weights_overrides, f"paths.log_dir={tmp_path}"], tmp_path)
+    assert "onnxruntime vs PyTorch" in out and (tmp_path / "exported.onnx").is_file()
+
+
 def run_as_is(command: DocCommand, tmp_path: Path) -> None:
     sh(command.text, tmp_path)
 
@@ -202,8 +213,10 @@ RULES: list[Rule] = [
     (r"^make (train|evaluate)$", run_make_train_then_evaluate),
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
-    (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore) )", compose_command),
-    (r"^facerevive-(train|evaluate|restore)$", console_script),
+    (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
+    (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
+    (r"^facerevive-(train|evaluate|restore|export)$", console_script),
+    (r"^python -m facerevive\.export$", help_only),
     (r"^facerevive-make-lmdb ", run_make_lmdb),
     (r"^python - <<", run_resize_heredoc),
     (r"^python -m facerevive\.data\.synthesize_testset ", run_synthesize),
