@@ -144,7 +144,8 @@ def _describe_generator(config: Mapping[str, Any]) -> str:
     if name is not None:
         return f"{head}; use model/net_g={name}"
     values = " ".join(f"model.net_g.{arg}={config[arg]}" for arg in SHAPE_ARGS)
-    return f"{head}; build the generator with {values}"
+    bilinear = " (or _target_=facerevive.archs.GFPGANBilinear for a bilinear file)" if cls == "GFPGANv1" else ""
+    return f"{head}; build the generator with {values}{bilinear}"
 
 
 def _describe_prior(state: State) -> str | None:
