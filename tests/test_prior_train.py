@@ -1,0 +1,257 @@
+"""StyleGAN2 prior training end to end on tiny settings: exact resume, the export as a GFPGAN decoder, sample
+grids and FID (or the "not computed" line), every prior experiment composing and running one iteration, and
+`experiment=prior_quickstart` as `python train.py` runs it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers.recorders import RECORDER_OVERRIDE, recorder_of
+from hydra.utils import instantiate
+from test_train import compose_cfg
+
+from facerevive.callbacks import PriorSamplesCallback
+from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
+from facerevive.cli.train import run as train_run
+from facerevive.metrics.fid import FIDStats, random_inception_trunk
+from facerevive.models import StyleGAN2Module
+
+PRIOR_EXPERIMENTS = sorted(
+    p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml") if p.stem.startswith(("stylegan2_", "prior_"))
+)
+FLAVOURS = {"equalized": "facerevive.archs.GFPGANv1", "clean": "facerevive.archs.GFPGANv1Clean"}
+# A 32 px prior of narrow width on the four sample faces (batch 4), no FID; checkpoints as the test asks.
+TINY = [
+    "model.net_g.out_size=32",
+    "model.net_g.num_style_feat=32",
+    "model.net_g.num_mlp=2",
+    "model.net_g.narrow=0.0625",
+    f"data.root={PROJECT_ROOT}/data/samples",
+    "data.train.resize_gt=true",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "data.persistent_workers=false",
+    "data.pin_memory=false",
+    "trainer=cpu",
+    "trainer.devices=1",
+    "trainer.limit_val_batches=0",
+    "trainer.val_check_interval=null",
+    "logger=csv",
+    "callbacks.prior_samples.fid_every_n_iter=null",
+    "callbacks.prior_samples.mean_latent_samples=64",
+]
+
+
+def tiny_run(tmp_path: Path, overrides: list[str], run_dir: Path | None = None):
+    cfg = compose_cfg(tmp_path, ["experiment=prior_quickstart", *TINY, *overrides], run_dir)
+    _, objects = train_run(cfg)
+    return cfg, objects
+
+
+def _state(model: StyleGAN2Module, trainer) -> dict[str, torch.Tensor]:
+    """Every tensor of the training state: networks (EMA, path-length mean), optimiser moments, RNG stream."""
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for i, optimizer in enumerate(trainer.optimizers):
+        for j, moments in enumerate(optimizer.state_dict()["state"].values()):
+            state.update({f"opt{i}.{j}.{k}": torch.as_tensor(v).clone() for k, v in moments.items()})
+    state["rng"] = model.rng.state_dict()["cpu"].clone()
+    return state
+
+
+@pytest.mark.slow
+def test_resume_is_exact(tmp_path: Path) -> None:
+    """5 iterations straight == 3, then `ckpt_path=last` in a new run, then 2: the same batches (the four faces in
+    batches of 4: one per epoch, flips differing), losses and bit-identical weights, EMA, Adam moments, path-length
+    mean and RNG stream. R1 and path length every 2 iterations, so both run before and after the resume."""
+    common = [
+        "model.net_d_reg_every=2",
+        "model.net_g_reg_every=2",
+        "trainer.deterministic=true",
+        "callbacks.iteration_checkpoint.every_n_iter=3",
+        "callbacks.prior_samples.every_n_iter=2",
+        "callbacks.prior_samples.max_images=4",
+        "callbacks.prior_samples.truncation_rows=1",
+        RECORDER_OVERRIDE,
+    ]
+
+    def fit(workdir: Path, extra: list[str], run_name: str):
+        runs = workdir / "logs" / "prior_quickstart" / "runs"
+        _, objects = tiny_run(workdir, [*common, *extra], runs / run_name)
+        return objects["model"], objects["trainer"]
+
+    straight, straight_trainer = fit(tmp_path / "straight", ["model.total_iter=5"], "run")
+    _, first_trainer = fit(tmp_path / "resumed", ["model.total_iter=3"], "first")
+    # Another sample seed: the resumed run must keep the checkpoint's latents, not draw new ones.
+    resume = ["model.total_iter=5", "ckpt_path=last", "callbacks.prior_samples.seed=7"]
+    resumed, resumed_trainer = fit(tmp_path / "resumed", resume, "second")
+
+    whole, first, second = (recorder_of(t) for t in (straight_trainer, first_trainer, resumed_trainer))
+    assert resumed.iteration == straight.iteration == 5
+    assert [*first.gt_paths, *second.gt_paths] == whole.gt_paths
+    assert [*first.losses, *second.losses] == whole.losses
+    assert "l_g_path" in second.losses[0] and "l_d_r1" in second.losses[0]  # iteration 4
+    assert float(straight.mean_path_length) > 0
+    mine, reference = _state(resumed, resumed_trainer), _state(straight, straight_trainer)
+    assert mine.keys() == reference.keys()
+    for key, value in reference.items():
+        assert torch.equal(mine[key], value), key
+    samples = [
+        next(c for c in trainer.callbacks if isinstance(c, PriorSamplesCallback))
+        for trainer in (straight_trainer, resumed_trainer)
+    ]
+    assert samples[0].latents is not None and torch.equal(samples[1].latents, samples[0].latents)
+    grids = [Path(s.saved[-1]).read_bytes() for s in samples]  # samples_00000004.png of each run
+    assert samples[1].saved[-1].name == "truncation_00000004.png" and grids[0] == grids[1]
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_export_loads_strictly_as_gfpgan_decoder(tmp_path: Path, flavour: str) -> None:
+    """The export's params_ema (and a Lightning checkpoint's net_g_ema) is GFPGAN's `decoder_load_path`:
+    GFPGANv1 for the equalized prior, GFPGANv1Clean for the clean one, loaded strictly, weights equal."""
+    cfg, objects = tiny_run(
+        tmp_path,
+        [
+            f"model/stylegan2_g={flavour}",
+            "model.total_iter=1",
+            "callbacks.iteration_checkpoint.every_n_iter=1",
+            "callbacks.prior_samples.every_n_iter=1000",
+        ],
+    )
+    model = objects["model"]
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    export = torch.load(checkpoints / "net_g_latest.pth", map_location="cpu", weights_only=True)
+    assert set(export) >= {"params", "params_ema"} and export["net_g_config"]["_target_"].endswith(
+        "StyleGAN2Generator" if flavour == "equalized" else "StyleGAN2GeneratorClean"
+    )
+    g = cfg.model.net_g
+    for source in ("net_g_latest.pth", "last.ckpt"):
+        gfpgan = instantiate(
+            {
+                "_target_": FLAVOURS[flavour],
+                "out_size": g.out_size,
+                "num_style_feat": g.num_style_feat,
+                "num_mlp": g.num_mlp,
+                "channel_multiplier": g.channel_multiplier,
+                "narrow": g.narrow,
+                "decoder_load_path": str(checkpoints / source),
+            }
+        )
+        decoder = gfpgan.stylegan_decoder.state_dict()
+        ema = model.net_g_ema.state_dict()
+        assert decoder.keys() == ema.keys() == export["params_ema"].keys()
+        for key, value in ema.items():
+            assert torch.equal(decoder[key], value), f"{source}: {key}"
+        assert not any(p.requires_grad for p in gfpgan.stylegan_decoder.parameters())  # fix_decoder default
+
+
+def test_callback_writes_grids_and_says_fid_not_computed(tmp_path: Path, monkeypatch, caplog) -> None:
+    """Grids of the fixed latents and the truncation strip every iteration; FID asked every iteration without
+    Inception weights or statistics: one "FID not computed: ..." line, no number."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no hub cache holding the Inception file
+    with caplog.at_level(logging.WARNING, logger="facerevive.callbacks.prior_samples"):
+        cfg, objects = tiny_run(
+            tmp_path,
+            [
+                "model.total_iter=2",
+                f"paths.pretrained_dir={tmp_path / 'no_weights'}",
+                "callbacks.prior_samples.every_n_iter=1",
+                "callbacks.prior_samples.fid_every_n_iter=1",
+                "callbacks.prior_samples.max_images=4",
+                "callbacks.prior_samples.truncation_rows=2",
+                "callbacks.prior_samples.truncation_psis=[1.0,0.5,0.0]",
+            ],
+        )
+    images = Path(cfg.paths.output_dir) / "images"
+    for name in ("samples_00000001.png", "samples_00000002.png", "truncation_00000002.png"):
+        assert (images / name).is_file(), name
+    messages = [r.getMessage() for r in caplog.records if "FID" in r.getMessage()]
+    assert len(messages) == 1 and messages[0].startswith("FID not computed: "), messages
+    assert "pt_inception" in messages[0] and "inception_FFHQ_512" in messages[0]
+    callback = next(c for c in objects["trainer"].callbacks if isinstance(c, PriorSamplesCallback))
+    assert callback.last_fid is None
+    from torchvision.io import read_image
+
+    strip = read_image(str(images / "truncation_00000002.png"))
+    assert strip.shape[1:] == (2 * 34 + 2, 3 * 34 + 2)  # 2 rows x 3 psi of 32 px with 2 px padding
+
+
+def test_callback_fid_is_a_number_with_weights_and_statistics(tmp_path: Path) -> None:
+    """With an Inception file (random weights here) and statistics, FID is computed from the EMA generator,
+    reproducibly, and leaves torch's global stream untouched."""
+    from facerevive.archs import StyleGAN2Generator
+
+    inception = tmp_path / "inception.pth"
+    torch.save(random_inception_trunk().state_dict(), inception)
+    rng = np.random.default_rng(0)
+    reference = FIDStats(rng.normal(size=2048), np.eye(2048) * 0.1)
+    reference.save(tmp_path / "stats.npz")
+    callback = PriorSamplesCallback(
+        tmp_path / "images",
+        fid_every_n_iter=1,
+        fid_num_samples=4,
+        fid_batch_size=2,
+        fid_stats=str(tmp_path / "stats.npz"),
+        fid_inception=str(inception),
+    )
+    net = StyleGAN2Generator(32, num_style_feat=32, num_mlp=2, channel_multiplier=1, narrow=0.0625).eval()
+    before = torch.get_rng_state()
+    first = callback.fid(net, torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert first is not None and np.isfinite(first) and first > 0
+    assert callback.fid(net, torch.device("cpu")) == first
+
+
+@pytest.mark.parametrize("experiment", PRIOR_EXPERIMENTS)
+def test_prior_experiment_runs_one_iteration(tmp_path: Path, experiment: str) -> None:
+    """Each prior experiment composes (its own numbers checked) and trains one iteration with tiny widths on CPU,
+    leaving a checkpoint and an export."""
+    recipe = compose_cfg(tmp_path, [f"experiment={experiment}"])
+    g = recipe.model.net_g
+    expected = {
+        "stylegan2_512_cm1": ("StyleGAN2Generator", 512, 1, 3, 4),
+        "stylegan2_clean_512_cm2": ("StyleGAN2GeneratorClean", 512, 2, 3, 4),
+        "stylegan2_256_cm2": ("StyleGAN2Generator", 256, 2, 3, 8),
+        "stylegan2_1024_cm2": ("StyleGAN2Generator", 1024, 2, 4, 8),
+        "prior_quickstart": ("StyleGAN2Generator", 64, 1, 4, 1),
+    }[experiment]
+    got = (g._target_.rsplit(".", 1)[1], g.out_size, g.channel_multiplier, recipe.data.batch_size)
+    assert (*got, recipe.trainer.devices) == expected
+    assert recipe.model.net_d.out_size == g.out_size and recipe.data.out_size == g.out_size
+    assert recipe.model._target_ == "facerevive.models.StyleGAN2Module" and recipe.task_name == experiment
+    tiny = [arg for arg in TINY if not arg.startswith("model.net_g.")]
+    tiny += ["model.net_g.out_size=32", "model.net_g.narrow=0.03125", "model.net_g.num_style_feat=32"]
+    tiny += ["model.net_g.num_mlp=2", "model.total_iter=1", "callbacks.iteration_checkpoint.every_n_iter=1"]
+    tiny += ["callbacks.prior_samples.every_n_iter=1"]
+    cfg = compose_cfg(tmp_path, [f"experiment={experiment}", *tiny])
+    _, objects = train_run(cfg)
+    assert objects["model"].iteration == 1
+    out = Path(cfg.paths.output_dir)
+    assert (out / "checkpoints" / "net_g_latest.pth").is_file() and (out / "images" / "samples_00000001.png").is_file()
+
+
+@pytest.mark.slow
+def test_prior_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+    """`python train.py experiment=prior_quickstart` (its own 64 px networks and data; a tiny total_iter) in a
+    subprocess: exit 0, grids, checkpoint and export, listed in the run summary."""
+    from test_train import run_script
+
+    result = run_script(
+        [
+            "experiment=prior_quickstart",
+            "model.total_iter=4",
+            "callbacks.iteration_checkpoint.every_n_iter=2",
+            "callbacks.prior_samples.every_n_iter=2",
+            "callbacks.prior_samples.fid_every_n_iter=null",
+            "logger=csv",
+            f"paths.log_dir={tmp_path}",
+        ]
+    )
+    assert "finished 4 iterations" in result.stdout and "image grids" in result.stdout
+    (run,) = (tmp_path / "prior_quickstart" / "runs").iterdir()
+    for name in ("checkpoints/last.ckpt", "checkpoints/net_g_latest.pth", "images/samples_00000004.png"):
+        assert (run / name).is_file(), name
+    assert (run / "images" / "truncation_00000004.png").is_file()
