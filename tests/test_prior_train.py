@@ -12,11 +12,14 @@ import pytest
 import torch
 from helpers.recorders import RECORDER_OVERRIDE, recorder_of
 from hydra.utils import instantiate
+from test_data_support import write_faces
 from test_train import compose_cfg
 
 from facerevive.callbacks import PriorSamplesCallback
 from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.cli.train import run as train_run
+from facerevive.data.make_lmdb import make_lmdb
+from facerevive.data.prior_dataset import FaceImageDataset
 from facerevive.metrics.fid import FIDStats, random_inception_trunk
 from facerevive.models import StyleGAN2Module
 
@@ -50,6 +53,33 @@ def tiny_run(tmp_path: Path, overrides: list[str], run_dir: Path | None = None):
     cfg = compose_cfg(tmp_path, ["experiment=prior_quickstart", *TINY, *overrides], run_dir)
     _, objects = train_run(cfg)
     return cfg, objects
+
+
+def test_face_dataset_flips_by_seed_reads_lmdb_and_skips_bad_files(tmp_path: Path) -> None:
+    """GT-only faces in [-1, 1]: the flip follows the per-sample seed (mirror image or not), an LMDB gives the
+    folder's images, and a bad file is skipped with a warning naming it."""
+    faces = tmp_path / "faces"
+    write_faces(faces, 3, 32)
+    (faces / "broken.png").write_bytes(b"not an image")
+    dataset = FaceImageDataset(faces, out_size=32)
+    flips = []
+    for seed in range(8):
+        dataset.reseed(seed)
+        first = dataset[0]
+        dataset.reseed(seed)
+        assert torch.equal(dataset[0]["gt"], first["gt"])
+        flips.append(first["gt"])
+    plain = FaceImageDataset(faces, out_size=32, use_hflip=False)[0]["gt"]
+    assert set(dataset[1]) == {"gt", "gt_path"}
+    assert plain.min() >= -1 and plain.max() <= 1 and plain.shape == (3, 32, 32)
+    mirrored = [torch.equal(f, plain.flip(-1)) for f in flips]
+    assert any(mirrored) and not all(mirrored) and all(m or torch.equal(f, plain) for m, f in zip(mirrored, flips))
+    with pytest.warns(UserWarning, match="broken.png"):
+        assert dataset[3]["gt_path"].endswith("00000.png")  # the next good image
+    (faces / "broken.png").unlink()
+    make_lmdb(faces, tmp_path / "faces.lmdb")
+    lmdb = FaceImageDataset(tmp_path / "faces.lmdb", out_size=32, use_hflip=False)
+    assert len(lmdb) == 3 and torch.equal(lmdb[0]["gt"], plain)
 
 
 def _state(model: StyleGAN2Module, trainer) -> dict[str, torch.Tensor]:
