@@ -6,14 +6,18 @@ import torch
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
-    """'auto' (or None) picks CUDA when available, else the CPU; an explicit device that is not available
-    is an error naming it, never a silent fallback."""
+    """'auto' (or None) picks CUDA when available, then Apple's MPS, else the CPU; an explicit device that is
+    not available is an error naming it, never a silent fallback."""
     if name is None or name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={name!r} is not a device (use auto, cpu, cuda or cuda:N)") from exc
+        raise ValueError(f"device={name!r} is not a device (use auto, cpu, cuda, cuda:N or mps)") from exc
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={name} was requested but Apple's MPS is not available here (use device=cpu)")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device={name} was requested but no CUDA device is available (use device=cpu)")
