@@ -63,8 +63,11 @@ bench-restore: $(STAMP) ## faces per second, FaceRevive vs the official GFPGANer
 bench-archs: $(STAMP) ## network forward/backward speed, FaceRevive vs the official classes
 	$(BIN)/python benchmarks/bench_archs.py
 
+bench-train: $(STAMP) ## full training iteration, FaceRevive vs the official GFPGANModel (ARGS="--profile --size 512 --narrow 1")
+	$(BIN)/python benchmarks/bench_train.py $(ARGS)
+
 clean: ## remove caches (keeps .venv and experiments)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache
 
-.PHONY: help install test test-fast lint format weights train evaluate bench-data bench-eval bench-restore bench-archs clean
+.PHONY: help install test test-fast lint format weights train evaluate bench-data bench-eval bench-restore bench-archs bench-train clean
