@@ -16,6 +16,7 @@ from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
 from facerevive.cli import CONFIG_DIR
+from facerevive.cli.restore_options import OptionError, check_options, option_help, translate_official_flags
 from facerevive.restore.build import instantiate_pipeline, is_random_model
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.device import resolve_device
@@ -45,6 +46,10 @@ def run(cfg: DictConfig) -> Summary:
     """
     set_pretrained_dir(cfg.paths.pretrained_dir)
     try:
+        check_options(cfg)
+    except OptionError as exc:
+        _usage_error(str(exc))
+    try:
         resolve_device(cfg.device)
         pipeline = instantiate_pipeline(cfg.pipeline)
     except (OSError, RuntimeError, ValueError, InstantiationException) as exc:
@@ -71,6 +76,12 @@ def run(cfg: DictConfig) -> Summary:
     return summary
 
 
+def _usage_error(reason: str) -> NoReturn:
+    """One line naming the option, then exit status 2 (nothing was built or read)."""
+    print(f"restore: {reason} (facerevive-restore --help lists the options)", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _fail(reason: str) -> NoReturn:
     """One line saying why the run failed, then exit status 1 (nothing restored, or outputs not written)."""
     log.error("%s", reason)
@@ -84,6 +95,15 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """The console entry point: the old `model=` spellings are rewritten, then Hydra parses the command line."""
-    sys.argv[1:] = rewrite_aliases(sys.argv[1:])
+    """The console entry point: `--help` lists the options; the official flags (-i, -v 1.4, ...) and the old
+    `model=` spellings are rewritten; then Hydra parses the command line."""
+    args = sys.argv[1:]
+    if "-h" in args or "--help" in args:
+        print(option_help(CONFIG_DIR / "restore.yaml"))
+        raise SystemExit(0)
+    try:
+        args = translate_official_flags(args)
+    except OptionError as exc:
+        _usage_error(str(exc))
+    sys.argv[1:] = rewrite_aliases(args)
     _hydra_main()
