@@ -31,6 +31,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from facerevive.cli.restore import rewrite_aliases
+from facerevive.cli.restore_options import translate_official_flags
 from facerevive.cli.train import train_overrides
 
 PYTHON = str(Path(sys.executable))
@@ -50,7 +51,7 @@ TINY_TRAIN = [
 ENTRY_CONFIGS = {
     "train.py": ("train.yaml", train_overrides),
     "evaluate.py": ("evaluate.yaml", list),
-    "restore.py": ("restore.yaml", rewrite_aliases),
+    "restore.py": ("restore.yaml", lambda args: rewrite_aliases(translate_official_flags(args))),
     "export.py": ("export.yaml", rewrite_aliases),
 }
 EXTERNAL = {
@@ -214,6 +215,7 @@ RULES: list[Rule] = [
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
     (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
+    (r"^python restore\.py --help$", run_as_is),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
     (r"^facerevive-(train|evaluate|restore|export)$", console_script),
     (r"^python -m facerevive\.export$", help_only),
