@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.recorders import RECORDER_OVERRIDE, recorder_of
+from helpers.reference import import_reference
 from hydra.utils import instantiate
 from test_data_support import write_faces
 from test_train import compose_cfg
@@ -141,7 +142,8 @@ def test_resume_is_exact(tmp_path: Path) -> None:
 @pytest.mark.parametrize("flavour", sorted(FLAVOURS))
 def test_export_loads_strictly_as_gfpgan_decoder(tmp_path: Path, flavour: str) -> None:
     """The export's params_ema (and a Lightning checkpoint's net_g_ema) is GFPGAN's `decoder_load_path`:
-    GFPGANv1 for the equalized prior, GFPGANv1Clean for the clean one, loaded strictly, weights equal."""
+    GFPGANv1 for the equalized prior, GFPGANv1Clean for the clean one, loaded strictly, weights equal; the
+    official classes load the export as well."""
     cfg, objects = tiny_run(
         tmp_path,
         [
@@ -176,6 +178,16 @@ def test_export_loads_strictly_as_gfpgan_decoder(tmp_path: Path, flavour: str) -
         for key, value in ema.items():
             assert torch.equal(decoder[key], value), f"{source}: {key}"
         assert not any(p.requires_grad for p in gfpgan.stylegan_decoder.parameters())  # fix_decoder default
+    # The official GFPGANv1 / GFPGANv1Clean load it too (their `torch.load(path)['params_ema']`, strict).
+    official_module, official_name = {
+        "equalized": ("gfpgan.archs.gfpganv1_arch", "GFPGANv1"),
+        "clean": ("gfpgan.archs.gfpganv1_clean_arch", "GFPGANv1Clean"),
+    }[flavour]
+    official_cls = getattr(import_reference(official_module), official_name)
+    sizes = {k: g[k] for k in ("num_style_feat", "num_mlp", "channel_multiplier", "narrow")}
+    official = official_cls(g.out_size, decoder_load_path=str(checkpoints / "net_g_latest.pth"), **sizes)
+    for key, value in model.net_g_ema.state_dict().items():
+        assert torch.equal(official.stylegan_decoder.state_dict()[key], value), f"official: {key}"
 
 
 def test_callback_writes_grids_and_says_fid_not_computed(tmp_path: Path, monkeypatch, caplog) -> None:
@@ -246,7 +258,7 @@ def test_prior_experiment_runs_one_iteration(tmp_path: Path, experiment: str) ->
         "stylegan2_clean_512_cm2": ("StyleGAN2GeneratorClean", 512, 2, 3, 4),
         "stylegan2_256_cm2": ("StyleGAN2Generator", 256, 2, 3, 8),
         "stylegan2_1024_cm2": ("StyleGAN2Generator", 1024, 2, 4, 8),
-        "prior_quickstart": ("StyleGAN2Generator", 64, 1, 4, 1),
+        "prior_quickstart": ("StyleGAN2Generator", 64, 2, 4, 1),
     }[experiment]
     got = (g._target_.rsplit(".", 1)[1], g.out_size, g.channel_multiplier, recipe.data.batch_size)
     assert (*got, recipe.trainer.devices) == expected
