@@ -14,8 +14,11 @@ from helpers.recorders import RECORDER_OVERRIDE, recorder_of
 from helpers.reference import import_reference
 from hydra.utils import instantiate
 from test_data_support import write_faces
+from test_gfpgan_module_parity import run_ours
+from test_stylegan2_module_parity import make_batches, official_opt, our_config
 from test_train import compose_cfg
 
+from facerevive.archs import StyleGAN2Discriminator, StyleGAN2Generator
 from facerevive.callbacks import PriorSamplesCallback
 from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.cli.train import run as train_run
@@ -224,8 +227,6 @@ def test_callback_writes_grids_and_says_fid_not_computed(tmp_path: Path, monkeyp
 def test_callback_fid_is_a_number_with_weights_and_statistics(tmp_path: Path) -> None:
     """With an Inception file (random weights here) and statistics, FID is computed from the EMA generator,
     reproducibly, and leaves torch's global stream untouched."""
-    from facerevive.archs import StyleGAN2Generator
-
     inception = tmp_path / "inception.pth"
     torch.save(random_inception_trunk().state_dict(), inception)
     rng = np.random.default_rng(0)
@@ -297,3 +298,42 @@ def test_prior_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     for name in ("checkpoints/last.ckpt", "checkpoints/net_g_latest.pth", "images/samples_00000004.png"):
         assert (run / name).is_file(), name
     assert (run / "images" / "truncation_00000004.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("options", "steps", "order"),
+    [({}, 1, ["d", "g"]), ({"separate_reg_steps": True}, 2, ["d", "g"]), ({"step_order": "g_first"}, 1, ["g", "d"])],
+    ids=["basicsr", "separate_reg_steps", "g_first"],
+)
+def test_official_options(options: dict, steps: int, order: list[str]) -> None:
+    """The official-code options do what they say: with `separate_reg_steps` an iteration with R1 and path length
+    steps each optimiser twice (main, then regulariser), `g_first` runs the G step before the D step."""
+    config = our_config(official_opt("equalized", reg_every=1, mixing_prob=0.9), "equalized", total_iter=1)
+    module = instantiate({**config, **options})
+    called: list[str] = []
+    module._discriminator_step = _recording(module._discriminator_step, "d", called)
+    module._generator_step = _recording(module._generator_step, "g", called)
+    losses = run_ours(module, make_batches(1))
+    assert called == order and {"l_d_r1", "l_g_path"} <= set(losses[0])
+    for optimizer in module.trainer.optimizers:
+        assert {int(state["step"]) for state in optimizer.state.values()} == {steps}
+
+
+def _recording(method, name: str, called: list[str]):
+    def step(*args):
+        called.append(name)
+        return method(*args)
+
+    return step
+
+
+def test_bad_module_settings_name_the_key() -> None:
+    net_d = StyleGAN2Discriminator(32, channel_multiplier=1, narrow=0.0625)
+    adam = torch.optim.Adam
+    with pytest.raises(TypeError, match=r"model\.net_g must be a StyleGAN2 generator"):
+        StyleGAN2Module(torch.nn.Linear(2, 2), net_d, adam, adam)
+    net_g = StyleGAN2Generator(32, num_style_feat=32, num_mlp=2, channel_multiplier=1, narrow=0.0625)
+    with pytest.raises(ValueError, match=r"model\.step_order='x': allowed values are d_first, g_first"):
+        StyleGAN2Module(net_g, net_d, adam, adam, step_order="x")
+    with pytest.raises(ValueError, match=r"model\.net_g_reg_every=0: must be an integer >= 1"):
+        StyleGAN2Module(net_g, net_d, adam, adam, net_g_reg_every=0)
