@@ -426,7 +426,7 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"device {figures['device']}, torch {figures['torch']}, threads {figures['threads']}; "
         f"size {figures['size']}, narrow {figures['narrow']}, num_style_feat {figures['num_style_feat']}, "
         f"batch {figures['batch']}, component crops {figures['crop_sizes'][0]}/{figures['crop_sizes'][1]} px, "
-        f"R1 every {reg}, {figures['rounds']} rounds (A/B alternating)"
+        f"R1 every {reg}, rounds {figures['rounds']} (A/B alternating)"
         + (f"; FaceRevive overrides: {' '.join(figures['set'])}" if figures["set"] else ""),
         f"official ops: {ops} ({figures['official_ops_note'] or 'BASICSR_JIT build used'})",
         "ranked: median wall time per iteration, amortised over R1 every "
