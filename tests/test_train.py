@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -294,9 +295,15 @@ def test_submitit_launcher_runs_a_multirun_job(tmp_path: Path) -> None:
     assert list(jobs[0].parent.glob(".submitit/*/*_result.pkl")), "submitit did not run the job"
 
 
+# Experiments with their own one-iteration tests: the StyleGAN2 priors (tests/test_prior_train.py, another model)
+# and the fine-tunes (tests/test_finetune.py, which need stand-ins of the release files: their loads are strict).
+OWN_TESTS = ["stylegan2_*", "prior_*", "*finetune*"]
+
+
 @pytest.mark.slow
 def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
-    """`train.py -m experiment=glob(*)` with tiny networks and one iteration each, in a subprocess."""
+    """`train.py -m experiment=glob(*)` (less OWN_TESTS) with tiny networks and one iteration each, in a
+    subprocess."""
     tiny = [
         "model.net_g.out_size=64",
         "model.net_g.narrow=0.0625",
@@ -323,9 +330,19 @@ def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
         "callbacks.image_grid.every_n_iter=1",
     ]
     result = run_script(
-        ["-m", "experiment=glob(*)", f"paths.log_dir={tmp_path}", "hydra/launcher=basic", *tiny], timeout=900
+        [
+            "-m",
+            f"experiment=glob(*,exclude=[{','.join(OWN_TESTS)}])",
+            f"paths.log_dir={tmp_path}",
+            "hydra/launcher=basic",
+            *tiny,
+        ],
+        timeout=900,
     )
-    experiments = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+    experiments = [
+        p.stem for p in (CONFIGS / "experiment").glob("*.yaml") if not any(fnmatch(p.stem, g) for g in OWN_TESTS)
+    ]
+    assert experiments and len(experiments) < len(list((CONFIGS / "experiment").glob("*.yaml")))
     finished = result.stdout.count("finished 1 iterations")
     assert finished == len(experiments), result.stdout[-3000:]
     exports = list(tmp_path.rglob("net_g_latest.pth"))

@@ -24,7 +24,7 @@ CHECKPOINT_KEY = "run_config"
 APPLIED = re.compile(r"^model\.(optimizer_\w+\.lr|loss_weights\..+|total_iter)$")
 STATE_PREFIXES = ("model.", "data.")
 FREE = re.compile(
-    r"(^data\.val\.|\.(num_workers|pin_memory|persistent_workers|prefetch_factor|root|lq_root|gt_root|"
+    r"(^data\.val\.|^model\.init\.|\.(num_workers|pin_memory|persistent_workers|prefetch_factor|root|lq_root|gt_root|"
     r"component_path|\w*load_path)$)"
 )
 # Which optimisers (IterationModule.optimizer_names) each optimiser config builds.

@@ -134,7 +134,8 @@ def _check_decoder(cfg: DictConfig) -> None:
     import torch
     from hydra.utils import instantiate
 
-    from facerevive.weights.checkpoint import CheckpointError, check_compatible, extract_state_dict, read_checkpoint
+    from facerevive.archs.gfpgan_arch import decoder_state_dict
+    from facerevive.weights.checkpoint import CheckpointError, check_compatible
 
     config = OmegaConf.to_container(cfg.model.net_g, resolve=True)
     assert isinstance(config, dict)
@@ -143,7 +144,7 @@ def _check_decoder(cfg: DictConfig) -> None:
     decoder = getattr(net, "stylegan_decoder", None)
     if decoder is None:
         return
-    state = extract_state_dict(read_checkpoint(path), key="params_ema", source=str(path))
+    state = decoder_state_dict(path)
     problems = check_compatible(decoder, state, str(path))
     if problems:
         raise CheckpointError(
