@@ -224,7 +224,8 @@ RULES: list[Rule] = [
     (r"^python -m facerevive\.data\.synthesize_testset ", run_synthesize),
     (r"^python -c ", run_as_is),
     (
-        r"^(python|\.venv/bin/python) -m facerevive\.(weights\.download|data\.component_boxes|restore\.strip) ",
+        r"^(python|\.venv/bin/python) -m facerevive\."
+        r"(weights\.download|weights\.convert|data\.component_boxes|restore\.strip) ",
         help_only,
     ),
     *[(rf"^{re.escape(prefix)}", external) for prefix in EXTERNAL],
