@@ -12,6 +12,7 @@ import pytest
 import torch
 from helpers.recorders import RECORDER_OVERRIDE, recorder_of
 from helpers.reference import import_reference
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from test_data_support import write_faces
 from test_gfpgan_module_parity import run_ours
@@ -337,3 +338,54 @@ def test_bad_module_settings_name_the_key() -> None:
         StyleGAN2Module(net_g, net_d, adam, adam, step_order="x")
     with pytest.raises(ValueError, match=r"model\.net_g_reg_every=0: must be an integer >= 1"):
         StyleGAN2Module(net_g, net_d, adam, adam, net_g_reg_every=0)
+
+
+def test_equalized_lr_trains_plain_layers_as_equalized_ones() -> None:
+    """`equalized_lr`: Adam on a plain layer at lr * c takes the step that Adam at lr takes on the equalized layer
+    (c its run-time scale); the factors match the equalized generator's layer scales, and the clean generator's
+    optimiser groups carry them."""
+    from facerevive.archs import StyleGAN2GeneratorClean
+    from facerevive.archs.equalized import EqualLinear
+    from facerevive.models.stylegan2_module import equalized_lr_scales
+
+    torch.manual_seed(3)
+    equal = EqualLinear(16, 8, bias_init_val=0.5, lr_mul=0.01)
+    plain = torch.nn.Linear(16, 8)
+    with torch.no_grad():
+        plain.weight.copy_(equal.weight * equal.scale)
+        plain.bias.copy_(equal.bias * equal.lr_mul)
+    x, target = torch.randn(4, 16), torch.randn(4, 8)
+    lr = 2e-3
+    optimizers = [
+        torch.optim.Adam(equal.parameters(), lr=lr, betas=(0.0, 0.99)),
+        torch.optim.Adam(
+            [{"params": [plain.weight], "lr": lr * 0.01 / 4}, {"params": [plain.bias], "lr": lr * 0.01}],
+            betas=(0.0, 0.99),
+        ),
+    ]
+    for _ in range(3):
+        for layer, optimizer in zip((equal, plain), optimizers):
+            optimizer.zero_grad()
+            (layer(x) - target).pow(2).mean().backward()
+            optimizer.step()
+    torch.testing.assert_close(plain.weight, equal.weight * equal.scale, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(plain.bias, equal.bias * equal.lr_mul, rtol=1e-5, atol=1e-7)
+
+    sizes = {"num_style_feat": 32, "num_mlp": 2, "channel_multiplier": 1, "narrow": 0.0625}
+    clean, equalized = StyleGAN2GeneratorClean(32, **sizes), StyleGAN2Generator(32, **sizes)
+    scales = equalized_lr_scales(clean)
+    for name, module in equalized.named_modules():
+        if hasattr(module, "scale") and f"{name}.weight" in scales:
+            assert scales[f"{name}.weight"] == pytest.approx(module.scale), name
+    assert scales["style_mlp.1.weight"] == pytest.approx(0.01 / 32**0.5) and scales["style_mlp.1.bias"] == 0.01
+
+    config = our_config(official_opt("clean", reg_every=4, mixing_prob=0.9), "clean", total_iter=1)
+    module = instantiate({**config, "equalized_lr": True})
+    run_ours(module, make_batches(1))
+    names = {id(p): n for n, p in module.net_g.named_parameters()}
+    (optimizer_g, _) = module.trainer.optimizers
+    for group in optimizer_g.param_groups:
+        for param in group["params"]:
+            assert group["lr"] == pytest.approx(2e-3 * scales[names[id(param)]]), names[id(param)]
+    with pytest.raises(InstantiationException, match=r"model\.equalized_lr=true is for StyleGAN2GeneratorClean"):
+        instantiate({**our_config(official_opt("equalized", 4, 0.9), "equalized", 1), "equalized_lr": True})

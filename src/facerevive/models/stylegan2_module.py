@@ -8,7 +8,8 @@ of v1.2-v1.4); the export's `params_ema` is what `decoder_load_path` of GFPGANv1
 
 Where BasicSR departs from the official StyleGAN2 code, BasicSR is the default and the official behaviour an
 option (configs/model/stylegan2.yaml comments each one): `step_order='g_first'`, `separate_reg_steps=True`,
-the optimisers' `scale_lr`, no LR schedule, a batch-dependent EMA decay.
+the optimisers' `scale_lr`, no LR schedule, a batch-dependent EMA decay, and for the clean generator
+`equalized_lr=True`.
 
 Every random draw of an iteration (latent codes, the style-mixing coin and crossover layer, noise maps, the
 path-length projection) comes from the module's RNG stream, and the path-length running mean is a buffer, so a
@@ -18,6 +19,7 @@ resumed run continues exactly (BasicSR and rosinality restart that mean at 0).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,18 +28,42 @@ from typing import Any
 import torch
 from torch import nn
 
+from facerevive.archs.gfpgan_clean_arch import ModulatedConv2dClean, StyleGAN2GeneratorClean
 from facerevive.losses import GANLoss, path_length_penalty, r1_penalty
 from facerevive.models.base import IterationModule
 from facerevive.models.export import generator_config
 from facerevive.models.gfpgan_module import OFFICIAL_EMA_DECAY
 from facerevive.models.nonfinite import NonFiniteGuard
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+# Optimiser factories take parameters or parameter groups (dicts), as torch optimisers do.
+OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 STEP_ORDERS = ("d_first", "g_first")
 
 # One iteration's step: (real images, iteration, the loss dict it fills) -> whether its optimiser stepped.
 Step = Callable[[torch.Tensor, int, dict[str, torch.Tensor]], bool]
+
+
+def equalized_lr_scales(net: nn.Module, lr_mlp: float = 0.01) -> dict[str, float]:
+    """Per-parameter learning-rate factors under which Adam trains a generator of plain layers
+    (StyleGAN2GeneratorClean) as it trains the equalized-lr StyleGAN2.
+
+    An equalized weight is stored at unit variance and multiplied by c at run time, so an Adam step of lr moves
+    the effective weight by about c * lr (Adam's step does not depend on the gradient's scale); a plain weight
+    moves by lr. Giving the plain weight lr * c makes the two the same: c = lr_mlp / sqrt(fan_in) for the mapping
+    network's weights (lr_mlp for its biases), 1 / sqrt(fan_in) for the modulated convolutions and the style
+    modulations, 1 for everything else (biases, noise strengths, the constant input).
+    """
+    scales = {name: 1.0 for name, _ in net.named_parameters()}
+    for prefix, module in net.named_modules():
+        if isinstance(module, nn.Linear):
+            gain = lr_mlp if prefix.startswith("style_mlp.") else 1.0
+            scales[f"{prefix}.weight"] = gain / math.sqrt(module.in_features)
+            if module.bias is not None:
+                scales[f"{prefix}.bias"] = gain
+        elif isinstance(module, ModulatedConv2dClean):
+            scales[f"{prefix}.weight"] = 1 / math.sqrt(module.in_channels * module.kernel_size**2)
+    return scales
 
 
 def _positive(name: str, value: int) -> int:
@@ -52,7 +78,9 @@ class StyleGAN2Module(IterationModule):
     Loss names follow BasicSR's log: l_d, real_score, fake_score, l_d_r1, l_g, l_g_path, path_length. A weight of
     0 (`r1_weight`, `path_weight`) switches that regulariser off. `step_order` 'd_first' is BasicSR's order,
     'g_first' the official one; `separate_reg_steps` applies R1 / path length in an optimiser step of their own
-    (official) instead of adding their gradients to the main step's (BasicSR). `flush_denormal` flushes denormal
+    (official) instead of adding their gradients to the main step's (BasicSR). `equalized_lr` gives a
+    StyleGAN2GeneratorClean the learning rates of equalized-lr training (`equalized_lr_scales`, mapping network at
+    `lr_mlp`); BasicSR trains it with one learning rate. `flush_denormal` flushes denormal
     floats to zero while training on CPU (speed; no effect on a GPU).
     """
 
@@ -75,6 +103,8 @@ class StyleGAN2Module(IterationModule):
         mixing_prob: float = 0.9,
         step_order: str = "d_first",
         separate_reg_steps: bool = False,
+        equalized_lr: bool = False,
+        lr_mlp: float = 0.01,
         flush_denormal: bool = False,
         ema_decay: float = OFFICIAL_EMA_DECAY,
         total_iter: int = 800000,
@@ -93,6 +123,11 @@ class StyleGAN2Module(IterationModule):
             raise ValueError(f"model.step_order={step_order!r}: allowed values are {', '.join(STEP_ORDERS)}")
         if not 0 <= mixing_prob <= 1:
             raise ValueError(f"model.mixing_prob={mixing_prob}: must be in [0, 1]")
+        if equalized_lr and not isinstance(net_g, StyleGAN2GeneratorClean):
+            raise ValueError(
+                f"model.equalized_lr=true is for StyleGAN2GeneratorClean (plain layers); {type(net_g).__name__} "
+                "has equalized learning rates built in"
+            )
         self.num_style_feat = num_style_feat
         self.num_latent = num_latent
         self.net_g_config = generator_config(net_g)
@@ -112,6 +147,8 @@ class StyleGAN2Module(IterationModule):
         self.mixing_prob = mixing_prob
         self.step_order = step_order
         self.separate_reg_steps = separate_reg_steps
+        self.equalized_lr = equalized_lr
+        self.lr_mlp = lr_mlp
         self.flush_denormal = flush_denormal
         # Saved in every checkpoint with the weights (BasicSR keeps it as an attribute that a resume loses).
         self.register_buffer("mean_path_length", torch.zeros(()))
@@ -138,8 +175,21 @@ class StyleGAN2Module(IterationModule):
         if self.flush_denormal and self.device.type == "cpu":
             torch.set_flush_denormal(False)
 
+    def _generator_parameters(self) -> Iterable[Any]:
+        """net_g's parameters; with `equalized_lr`, groups by learning-rate factor (an 'lr_scale' key each)."""
+        if not self.equalized_lr:
+            return self.net_g.parameters()
+        scales = equalized_lr_scales(self.net_g, self.lr_mlp)
+        groups: dict[float, list[nn.Parameter]] = {}
+        for name, param in self.net_g.named_parameters():
+            groups.setdefault(scales[name], []).append(param)
+        return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+
     def configure_optimizers(self) -> Any:
-        optimizers = [self.optimizer_g(self.net_g.parameters()), self.optimizer_d(self.net_d.parameters())]
+        optimizer_g = self.optimizer_g(self._generator_parameters())
+        for group in optimizer_g.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
+        optimizers = [optimizer_g, self.optimizer_d(self.net_d.parameters())]
         if self.scheduler_factory is None:
             return optimizers
         return optimizers, [self.scheduler_factory(opt) for opt in optimizers]
@@ -185,7 +235,9 @@ class StyleGAN2Module(IterationModule):
         self.last_losses = {k: float(v) for k, v in losses.items()}
 
     def _lr(self, name: str) -> float:
-        return float(self.optimizer(name).param_groups[0]["lr"])
+        """The optimiser's learning rate (the base one under `equalized_lr`'s per-group factors)."""
+        group = self.optimizer(name).param_groups[0]
+        return float(group["lr"] / group.get("lr_scale", 1.0))
 
     def train_iteration(self, real: torch.Tensor, iteration: int) -> dict[str, torch.Tensor]:
         """One iteration on the real images `real` ([-1, 1]); returns every loss term (detached).
