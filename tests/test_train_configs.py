@@ -106,9 +106,26 @@ def test_bare_and_run_options_keep_the_quickstart() -> None:
     assert train_overrides(["-m", "model/net_g=gfpgan_v1,gfpgan_clean_c2"])[0] == "~experiment"
 
 
+def group_choices(experiment: str) -> list[str]:
+    """The config-group choices an experiment makes itself (`override /data: prior` -> `data=prior`), through
+    the experiments it builds on."""
+    raw = yaml.safe_load((CONFIG_DIR / "experiment" / f"{experiment}.yaml").read_text())
+    choices: list[str] = []
+    for entry in raw.get("defaults", []):
+        if isinstance(entry, str):
+            choices += group_choices(entry) if entry != "_self_" else []
+            continue
+        ((key, value),) = entry.items()
+        choices.append(f"{key.removeprefix('override /')}={value}")
+    return choices
+
+
 @pytest.mark.parametrize("experiment", [e for e in EXPERIMENTS if e != "quickstart"])
 def test_no_experiment_carries_a_quickstart_value(tmp_path: Path, experiment: str) -> None:
-    base, quick = references(tmp_path)
+    """Against the base recipe with the experiment's own group choices (a prior experiment chooses data=prior,
+    trainer=cpu, ... itself): no value may come from the quickstart."""
+    base = compose_train(tmp_path, ["~experiment", *group_choices(experiment)])
+    quick = compose_train(tmp_path, [])
     cfg = compose_train(tmp_path, [f"experiment={experiment}"])
     assert cfg.task_name == experiment
     assert quickstart_values_in(cfg, base, quick, own_keys(experiment)) == []

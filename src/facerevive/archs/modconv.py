@@ -28,6 +28,6 @@ def set_modconv_form(net: nn.Module, form: str) -> int:
     switched = 0
     for module in net.modules():
         if hasattr(module, "modconv_form"):
-            module.modconv_form = form
+            module.modconv_form = form  # type: ignore[assignment]  # a plain attribute of the modulated convs
             switched += 1
     return switched
