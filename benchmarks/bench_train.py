@@ -498,9 +498,9 @@ def report(figures: dict[str, Any]) -> list[str]:
     ]
     for label, (count, seconds) in achieved.items():
         rate = count / seconds
-        row = f"| {label} | {si(count, 'FLOP')} | {seconds:.3f} | {si(rate, 'FLOP/s')} | {rate / peaks['fp32']:.2f} |"
+        row = f"| {label} | {si(count, 'FLOP')} | {seconds:.3f} | {si(rate, 'FLOP/s')} | {rate / peaks['fp32']:.3g} |"
         if "bf16" in peaks:
-            row += f" {rate / peaks['bf16']:.2f} |"
+            row += f" {rate / peaks['bf16']:.3g} |"
         lines.append(row)
         figures["utilisation"][label] = {"flops": count, "seconds": seconds, "flops_per_s": rate}
     return lines
