@@ -36,6 +36,8 @@ def _patch_fused_act() -> None:
     import torch.nn.functional as F
 
     fused_act = importlib.import_module("basicsr.ops.fused_act.fused_act")
+    if getattr(fused_act, "fused_act_ext", None) is not None:
+        return  # the compiled op built (BASICSR_EXT / BASICSR_JIT on a GPU): the official side uses it
 
     class ReferenceFusedLeakyReLUFunction:
         @staticmethod
