@@ -55,6 +55,10 @@ class ImageGridCallback(L.Callback):
             "restoration": restoration_grid(images["lq"], images["restored"], images["gt"]),
             "pyramid": pyramid_grid(images["pyramid"], images["gt"].shape[-1] // 2),
         }
+        self.write_grids(trainer, grids, iteration, "images")
+
+    def write_grids(self, trainer: L.Trainer, grids: dict[str, torch.Tensor], iteration: int, prefix: str) -> None:
+        """`<name>_<iteration>.png` in `dirpath` for each grid, and `<prefix>/<name>` to W&B and TensorBoard."""
         self.dirpath.mkdir(parents=True, exist_ok=True)
         for name, grid in grids.items():
             path = self.dirpath / f"{name}_{iteration:08d}.png"
@@ -63,7 +67,8 @@ class ImageGridCallback(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 for name, grid in grids.items():
-                    logger.log_image(key=f"images/{name}", images=[grid], step=iteration, caption=[f"iter {iteration}"])
+                    caption = [f"iter {iteration}"]
+                    logger.log_image(key=f"{prefix}/{name}", images=[grid], step=iteration, caption=caption)
             elif isinstance(logger, TensorBoardLogger):
                 for name, grid in grids.items():
-                    logger.experiment.add_image(f"images/{name}", grid, global_step=iteration)
+                    logger.experiment.add_image(f"{prefix}/{name}", grid, global_step=iteration)

@@ -24,9 +24,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis
 from facerevive.callbacks.image_grid import ImageGridCallback
@@ -132,27 +131,13 @@ class PriorSamplesCallback(ImageGridCallback):
         iteration = int(module.iteration)
         if iteration % self.every_n_iter == 0:
             grids = self.sample_grids(module.net_g_ema, pl_module.device)
-            self._write(trainer, grids, iteration)
+            self.write_grids(trainer, grids, iteration, "prior")
         if self.fid_every_n_iter is not None and iteration % self.fid_every_n_iter == 0:
             fid = self.fid(module.net_g_ema, pl_module.device)
             if fid is not None:
                 for logger in trainer.loggers:
                     logger.log_metrics({"fid/fid": fid}, step=iteration)
                 log.info("iteration %d: FID %.3f (%d samples)", iteration, fid, self.fid_num_samples)
-
-    def _write(self, trainer: L.Trainer, grids: dict[str, torch.Tensor], iteration: int) -> None:
-        self.dirpath.mkdir(parents=True, exist_ok=True)
-        for name, grid in grids.items():
-            path = self.dirpath / f"{name}_{iteration:08d}.png"
-            save_image(grid, path)
-            self.saved.append(path)
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                for name, grid in grids.items():
-                    logger.log_image(key=f"prior/{name}", images=[grid], step=iteration, caption=[f"iter {iteration}"])
-            elif isinstance(logger, TensorBoardLogger):
-                for name, grid in grids.items():
-                    logger.experiment.add_image(f"prior/{name}", grid, global_step=iteration)
 
     # ------------------------------------------------------------ FID
     def _fid_setup(self, device: torch.device) -> bool:

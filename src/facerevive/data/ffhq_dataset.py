@@ -22,7 +22,6 @@ Boxes are cached once as read from the file and scaled into new lists per sample
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +32,9 @@ import torch
 from torch.utils.data import Dataset
 
 from facerevive.data import component_boxes as cb
-from facerevive.data.image_io import BadImageError, load_face, to_chw_tensor
+from facerevive.data.image_io import to_chw_tensor
 from facerevive.data.pipeline import DegradationPipeline
-from facerevive.data.sources import ImageSource, open_source, stem
+from facerevive.data.sources import ImageSource, first_good_face, open_source, stem
 
 
 def _distributed_rank() -> int:
@@ -151,20 +150,7 @@ class FFHQDegradationDataset(Dataset):
 
     def _load(self, index: int) -> tuple[int, np.ndarray]:
         """The GT at `index`, or at the next good index: bad files are counted and warned about once each."""
-        for offset in range(len(self)):
-            candidate = (index + offset) % len(self)
-            key = self.source.keys[candidate]
-            if key in self.bad_files:
-                continue
-            try:
-                return candidate, load_face(self.source.read(key), self.out_size, self.resize_gt)
-            except (BadImageError, OSError, KeyError) as exc:
-                self.bad_files[key] = str(exc)
-                warnings.warn(
-                    f"skipping {self.source.path(key)}: {exc} ({len(self.bad_files)} bad file(s) so far)",
-                    stacklevel=2,
-                )
-        raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected ({self.bad_files})")
+        return first_good_face(self.source, index, self.bad_files, self.out_size, self.resize_gt)
 
     def component_locations(self, index: int, flipped: bool) -> dict[str, torch.Tensor]:
         """loc_left_eye / loc_right_eye / loc_mouth as float32 (x1, y1, x2, y2) in out_size pixels.

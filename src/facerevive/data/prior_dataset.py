@@ -10,7 +10,6 @@ naming it. The flip is drawn from one numpy Generator that `FaceDataModule` rese
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from facerevive.data.image_io import BadImageError, load_face, to_chw_tensor
-from facerevive.data.sources import ImageSource, open_source
+from facerevive.data.image_io import to_chw_tensor
+from facerevive.data.sources import ImageSource, first_good_face, open_source
 
 
 class FaceImageDataset(Dataset):
@@ -75,19 +74,8 @@ class FaceImageDataset(Dataset):
 
     def _load(self, index: int) -> tuple[str, np.ndarray]:
         """The face at `index`, or at the next good index: bad files are counted and warned about once each."""
-        for offset in range(len(self)):
-            key = self.source.keys[(index + offset) % len(self)]
-            if key in self.bad_files:
-                continue
-            try:
-                return key, load_face(self.source.read(key), self.out_size, self.resize_gt)
-            except (BadImageError, OSError, KeyError) as exc:
-                self.bad_files[key] = str(exc)
-                warnings.warn(
-                    f"skipping {self.source.path(key)}: {exc} ({len(self.bad_files)} bad file(s) so far)",
-                    stacklevel=2,
-                )
-        raise RuntimeError(f"no usable image in {self.source.root}: every file was rejected ({self.bad_files})")
+        position, face = first_good_face(self.source, index, self.bad_files, self.out_size, self.resize_gt)
+        return self.source.keys[position], face
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._generator()

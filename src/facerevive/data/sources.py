@@ -9,9 +9,14 @@ construction with a message naming it.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
+
+from facerevive.data.image_io import BadImageError, load_face
 
 if TYPE_CHECKING:
     import lmdb
@@ -196,3 +201,22 @@ def open_source(root: str | Path, kind: str = "auto", list_file: str | Path | No
 def stem(key: str) -> str:
     """The file name without folders and extension: the key a component-box file uses."""
     return Path(key).stem
+
+
+def first_good_face(
+    source: ImageSource, index: int, bad_files: dict[str, str], out_size: int, resize: bool
+) -> tuple[int, np.ndarray]:
+    """(position, face) of the face at `index`, or at the next readable one: a bad file is recorded in
+    `bad_files` (key -> reason) and warned about once, then never read again; RuntimeError when none is left."""
+    count = len(source.keys)
+    for offset in range(count):
+        candidate = (index + offset) % count
+        key = source.keys[candidate]
+        if key in bad_files:
+            continue
+        try:
+            return candidate, load_face(source.read(key), out_size, resize)
+        except (BadImageError, OSError, KeyError) as exc:
+            bad_files[key] = str(exc)
+            warnings.warn(f"skipping {source.path(key)}: {exc} ({len(bad_files)} bad file(s) so far)", stacklevel=3)
+    raise RuntimeError(f"no usable image in {source.root}: every file was rejected ({bad_files})")
