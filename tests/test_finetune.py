@@ -1,7 +1,7 @@
 """Fine-tuning: `model.init.<network>` strict loads and their error messages, decoder priors taken out of a whole
-GFPGAN checkpoint, the fine-tune experiments, and `gfpgan_v1.4_finetune` end to end on a stand-in of the release
-(the full 512 px channel-multiplier-2 network: loads strictly, trains, resumes exactly, exports a file that
-`build_generator` and the official GFPGANer load)."""
+GFPGAN checkpoint, the fine-tune experiments, and `gfpgan_v1.4_finetune` end to end: with tiny networks it resumes
+exactly without the release files; on a stand-in of the release (the full 512 px channel-multiplier-2 network) it
+loads strictly, trains and exports a file that `build_generator` and the official GFPGANer load."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ DATA = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "callbacks.image_grid.every_n_iter=1000",
+]
+# Tiny networks in place of the 512 px ones: the fine-tune experiments' logic at a CPU test's cost.
+TINY_NETS = [
+    "model.net_g.out_size=64",
+    "model.net_g.narrow=0.0625",
+    "model.net_g.num_style_feat=32",
+    "model.net_d.narrow=0.0625",
+    "model.eye_out_size=16",
+    "model.mouth_out_size=24",
 ]
 
 
@@ -223,16 +232,11 @@ def test_finetune_experiment_composes_and_runs_one_iteration(tmp_path: Path, com
     from facerevive.cli.train import run as train_run
 
     tiny = [
-        "model.net_g.out_size=64",
-        "model.net_g.narrow=0.0625",
-        "model.net_g.num_style_feat=32",
-        "model.net_d.narrow=0.0625",
+        *TINY_NETS,
         # The warm-up iteration computes no generator loss: ArcFace and VGG would only cost their construction.
         "model.net_identity=null",
         "model.identity_load_path=null",
         "model.perceptual=null",
-        "model.eye_out_size=16",
-        "model.mouth_out_size=24",
         "model.total_iter=1",
         "data.batch_size=2",
         "callbacks.iteration_checkpoint.every_n_iter=1",
@@ -276,14 +280,59 @@ def _trained_state(model) -> dict[str, torch.Tensor]:
     return {f"{n}.{k}": v.clone() for n in networks for k, v in getattr(model, n).state_dict().items()}
 
 
-@pytest.mark.slow
-def test_v14_finetune_loads_trains_resumes_exactly_and_exports(tmp_path: Path, compose, monkeypatch) -> None:
-    """`experiment=gfpgan_v1.4_finetune` on stand-ins of the release files (batch 1, CPU, the sample faces;
-    no identity or perceptual networks, to keep it cheap): 3 iterations straight (the first is the D warm-up)
-    equal 2 iterations, a resume from that run's iteration-2 checkpoint, and 1 more, bit for bit; the resumed
-    run does not load the release files again. Its export loads in build_generator and in the official GFPGANer
-    (strictly, as the official class), with the same weights."""
+def test_v14_finetune_resumes_exactly_without_the_release_files(tmp_path: Path, compose) -> None:
+    """`experiment=gfpgan_v1.4_finetune` with tiny networks started from stand-in files: 3 iterations straight
+    (the first is D warm-up) equal 2 iterations, a resume from that run's iteration-2 checkpoint and 1 more, bit
+    for bit; the resumed run does not load the release files again (they are gone)."""
     from helpers.recorders import RECORDER_OVERRIDE, recorder_of
+
+    from facerevive.cli.train import run as train_run
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    overrides = [
+        "experiment=gfpgan_v1.4_finetune",
+        *DATA,
+        *TINY_NETS,
+        f"paths.pretrained_dir={weights}",
+        "data.batch_size=1",
+        "model.net_identity=null",
+        "model.identity_load_path=null",
+        "model.perceptual=null",
+        "model.net_d_init_iters=1",
+        "model.total_iter=3",
+        "callbacks.iteration_checkpoint.every_n_iter=2",
+        "trainer.deterministic=true",
+        RECORDER_OVERRIDE,
+    ]
+    straight_cfg = compose("train.yaml", overrides, run_dir=tmp_path / "straight")
+    _save_stand_ins(instantiate(straight_cfg.model), straight_cfg, weights, seed=20)
+    _, objects = train_run(straight_cfg)
+    straight = _trained_state(objects["model"])
+    straight_losses = recorder_of(objects["trainer"]).losses
+    del objects
+    assert "l_g_pix" not in straight_losses[0] and "l_d" in straight_losses[0], "iteration 1 is D warm-up"
+
+    for path in weights.iterdir():
+        path.unlink()  # a resumed run loads its checkpoint, never the init files
+    checkpoint = tmp_path / "straight" / "checkpoints" / "iter_00000002.ckpt"
+    resumed_cfg = compose("train.yaml", [*overrides, f"ckpt_path={checkpoint}"], run_dir=tmp_path / "resumed")
+    _, objects = train_run(resumed_cfg)
+    assert objects["model"].iteration == 3
+    assert recorder_of(objects["trainer"]).losses == straight_losses[2:]
+    resumed = _trained_state(objects["model"])
+    for key, value in straight.items():
+        assert torch.equal(resumed[key], value), key
+
+
+@pytest.mark.slow
+def test_v14_finetune_at_full_size_loads_trains_and_exports(tmp_path: Path, compose, monkeypatch) -> None:
+    """`experiment=gfpgan_v1.4_finetune` on stand-ins of the release files (the full 512 px channel-multiplier-2
+    generator and the v1 discriminators; batch 1, CPU, the sample faces; no identity or perceptual networks, to
+    keep it cheap): every network starts from its file, trains 2 iterations (the first is the D warm-up), and its
+    export loads in build_generator and in the official GFPGANer (strictly, as the official class) with the same
+    weights. No checkpoints are written (they are GBs at this size; resume is checked above with tiny networks):
+    the export is the module's own `export_official`, the function the checkpoint callback writes."""
     from helpers.reference import import_reference
 
     from facerevive.cli.train import run as train_run
@@ -301,42 +350,28 @@ def test_v14_finetune_loads_trains_resumes_exactly_and_exports(tmp_path: Path, c
         "model.identity_load_path=null",
         "model.perceptual=null",
         "model.net_d_init_iters=1",
-        "model.total_iter=3",
-        "callbacks.iteration_checkpoint.every_n_iter=2",
-        "trainer.deterministic=true",
-        RECORDER_OVERRIDE,
+        "model.total_iter=2",
+        "~callbacks.iteration_checkpoint",
     ]
-    # The straight run writes no export (only the resumed run's is checked): 1.4 GB less to write.
-    straight_cfg = compose(
-        "train.yaml", [*overrides, "callbacks.iteration_checkpoint.export=false"], run_dir=tmp_path / "straight"
-    )
-    _, objects = train_run(straight_cfg)
-    straight = _trained_state(objects["model"])
-    straight_losses = recorder_of(objects["trainer"]).losses
-    del objects
-    assert "l_g_pix" not in straight_losses[0] and "l_d" in straight_losses[0], "iteration 1 is D warm-up"
-    assert all("l_g_pix" in losses for losses in straight_losses[1:])
-    # Started from the files: 2 small G steps (lr 1e-4) and 3 EMA updates away from the stand-in.
+    _, objects = train_run(compose("train.yaml", overrides, run_dir=tmp_path / "run"))
+    model = objects["model"]
+    assert model.iteration == 2
+    trained = _trained_state(model)
+    # Started from the files: 1 small G step (lr 1e-4) and 2 EMA updates away from the stand-in.
     for network in ("net_g", "net_g_ema", *D_FILES):
         start = stand_ins["net_g" if network == "net_g_ema" else network].state_dict()
-        drift = max((straight[f"{network}.{k}"] - v).abs().max().item() for k, v in start.items())
+        drift = max((trained[f"{network}.{k}"] - v).abs().max().item() for k, v in start.items())
         assert drift < 2e-3, f"{network} is {drift} away from its file: it did not start from it"
-
+    del stand_ins, trained
     for path in weights.iterdir():
-        path.unlink()  # a resumed run loads its checkpoint, never the init files
-    checkpoint = tmp_path / "straight" / "checkpoints" / "iter_00000002.ckpt"
-    resumed_cfg = compose("train.yaml", [*overrides, f"ckpt_path={checkpoint}"], run_dir=tmp_path / "resumed")
-    _, objects = train_run(resumed_cfg)
-    assert objects["model"].iteration == 3
-    assert recorder_of(objects["trainer"]).losses == straight_losses[2:]
-    resumed = _trained_state(objects["model"])
-    del objects
-    for key, value in straight.items():
-        assert torch.equal(resumed[key], value), key
-    del straight, resumed
+        path.unlink()
+    export = atomic_torch_save(model.export_official(), tmp_path / "net_g_latest.pth")
+    expected = {k: v.clone() for k, v in model.net_g_ema.state_dict().items()}
+    del objects, model
 
-    export = tmp_path / "resumed" / "checkpoints" / "net_g_latest.pth"
     ours = build_generator(export)
+    for key, value in ours.state_dict().items():
+        assert torch.equal(expected[key], value), key
     helper_module = import_reference("facexlib.utils.face_restoration_helper")
     monkeypatch.setattr(helper_module, "init_detection_model", lambda *args, **kwargs: None)
     monkeypatch.setattr(helper_module, "init_parsing_model", lambda *args, **kwargs: None)
