@@ -36,3 +36,8 @@ _.SlowWriter
 
 # RestoreResult.upscaled_input is read by notebooks/restore_demo.ipynb (not scanned).
 _.upscaled_input
+
+# html.parser.HTMLParser hooks of the gallery test's page reader (tests/test_evaluate.py), called by the parser.
+_.handle_starttag
+_.handle_endtag
+_.handle_data
