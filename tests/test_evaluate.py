@@ -4,6 +4,7 @@ weights, the weights folder setting, FID statistics cache, error messages."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -11,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import cv2
@@ -24,8 +26,8 @@ from facerevive.cli.evaluate import run
 from facerevive.evaluation import MethodError, MethodKind, parse_method
 from facerevive.evaluation import methods as methods_module
 from facerevive.evaluation.methods import FOLDER_PREFIX, OURS_PREFIX, latest_quickstart_checkpoint
-from facerevive.evaluation.report import MethodResult, Results, best_rows, markdown
-from facerevive.evaluation.runner import SettingError
+from facerevive.evaluation.report import MethodResult, Results, best_rows, format_value, markdown
+from facerevive.evaluation.runner import SettingError, evenly_spaced
 from facerevive.metrics import Column, Scorer
 from facerevive.metrics.fid import FIDStats, folder_fingerprint
 from facerevive.weights import pretrained_dir
@@ -113,7 +115,8 @@ def test_report_end_to_end(workspace, config):
     assert [r["method"] for r in rows] == ["Input", "FaceRevive (export)", folder.name, "GFPGAN v1.4", "GT"]
     for row in rows:
         for key in ("lpips", "fid", "lmd", "lpips_alex"):
-            assert row[key].startswith("not computed: "), (key, row[key])
+            assert row[key] == "" and f"{key}" in row["not_computed"], (key, row)
+    assert "GFPGANv1.4.pth missing (make weights)" in rows[3]["not_computed"] and rows[3]["psnr"] == ""
     by_method = {r["method"]: r for r in rows}
     assert float(by_method[folder.name]["psnr_raw"]) == float("inf")
     assert float(by_method["FaceRevive (export)"]["ssim"]) < 1.0
@@ -134,8 +137,8 @@ def test_report_end_to_end(workspace, config):
     gt_fid = next(m for m in data["methods"] if m["label"] == "GT")["summary"]["fid_gt"]
     assert abs(gt_fid) < 1e-6
     html = (out / "gallery.html").read_text()
-    images = re.findall(r'src="([^"]+)"', html)
-    assert len(images) == 2 * 5 and all((out / p).is_file() for p in images)
+    images = re.findall(r'<img src="([^"]+)"', html)
+    assert len(images) == 2 * 4 and all((out / p).is_file() for p in images)  # no LQ column beside Input
     assert (out / "restored" / "ours_export" / "face_02.png").is_file()
 
 
@@ -253,7 +256,7 @@ def test_table_and_gallery_go_to_the_logger(config):
     assert tables and tables[0][2][:4] == ["method", "LPIPS↓", "FID↓", "NIQE↓"] and tables[0][3][0][0] == "Input"
     assert tables[0][3][0][1] == "not computed"  # the LPIPS backbone is absent here
     images = {c[1]: c[2] for c in RecordingLogger.calls if c[0] == "image"}
-    assert images == {"eval/Samples/LQ": 2, "eval/Samples/Input": 2, "eval/Samples/GT": 2}
+    assert images == {"eval/Samples/Input": 2, "eval/Samples/GT": 2}  # no LQ column: the Input row shows it
 
 
 class CountingScorer(Scorer):
@@ -369,3 +372,140 @@ def test_a_bug_keeps_the_rows_done(config, monkeypatch):
         run(cfg)
     md = (Path(cfg.paths.output_dir) / "metrics.md").read_text()
     assert "| Input |" in md and "INTERRUPTED: GFPGAN v1.4 (random weights) failed with ValueError: a bug" in md
+
+
+class PageTables(HTMLParser):
+    """The tables of an HTML page: for each, its header row and body rows, each cell as
+    {"text", "img" (src), "href", "colspan"}; and the page's <li> and .note texts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self.items: list[str] = []
+        self.notes: list[str] = []
+        self._cell: dict | None = None
+        self._text: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append({"class": attrs.get("class"), "head": [], "rows": []})
+        elif tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th"):
+            self._cell = {"text": "", "img": None, "href": None, "colspan": int(attrs.get("colspan", 1))}
+            self.tables[-1]["rows"][-1].append(self._cell)
+        elif tag == "img" and self._cell is not None:
+            self._cell["img"] = attrs["src"]
+        elif tag == "a" and self._cell is not None:
+            self._cell["href"] = attrs["href"]
+        elif tag == "br" and self._cell is not None:
+            self._cell["text"] += "\n"
+        elif tag == "li" or (tag == "p" and attrs.get("class") == "note"):
+            self._text = []
+            (self.items if tag == "li" else self.notes).append(self._text)  # type: ignore[arg-type]
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._cell = None
+        elif tag in ("li", "p"):
+            self._text = None
+        elif tag == "table":
+            table = self.tables[-1]
+            table["head"], table["rows"] = table["rows"][0], table["rows"][1:]
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell["text"] += data
+        if self._text is not None:
+            self._text.append(data)
+
+    @classmethod
+    def of(cls, page: str) -> PageTables:
+        parser = cls()
+        parser.feed(page)
+        parser.items = ["".join(parts) for parts in parser.items]
+        parser.notes = ["".join(parts) for parts in parser.notes]
+        return parser
+
+
+PSNR_RAW_AND_LPIPS = [
+    f"metrics.{name}=null"
+    for name in ("fid", "niqe", "identity", "psnr_ssim", "psnr_ssim_y", "lpips_alex", "fid_gt", "lmd")
+]
+
+
+def test_gallery_page_csvs_and_note(workspace, config):
+    """gallery.html: a real scores table (computed columns only, the others in one note), every image with its
+    own scores, linked full size, no LQ column beside Input; metrics.csv empty where no number, with reasons;
+    per_image.csv; the sample set's note."""
+    report, out = run(config(["methods=[input,gfpgan_v1.4,gt]", "gallery_size=16", *PSNR_RAW_AND_LPIPS]))
+    page = PageTables.of((out / "gallery.html").read_text(encoding="utf-8"))
+    scores, images = page.tables
+    assert (scores["class"], images["class"]) == ("scores", "gallery")
+    assert [c["text"] for c in scores["head"]] == ["Method", "PSNR (raw)↑", "SSIM (raw)↑"]  # LPIPS collapsed
+    assert [r[0]["text"] for r in scores["rows"]] == ["Input", "GFPGAN v1.4", "GT"]
+    input_psnr = report.methods[0].summary["psnr_raw"]
+    assert scores["rows"][0][1]["text"] == format_value("psnr_raw", input_psnr)
+    assert scores["rows"][2][1]["text"] == "∞"
+    error = scores["rows"][1][1]
+    assert error["colspan"] == 2 and error["text"] == "not computed: GFPGANv1.4.pth missing (make weights)"
+    not_computed = [item for item in page.items if item.startswith("Not computed")]
+    assert not_computed == ["Not computed: LPIPS↓: vgg16-397923af.pth missing (make weights)"]
+    assert (
+        page.notes
+        and "quickstart" in page.notes[0]
+        and "**Note:** these are the faces" in (out / "metrics.md").read_text(encoding="utf-8")
+    )
+
+    assert [c["text"] for c in images["head"]] == ["image", "Input", "GFPGAN v1.4", "GT"]  # no LQ
+    assert [r[0]["text"] for r in images["rows"]] == ["face_00", "face_01", "face_02"]  # every image
+    for row, name in zip(images["rows"], report.images):
+        for cell in (row[1], row[3]):
+            assert cell["img"] == cell["href"] and (out / cell["img"]).is_file()  # click to enlarge
+        own = report.methods[0].per_image[name]
+        assert row[1]["text"].split("\n") == [
+            f"PSNR (raw)↑ {format_value('psnr_raw', own['psnr_raw'])}",
+            f"SSIM (raw)↑ {format_value('ssim_raw', own['ssim_raw'])}",
+        ]
+        assert row[2]["img"] is None and "GFPGANv1.4.pth missing" in row[2]["text"]
+
+    metrics = {r["method"]: r for r in csv.DictReader((out / "metrics.csv").open(encoding="utf-8"))}
+    assert list(metrics["Input"]) == ["method", "lpips", "psnr_raw", "ssim_raw", "not_computed"]
+    assert float(metrics["Input"]["psnr_raw"]) == input_psnr and metrics["Input"]["lpips"] == ""
+    assert metrics["Input"]["not_computed"] == "lpips: vgg16-397923af.pth missing (make weights)"
+    assert math.isinf(float(metrics["GT"]["psnr_raw"]))
+    gfpgan = metrics["GFPGAN v1.4"]
+    assert gfpgan["psnr_raw"] == gfpgan["ssim_raw"] == ""
+    assert gfpgan["not_computed"] == (
+        "lpips: vgg16-397923af.pth missing (make weights); psnr_raw, ssim_raw: GFPGANv1.4.pth missing (make weights)"
+    )
+    per_image = list(csv.DictReader((out / "per_image.csv").open(encoding="utf-8")))
+    assert [(r["image"], r["method"]) for r in per_image] == [
+        (name, method) for method in ("Input", "GT") for name in report.images
+    ]
+    assert list(per_image[0]) == ["image", "method", "psnr_raw", "ssim_raw", "not_scored"]
+    for row in per_image[:3]:
+        assert float(row["psnr_raw"]) == report.methods[0].per_image[row["image"]]["psnr_raw"]
+
+
+def test_gallery_shows_every_image_of_a_small_set():
+    assert evenly_spaced(3, 8) == [0, 1, 2]
+    assert evenly_spaced(4, 4) == [0, 1, 2, 3]
+    assert evenly_spaced(10, 4) == [0, 3, 6, 9]
+    assert evenly_spaced(5, None) == [0, 1, 2, 3, 4]
+    assert evenly_spaced(7, 1) == [0] and evenly_spaced(0, 8) == []
+
+
+class TerminalStream(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_over_batches_on_a_terminal_only(config, monkeypatch):
+    cases = ((TerminalStream(), False, True), (TerminalStream(), True, False), (io.StringIO(), False, False))
+    for stream, quiet, drawn in cases:
+        monkeypatch.setattr(sys, "stderr", stream)
+        run(config(["methods=[input]", "batch_size=1", f"progress={not quiet}", *NO_METRICS]))
+        text = stream.getvalue()
+        assert ("Input: 100%" in text and "3/3" in text and "batch/s" in text) is drawn, text

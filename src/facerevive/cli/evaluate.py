@@ -2,7 +2,7 @@
 
     python evaluate.py dataset=celeba_test methods=[input,gfpgan_v1.4,ours:path/to/last.ckpt,folder:/restored,gt]
 
-See configs/evaluate.yaml for the methods, the metrics and the outputs (Markdown, CSV, JSON, HTML gallery).
+See configs/evaluate.yaml for the methods, the metrics and the outputs (Markdown, CSVs, JSON, HTML gallery).
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ def run(cfg: DictConfig) -> tuple[Results, Path]:
 def main(cfg: DictConfig) -> None:
     """The command: the report printed and written, or one `evaluate: <reason>` line and exit status 2."""
     try:
-        _, out_dir = run(cfg)
+        results, out_dir = run(cfg)
     except EvaluationError as exc:
         log.error("%s", exc)
         print(f"evaluate: {exc}", file=sys.stderr)
         sys.exit(2)
     print((out_dir / "metrics.md").read_text(encoding="utf-8"))
-    print(f"report: {out_dir}/metrics.md, metrics.csv, metrics.json, gallery.html")
+    print(f"report: {out_dir}/metrics.md, metrics.csv, per_image.csv, metrics.json, gallery.html")
+    if results.note:
+        print(f"NOTE: {results.dataset}: {results.note}")

@@ -2,7 +2,8 @@
 
 from facerevive.data.sources import SourceError
 from facerevive.evaluation.methods import MethodError, MethodKind, MethodSpec, MethodUnavailableError, parse_method
-from facerevive.evaluation.report import MethodResult, Results, write_report
+from facerevive.evaluation.report import MethodResult, Results
+from facerevive.evaluation.report_files import write_report
 from facerevive.evaluation.runner import SettingError, evaluate_methods
 from facerevive.evaluation.testsets import DatasetError, TestSet, load_test_set
 

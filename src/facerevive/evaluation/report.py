@@ -1,22 +1,21 @@
 """Write the report of an evaluation: Markdown table (the GFPGAN paper's Table 1 layout), CSV, JSON, HTML gallery.
 
 `Results` holds everything: for each method its summary per column, notes, and per-image values; for each column
-either a number per method or the "not computed: ..." line that replaces it.
+either a number per method or the "not computed: ..." line that replaces it. The CSV files hold numbers only
+(an empty cell where there is none, read as NaN by spreadsheets and pandas); why a cell is empty goes in their
+own `not_computed` column.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
 import math
 from dataclasses import dataclass, field
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 from facerevive.metrics.scorers import Column
-from facerevive.utils.files import atomic_write
 
 NOT_APPLICABLE = "n/a"
 
@@ -48,6 +47,7 @@ class Results:
     protocol: dict[str, Any] = field(default_factory=dict)
     images: list[str] = field(default_factory=list)
     interrupted: str = ""  # why the evaluation stopped before its last method (the report keeps the rows done)
+    note: str = ""  # what the reader must know about the test set (the dataset config's `note`)
 
 
 def best_rows(results: Results) -> dict[str, set[int]]:
@@ -89,9 +89,10 @@ def cell(results: Results, row: int, column: Column) -> str:
 
 def markdown(results: Results) -> str:
     best = best_rows(results)
-    lines = [
-        f"# {results.dataset}",
-        "",
+    lines = [f"# {results.dataset}", ""]
+    if results.note:
+        lines += [f"**Note:** {results.note}", ""]
+    lines += [
         "| Method | " + " | ".join(c.label for c in results.columns) + " |",
         "|---|" + "---|" * len(results.columns),
     ]
@@ -104,7 +105,7 @@ def markdown(results: Results) -> str:
     notes = [f"- {label}: {msg}" for label, msg in _column_notes(results)]
     notes += [f"- {m.label}: {m.error}" for m in results.methods if m.error]
     notes += [f"- {m.label}, {key}: {note}" for m in results.methods for key, note in m.notes.items() if note]
-    notes += [line for m in results.methods for line in _image_notes(m, len(results.images))]
+    notes += [line for m in results.methods for line in image_notes(m, len(results.images))]
     if results.interrupted:
         notes.append(f"- INTERRUPTED: {results.interrupted}; the methods after the last row did not run")
     if notes:
@@ -116,7 +117,7 @@ def markdown(results: Results) -> str:
 SHOWN_BAD_IMAGES = 5  # listed in metrics.md; metrics.json lists them all
 
 
-def _image_notes(method: MethodResult, total: int) -> list[str]:
+def image_notes(method: MethodResult, total: int) -> list[str]:
     """The report lines of a method's unscored and resized images."""
     lines = []
     if method.bad_images:
@@ -136,21 +137,71 @@ def _column_notes(results: Results) -> list[tuple[str, str]]:
     return [(labels.get(key, key), message) for key, message in results.not_computed.items()]
 
 
-def csv_text(results: Results) -> str:
-    rows = [["method", *[c.key for c in results.columns]]]
-    for method in results.methods:
-        row = [method.label]
-        for column in results.columns:
-            if column.key in results.not_computed:
-                row.append(results.not_computed[column.key])
-            elif method.error:
-                row.append(method.error)
-            else:
-                row.append(repr(method.summary.get(column.key, math.nan)))
-        rows.append(row)
+def strip_not_computed(reason: str) -> str:
+    """A "not computed: <why>" line without its prefix (the CSV's and gallery's `not_computed` say it already)."""
+    return reason.removeprefix("not computed: ")
+
+
+def missing_reasons(results: Results, method: MethodResult) -> dict[str, str]:
+    """Why each column of `method` has no number (column key -> reason); columns with a number are absent."""
+    reasons = {}
+    for column in results.columns:
+        if column.key in results.not_computed:
+            reasons[column.key] = strip_not_computed(results.not_computed[column.key])
+        elif method.error:
+            reasons[column.key] = strip_not_computed(method.error)
+        elif math.isnan(method.summary.get(column.key, math.nan)):
+            reasons[column.key] = method.notes.get(column.key) or "no value"
+    return reasons
+
+
+def grouped_reasons(reasons: dict[str, str]) -> str:
+    """'lpips, lpips_alex: <why>; fid: <why>': keys that share a reason are named together."""
+    by_reason: dict[str, list[str]] = {}
+    for key, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(key)
+    return "; ".join(f"{', '.join(keys)}: {reason}" for reason, keys in by_reason.items())
+
+
+def _number(value: float | None) -> str:
+    """A CSV cell: the float as Python writes it (inf, -inf included), empty for none or NaN."""
+    return "" if value is None or math.isnan(value) else repr(value)
+
+
+def _csv(rows: list[list[str]]) -> str:
     buffer = StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def csv_text(results: Results) -> str:
+    """metrics.csv: one row per method, one number per column (empty where none), then `not_computed`."""
+    rows = [["method", *[c.key for c in results.columns], "not_computed"]]
+    for method in results.methods:
+        reasons = missing_reasons(results, method)
+        values = [_number(None if c.key in reasons else method.summary.get(c.key)) for c in results.columns]
+        rows.append([method.label, *values, grouped_reasons(reasons)])
+    return _csv(rows)
+
+
+def per_image_keys(results: Results) -> list[str]:
+    """The column keys that have per-image values (set-level metrics such as FID have none), in column order."""
+    keys = {key for m in results.methods for values in m.per_image.values() for key in values}
+    return [c.key for c in results.columns if c.key in keys]
+
+
+def per_image_csv_text(results: Results) -> str:
+    """per_image.csv: one row per image and method that ran, its per-image values, and why an image was not
+    scored."""
+    keys = per_image_keys(results)
+    rows = [["image", "method", *keys, "not_scored"]]
+    for method in results.methods:
+        if method.error:
+            continue
+        for name in results.images:
+            values = [_number(method.per_image.get(name, {}).get(key)) for key in keys]
+            rows.append([name, method.label, *values, method.bad_images.get(name, "")])
+    return _csv(rows)
 
 
 def _json_number(value: float) -> float | str:
@@ -160,6 +211,7 @@ def _json_number(value: float) -> float | str:
 def json_text(results: Results) -> str:
     payload = {
         "dataset": results.dataset,
+        "note": results.note or None,
         "protocol": results.protocol,
         "columns": [{"key": c.key, "label": c.label, "higher_is_better": c.higher_is_better} for c in results.columns],
         "not_computed": results.not_computed,
@@ -182,51 +234,3 @@ def json_text(results: Results) -> str:
         ],
     }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-
-
-def gallery_html(results: Results, rows: list[dict[str, str]], title: str) -> str:
-    """LQ | each method | GT, one face per row; `rows` map a column header to an image path relative to the page."""
-    headers = list(rows[0]) if rows else []
-    out = [
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif} td,th{padding:4px;text-align:center} img{width:192px}</style>",
-        "</head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr>",
-    ]
-    for row in rows:
-        cells = []
-        for header in headers:
-            src = row[header]
-            if header == "image":
-                cells.append(f"<td>{html.escape(src)}</td>")
-            elif src:
-                cells.append(f'<td><img src="{html.escape(src)}" alt="{html.escape(header)}"></td>')
-            else:
-                cells.append("<td>not computed</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out += ["</table>", "<h2>Scores</h2>", "<pre>", html.escape(markdown(results)), "</pre>", "</body></html>"]
-    return "\n".join(out) + "\n"
-
-
-def write_report(results: Results, out_dir: Path, gallery_rows: list[dict[str, str]]) -> dict[str, Path]:
-    """Write metrics.md, metrics.csv, metrics.json and gallery.html into `out_dir`; returns their paths."""
-    paths = {
-        "markdown": out_dir / "metrics.md",
-        "csv": out_dir / "metrics.csv",
-        "json": out_dir / "metrics.json",
-        "html": out_dir / "gallery.html",
-    }
-    _write_utf8(paths["markdown"], markdown(results))
-    _write_utf8(paths["csv"], csv_text(results))
-    _write_utf8(paths["json"], json_text(results))
-    _write_utf8(paths["html"], gallery_html(results, gallery_rows, f"FaceRevive evaluation: {results.dataset}"))
-    return paths
-
-
-def _write_utf8(path: Path, text: str) -> None:
-    """Write `text` atomically as UTF-8; a file name that is not UTF-8 (its undecodable bytes held as
-    surrogates) is written as \\udcXX escapes instead of failing the report."""
-    atomic_write(path, lambda tmp: tmp.write_bytes(text.encode("utf-8", errors="backslashreplace")))

@@ -35,13 +35,15 @@ from facerevive.evaluation.methods import (
     open_method,
     parse_method,
 )
-from facerevive.evaluation.report import MethodResult, Results, cell, write_report
+from facerevive.evaluation.report import MethodResult, Results, cell
+from facerevive.evaluation.report_files import write_report
 from facerevive.evaluation.testsets import TestSet, load_test_set
 from facerevive.metrics.assets import MissingWeightsError
 from facerevive.metrics.scorers import Column, Scorer
 from facerevive.utils.device import resolve_device
 from facerevive.utils.images import unit_to_uint8
 from facerevive.utils.instantiate import instantiate_loggers
+from facerevive.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +91,15 @@ def build_protocol(metrics: DictConfig, test_set: TestSet, device: torch.device)
     return protocol
 
 
-def evenly_spaced(count: int, size: int) -> list[int]:
-    """Up to `size` indices spread evenly over `count` items, first and last included."""
-    if count == 0 or size <= 0:
+def evenly_spaced(count: int, size: int | None) -> list[int]:
+    """min(`size`, `count`) distinct indices spread evenly over `count` items, first and last included (every
+    index when `size` is None or at least `count`)."""
+    shown = count if size is None else min(size, count)
+    if shown <= 0:
         return []
-    return sorted({round(i * (count - 1) / max(size - 1, 1)) for i in range(min(size, count))})
+    if shown == 1:
+        return [0]
+    return [round(i * (count - 1) / (shown - 1)) for i in range(shown)]
 
 
 class RestoredImages:
@@ -113,10 +119,12 @@ class RestoredImages:
 
 
 class Gallery:
-    """The faces the HTML gallery shows: for evenly spaced test images, the LQ, each method's output and GT."""
+    """The faces the HTML gallery shows: for evenly spaced test images (all of them unless the set is larger than
+    `size`), the LQ, each method's output and GT. The LQ column is left out when the `input` method is a row:
+    its faces are the LQ images already (resized to the GT size)."""
 
-    def __init__(self, out_dir: Path, names: Sequence[str], size: int, paired: bool) -> None:
-        self.out_dir, self.names, self.paired = out_dir, names, paired
+    def __init__(self, out_dir: Path, names: Sequence[str], size: int | None, paired: bool, show_lq: bool) -> None:
+        self.out_dir, self.names, self.paired, self.show_lq = out_dir, names, paired, show_lq
         self.indices = set(evenly_spaced(len(names), size))
         self.cells: dict[int, dict[str, str]] = {}
 
@@ -134,7 +142,7 @@ class Gallery:
                 continue
             name = self.names[index]
             row = self.cells.setdefault(index, {})
-            if "LQ" not in row:
+            if self.show_lq and "LQ" not in row:
                 row["LQ"] = self._save(lq[j], "lq", name)
             if gt is not None and "GT" not in row:
                 row["GT"] = self._save(gt[j], "gt", name)
@@ -145,7 +153,9 @@ class Gallery:
         rows = []
         for index in sorted(self.cells):
             cells = self.cells[index]
-            row = {"image": self.names[index], "LQ": cells["LQ"]}
+            row = {"image": self.names[index]}
+            if self.show_lq:
+                row["LQ"] = cells["LQ"]
             row.update({label: cells.get(label, "") for label in labels if label != "GT"})
             if self.paired:
                 row["GT"] = cells.get("GT", "")
@@ -165,6 +175,7 @@ class Evaluation:
     seed: int
     outputs: list[RestoredImages | Gallery]
     random_overrides: dict[str, Any] | None = None
+    quiet: bool = False  # no progress bar
 
     def open(self, spec: MethodSpec) -> Restorer:
         """The method's restorer (MethodUnavailableError when its weights or images are absent)."""
@@ -187,7 +198,8 @@ class Evaluation:
         values: dict[str, list[float]] = defaultdict(list)
         scored: list[str] = []
         resized: Counter[str] = Counter()
-        for batch in self.test_set.loader(self.batch_size, self.num_workers):
+        loader = self.test_set.loader(self.batch_size, self.num_workers)
+        for batch in progress_bar(loader, desc=spec.label, total=len(loader), unit="batch", quiet=self.quiet):
             for index, reason in batch.pop("failed").items():
                 self._mark_bad(result, names[index], reason)
             if "lq" not in batch:
@@ -267,7 +279,9 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
     specs = parse_methods(cfg.methods, Path(cfg.quickstart_runs), cfg.dataset)
     test_set = load_test_set(cfg.dataset)
     protocol = build_protocol(cfg.metrics, test_set, device)
-    gallery = Gallery(out_dir, test_set.names, int(cfg.gallery_size), test_set.paired)
+    gallery_size = None if cfg.gallery_size is None else int(cfg.gallery_size)
+    show_lq = not any(spec.kind is MethodKind.INPUT for spec in specs)
+    gallery = Gallery(out_dir, test_set.names, gallery_size, test_set.paired, show_lq)
     outputs: list[RestoredImages | Gallery] = [gallery]
     if cfg.save_restored:
         outputs.append(RestoredImages(out_dir / "restored", test_set.names))
@@ -280,6 +294,7 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
         int(cfg.seed),
         outputs,
         _plain_dict(cfg.random_overrides, "random_overrides") if cfg.random_overrides else None,
+        quiet=not cfg.progress,
     )
     report = Results(
         dataset=test_set.name,
@@ -288,7 +303,10 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
         not_computed=protocol.not_computed,
         protocol=_plain_dict(cfg.metrics, "metrics"),
         images=test_set.names,
+        note=str(cfg.dataset.get("note") or ""),
     )
+    if report.note:
+        log.warning("%s: %s", test_set.name, report.note)
     try:
         for spec in specs:
             report.methods.append(evaluation.score(spec))
