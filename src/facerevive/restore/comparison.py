@@ -1,4 +1,5 @@
-"""The side-by-side comparison image: the input (upscaled) | the restored photo, faces boxed."""
+"""The side-by-side comparison images: the input (upscaled) | the restored photo (faces boxed, an option), and
+per face the aligned input crop | the restored face (the official `cmp/<name>_<k>.png`)."""
 
 from __future__ import annotations
 
@@ -46,22 +47,32 @@ def _resized(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def comparison_image(
-    input_image: np.ndarray, restored: np.ndarray, boxes: np.ndarray, note: str | None = None
+    input_image: np.ndarray, restored: np.ndarray, boxes: np.ndarray | None, note: str | None = None
 ) -> np.ndarray:
     """input | restored side by side (same size), faces boxed on both halves, labelled.
 
     `input_image` is the input at any size (the photo itself, or upscaled to the output size); `boxes` are in
-    output (upscaled) coordinates; `note` (e.g. 'RANDOM WEIGHTS') is added to the labels. A result wider
-    than MAX_COMPARISON_WIDTH is shrunk half by half before anything is drawn, so a huge photo never gets a
-    full-size copy of its input or output for the comparison.
+    output (upscaled) coordinates (None: no boxes); `note` (e.g. 'RANDOM WEIGHTS') is added to the labels. A
+    result wider than MAX_COMPARISON_WIDTH is shrunk half by half before anything is drawn, so a huge photo never
+    gets a full-size copy of its input or output for the comparison.
     """
     height, width = restored.shape[:2]
     scale = min(1.0, MAX_COMPARISON_WIDTH / (2 * width + max(4, width // 100)))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    left = draw_boxes(to_display(_resized(input_image, size)), boxes * scale)
-    right = draw_boxes(to_display(_resized(restored, size)), boxes * scale)
+    # Copies: the labels are drawn in place, and an image already at the display size is not resized.
+    left, right = to_display(_resized(input_image, size)).copy(), to_display(_resized(restored, size)).copy()
+    if boxes is not None:
+        left, right = draw_boxes(left, boxes * scale), draw_boxes(right, boxes * scale)
     suffix = f" ({note})" if note else ""
     _label(left, "input")
     _label(right, f"restored{suffix}")
     gap = np.full((left.shape[0], max(4, left.shape[1] // 100), 3), 255, np.uint8)
     return np.concatenate([left, gap, right], axis=1)
+
+
+def face_comparison(cropped_face: np.ndarray, restored_face: np.ndarray) -> np.ndarray:
+    """The aligned input crop | the restored face, side by side at the model's face size, as GFPGAN's
+    inference script writes them to cmp/ (no gap, no label: the two halves line up pixel for pixel)."""
+    if cropped_face.shape != restored_face.shape:
+        raise ValueError(f"crop {cropped_face.shape} and restored face {restored_face.shape} differ in shape")
+    return np.concatenate([cropped_face, restored_face], axis=1)

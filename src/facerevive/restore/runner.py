@@ -16,8 +16,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from facerevive.restore.comparison import comparison_image
+from facerevive.restore.comparison import comparison_image, face_comparison
 from facerevive.restore.images import (
     BadInputError,
     check_output_size,
@@ -28,11 +29,12 @@ from facerevive.restore.images import (
 )
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.utils.files import ensure_writable_dir
+from facerevive.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
-OUTPUT_DIRS = ("restored_imgs", "cropped_faces", "restored_faces", "comparison", "restored_videos")
+OUTPUT_DIRS = ("restored_imgs", "cropped_faces", "restored_faces", "comparison", "cmp", "restored_videos")
 ANIMATED_AS_VIDEO = {".gif"}  # animated images that OpenCV's video reader decodes frame by frame
 
 
@@ -140,7 +142,9 @@ def output_extension(ext: str, source: Path | None, has_alpha: bool, bit_depth: 
 
 class RestoreRunner:
     """Writes, for each input photo `name`: restored_imgs/name.ext, cropped_faces/name_XX.png,
-    restored_faces/name_XX.png and comparison/name.jpg (input | restored, faces boxed)."""
+    restored_faces/name_XX.png (`save_faces`), comparison/name.jpg (input | restored, faces boxed when
+    `comparison_boxes`) and cmp/name_XX.png (input crop | restored face) (`save_comparison`). A progress bar
+    runs over the inputs (and a video's frames) on stderr when `progress` and stderr is a terminal."""
 
     def __init__(
         self,
@@ -150,10 +154,12 @@ class RestoreRunner:
         seed: int = 0,
         save_faces: bool = True,
         save_comparison: bool = True,
+        comparison_boxes: bool = True,
         note: str | None = None,
         min_side: int = 32,
         max_side: int = 8000,
         max_output_megapixels: float | None = 300,
+        progress: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.output = Path(output)
@@ -161,10 +167,12 @@ class RestoreRunner:
         self.seed = seed
         self.save_faces = save_faces
         self.save_comparison = save_comparison
+        self.comparison_boxes = comparison_boxes
         self.note = note
         self.min_side = min_side
         self.max_side = max_side
         self.max_output_megapixels = max_output_megapixels
+        self.progress = progress
         self.summary = Summary()
         self._inputs: set[Path] = set()
         self._used_names: set[str] = set()
@@ -177,23 +185,28 @@ class RestoreRunner:
         if not paths:
             self.summary.skip(str(spec), f"{spec}: no input files matched")
         self._inputs = {p.resolve() for p in paths}
-        for path in paths:
-            try:
-                suffix = path.suffix.lower()
-                if suffix in VIDEO_SUFFIXES or (suffix in ANIMATED_AS_VIDEO and frame_count(path) > 1):
-                    self.restore_video(path)
-                else:
-                    self.restore_image(path)
-            except BadInputError as exc:
-                self.summary.skip(str(path), str(exc))
-            except OutputError as exc:
-                self.summary.write_failed(str(exc))
-            except Exception as exc:  # one broken file must not stop a folder run
-                log.exception("failed on %s", path)
-                self.summary.skip(str(path), f"{path}: failed ({type(exc).__name__}: {exc})")
+        with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
+            for path in progress_bar(paths, desc="restore", unit="photo", quiet=not self.progress):
+                self._restore_one(path)
         for line in self.summary.lines():
             log.info(line)
         return self.summary
+
+    def _restore_one(self, path: Path) -> None:
+        """Restore one input; a bad input or an unwritable output is recorded in the summary, never raised."""
+        try:
+            suffix = path.suffix.lower()
+            if suffix in VIDEO_SUFFIXES or (suffix in ANIMATED_AS_VIDEO and frame_count(path) > 1):
+                self.restore_video(path)
+            else:
+                self.restore_image(path)
+        except BadInputError as exc:
+            self.summary.skip(str(path), str(exc))
+        except OutputError as exc:
+            self.summary.write_failed(str(exc))
+        except Exception as exc:  # one broken file must not stop a folder run
+            log.exception("failed on %s", path)
+            self.summary.skip(str(path), f"{path}: failed ({type(exc).__name__}: {exc})")
 
     def _name(self, path: Path) -> str:
         name = path.stem
@@ -227,8 +240,11 @@ class RestoreRunner:
                 self._write(self.output / "cropped_faces" / f"{name}_{index:02d}.png", crop)
                 self._write(self.output / "restored_faces" / f"{name}_{index:02d}.png", face)
         if self.save_comparison:
-            side_by_side = comparison_image(result.source, result.restored, result.boxes, self.note)
+            boxes = result.boxes if self.comparison_boxes else None
+            side_by_side = comparison_image(result.source, result.restored, boxes, self.note)
             self._write(self.output / "comparison" / f"{name}.jpg", side_by_side)
+            for index, (crop, face) in enumerate(zip(result.cropped_faces, result.restored_faces)):
+                self._write(self.output / "cmp" / f"{name}_{index:02d}.png", face_comparison(crop, face))
         self.summary.images_restored += 1
         self.summary.faces_restored += result.num_faces
         log.info("%s: %d face(s) restored", path, result.num_faces)
@@ -263,6 +279,8 @@ class RestoreRunner:
             raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
         writer = None
         frames = faces = 0
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # an estimate from the container (0: unknown)
+        bar = progress_bar(desc=path.name, total=total, unit="frame", quiet=not self.progress, leave=False)
         try:
             while True:
                 ok, frame = capture.read()
@@ -279,7 +297,9 @@ class RestoreRunner:
                 writer.write(np.ascontiguousarray(image[..., :3]))
                 frames += 1
                 faces += result.num_faces
+                bar.update()
         finally:
+            bar.close()
             if writer is not None:
                 writer.release()
         return frames, faces, target

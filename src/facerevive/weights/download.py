@@ -5,6 +5,9 @@ python -m facerevive.weights.download gfpgan_v1.4 arcface
 python -m facerevive.weights.download --list
 python -m facerevive.weights.download --safetensors gfpgan_v1.4   # also write GFPGANv1.4.safetensors
 python -m facerevive.weights.download paths.pretrained_dir=/data/weights   # the training/restore setting
+
+Each download shows a progress bar with the file's size on stderr when it is a terminal (--quiet: none), and
+every fetched file's size is printed with its path.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from facerevive.utils.files import atomic_path
+from facerevive.utils.progress import progress_bar
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, WeightFile, pretrained_dir
 
 CHUNK = 1 << 20
@@ -44,18 +48,39 @@ def checksum_problem(entry: WeightFile, digest: str) -> str | None:
     return None
 
 
-def fetch(entry: WeightFile, destination: Path, timeout: float = 60.0) -> str:
+def human_size(size: int) -> str:
+    """A byte count as people read it: '332.4 MiB'."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def fetch(entry: WeightFile, destination: Path, timeout: float = 60.0, quiet: bool = False) -> str:
     """Download `entry` to `destination` atomically (checksum first, then the rename); return its SHA-256.
 
+    A progress bar (bytes of the file's size, rate, ETA) runs on stderr when it is a terminal, unless `quiet`.
     On any failure the temporary file is removed and `destination` is left as it was.
     """
     digest = hashlib.sha256()
     try:
         with atomic_path(destination) as tmp:
             with tmp.open("wb") as out, urllib.request.urlopen(entry.url, timeout=timeout) as response:
-                for chunk in iter(lambda: response.read(CHUNK), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
+                length = response.headers.get("Content-Length")
+                with progress_bar(
+                    desc=entry.filename,
+                    total=int(length) if length and length.isdigit() else None,
+                    quiet=quiet,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                ) as bar:
+                    for chunk in iter(lambda: response.read(CHUNK), b""):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        bar.update(len(chunk))
             problem = checksum_problem(entry, digest.hexdigest())
             if problem:
                 raise DownloadError(f"{entry.filename} from {entry.url}: {problem}; the download was discarded")
@@ -65,8 +90,9 @@ def fetch(entry: WeightFile, destination: Path, timeout: float = 60.0) -> str:
     return digest.hexdigest()
 
 
-def ensure(name: str, directory: Path | None = None) -> Path:
-    """Path of a registered file, downloading it if it is absent; a present file is checked first."""
+def ensure(name: str, directory: Path | None = None, quiet: bool = False) -> Path:
+    """Path of a registered file, downloading it if it is absent (a progress bar unless `quiet`); a present
+    file is checked first."""
     entry = WEIGHT_FILES[name]
     path = (directory or pretrained_dir()) / entry.filename
     if path.is_file():
@@ -76,7 +102,7 @@ def ensure(name: str, directory: Path | None = None) -> Path:
         raise DownloadError(f"{path} is present but its {problem}; delete it and run `make weights` again")
     if entry.manual:
         raise DownloadError(f"{entry.filename} is published only at {entry.url}: download it by hand into {path}")
-    fetch(entry, path)
+    fetch(entry, path, quiet=quiet)
     return path
 
 
@@ -113,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dir", type=Path, default=None, help="target folder (default: paths.pretrained_dir)")
     parser.add_argument("--list", action="store_true", help="list the registered files and exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
         "--safetensors",
         action="store_true",
@@ -149,13 +176,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"manual   {entry.filename}: published only at {entry.url}; download it by hand into {directory}")
             continue
         try:
-            path = ensure(name, directory)
+            path = ensure(name, directory, quiet=args.quiet)
             if args.safetensors and name in OFFICIAL_MODELS:
                 print(f"ok       {convert_to_safetensors(path, OFFICIAL_MODELS[name].net_g_config)}")
+            size = human_size(path.stat().st_size)
             if WEIGHT_FILES[name].sha256 is None:
-                print(f"ok       {path} (no published SHA-256 to check; its SHA-256 is {sha256_of(path)})")
+                print(f"ok       {path} (no published SHA-256 to check; its SHA-256 is {sha256_of(path)}), {size}")
             else:
-                print(f"ok       {path}")
+                print(f"ok       {path} ({size})")
         except DownloadError as exc:
             failures += 1
             print(f"FAILED   {exc}", file=sys.stderr)
