@@ -376,13 +376,12 @@ def test_a_bug_keeps_the_rows_done(config, monkeypatch):
 
 class PageTables(HTMLParser):
     """The tables of an HTML page: for each, its header row and body rows, each cell as
-    {"text", "img" (src), "href", "colspan"}; and the page's <li> and .note texts."""
+    {"text", "img" (src), "href", "colspan"}; and the texts of its <p class=...> paragraphs by class."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[dict] = []
-        self.items: list[str] = []
-        self.notes: list[str] = []
+        self.paragraphs: dict[str, list] = {}
         self._cell: dict | None = None
         self._text: list[str] | None = None
 
@@ -401,14 +400,14 @@ class PageTables(HTMLParser):
             self._cell["href"] = attrs["href"]
         elif tag == "br" and self._cell is not None:
             self._cell["text"] += "\n"
-        elif tag == "li" or (tag == "p" and attrs.get("class") == "note"):
+        elif tag == "p" and attrs.get("class"):
             self._text = []
-            (self.items if tag == "li" else self.notes).append(self._text)  # type: ignore[arg-type]
+            self.paragraphs.setdefault(attrs["class"], []).append(self._text)
 
     def handle_endtag(self, tag):
         if tag in ("td", "th"):
             self._cell = None
-        elif tag in ("li", "p"):
+        elif tag == "p":
             self._text = None
         elif tag == "table":
             table = self.tables[-1]
@@ -424,8 +423,7 @@ class PageTables(HTMLParser):
     def of(cls, page: str) -> PageTables:
         parser = cls()
         parser.feed(page)
-        parser.items = ["".join(parts) for parts in parser.items]
-        parser.notes = ["".join(parts) for parts in parser.notes]
+        parser.paragraphs = {key: ["".join(parts) for parts in texts] for key, texts in parser.paragraphs.items()}
         return parser
 
 
@@ -450,13 +448,9 @@ def test_gallery_page_csvs_and_note(workspace, config):
     assert scores["rows"][2][1]["text"] == "∞"
     error = scores["rows"][1][1]
     assert error["colspan"] == 2 and error["text"] == "not computed: GFPGANv1.4.pth missing (make weights)"
-    not_computed = [item for item in page.items if item.startswith("Not computed")]
-    assert not_computed == ["Not computed: LPIPS↓: vgg16-397923af.pth missing (make weights)"]
-    assert (
-        page.notes
-        and "quickstart" in page.notes[0]
-        and "**Note:** these are the faces" in (out / "metrics.md").read_text(encoding="utf-8")
-    )
+    assert page.paragraphs["not-computed"] == ["Not computed: LPIPS↓ — vgg16-397923af.pth missing (make weights)"]
+    assert "quickstart" in page.paragraphs["note"][0]
+    assert "**Note:** these are the faces" in (out / "metrics.md").read_text(encoding="utf-8")
 
     assert [c["text"] for c in images["head"]] == ["image", "Input", "GFPGAN v1.4", "GT"]  # no LQ
     assert [r[0]["text"] for r in images["rows"]] == ["face_00", "face_01", "face_02"]  # every image

@@ -1,9 +1,9 @@
 """gallery.html: the scores as an HTML table, then every shown test image with each method's output.
 
 The scores table has one column per computed metric (best in bold, the GT row not ranked); the columns that were
-not computed are named together in one note per reason instead of filling the table with "not computed". In
-the image table every face links to its full-size PNG (click to enlarge) and carries its own per-image scores.
-No script and no external file: the page opens from disk in any browser.
+not computed are named in one note, each reason once with its columns, instead of filling the table with "not
+computed". In the image table every face links to its full-size PNG (click to enlarge) and carries its own
+per-image scores. No script and no external file: the page opens from disk in any browser.
 """
 
 from __future__ import annotations
@@ -43,13 +43,16 @@ def computed_columns(results: Results) -> list[Column]:
     return [c for c in results.columns if c.key not in results.not_computed]
 
 
-def not_computed_notes(results: Results) -> list[str]:
-    """One line per reason: 'LPIPS↓, LPIPS (Alex)↓: vgg16-397923af.pth missing (make weights)'."""
+def not_computed_note(results: Results) -> str:
+    """The one note that replaces the columns not computed, each reason once with its columns:
+    'Not computed: LPIPS↓ — vgg16-397923af.pth missing (make weights); Deg.↓, IDD↓, IDS↑ — ...' ("" if none)."""
     labels = {c.key: c.label for c in results.columns}
     by_reason: dict[str, list[str]] = {}
     for key, reason in results.not_computed.items():
         by_reason.setdefault(strip_not_computed(reason), []).append(labels.get(key, key))
-    return [f"{', '.join(names)}: {reason}" for reason, names in by_reason.items()]
+    if not by_reason:
+        return ""
+    return "Not computed: " + "; ".join(f"{', '.join(names)} — {reason}" for reason, names in by_reason.items())
 
 
 def scores_table(results: Results) -> list[str]:
@@ -76,9 +79,8 @@ def scores_table(results: Results) -> list[str]:
 
 
 def report_notes(results: Results) -> list[str]:
-    """The notes under the table: columns not computed, per-method notes, unscored images, interruption."""
-    notes = [f"Not computed: {line}" for line in not_computed_notes(results)]
-    notes += [f"{m.label}, {key}: {note}" for m in results.methods for key, note in m.notes.items() if note]
+    """The notes under the table: per-method notes, unscored and resized images, interruption."""
+    notes = [f"{m.label}, {key}: {note}" for m in results.methods for key, note in m.notes.items() if note]
     notes += [line.removeprefix("- ") for m in results.methods for line in image_notes(m, len(results.images))]
     if results.interrupted:
         notes.append(f"INTERRUPTED: {results.interrupted}; the methods after the last row did not run")
@@ -144,6 +146,9 @@ def gallery_html(results: Results, rows: list[dict[str, str]], title: str) -> st
     if results.note:
         out.append(f'<p class="note"><strong>Note:</strong> {_e(results.note)}</p>')
     out += ["<h2>Scores</h2>", *scores_table(results)]
+    missing = not_computed_note(results)
+    if missing:
+        out.append(f'<p class="not-computed">{_e(missing)}</p>')
     notes = report_notes(results)
     if notes:
         out += ['<ul class="notes">', *[f"<li>{_e(note)}</li>" for note in notes], "</ul>"]
