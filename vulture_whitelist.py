@@ -41,3 +41,8 @@ _.upscaled_input
 _.handle_starttag
 _.handle_endtag
 _.handle_data
+
+# Lightning's ProgressBar switches (callbacks.progress) and ModelSummary's table hook (callbacks.summary).
+_.disable
+_.enable
+_.summarize

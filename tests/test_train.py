@@ -374,7 +374,7 @@ def test_validation_runs_every_n_iterations_and_logs_metrics(tmp_path: Path) -> 
     assert {"val/psnr", "val/l1", "val/l1_input"} <= set(metrics)
     rows = list(csv.DictReader(next(Path(cfg.paths.output_dir).rglob("metrics.csv")).open()))
     validated = [int(row["step"]) for row in rows if row.get("val/psnr")]
-    assert validated == [1, 3], validated  # after iterations 2 and 4 (Lightning's step counts from 0)
+    assert validated == [2, 4], validated  # after iterations 2 and 4: loggers step by the iteration
     input_l1 = {float(row["val/l1_input"]) for row in rows if row.get("val/l1_input")}
     assert len(input_l1) == 1, "the degraded inputs are fixed files: their error cannot change"
 

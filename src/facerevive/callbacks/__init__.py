@@ -1,17 +1,22 @@
 """Lightning callbacks that run on the training iteration counter (IterationModule): checkpoints, exports, grids,
-StyleGAN2 prior samples and FID, stopping on signals, and the run config kept in checkpoints."""
+StyleGAN2 prior samples and FID, stopping on signals, the run config kept in checkpoints, the progress line and
+the network summary."""
 
 from facerevive.callbacks.checkpoint import IterationCheckpoint, StorageError
 from facerevive.callbacks.checkpoint_io import AtomicCheckpointIO
 from facerevive.callbacks.image_grid import ImageGridCallback
 from facerevive.callbacks.interrupt import StopOnSignal, TrainingInterrupted
 from facerevive.callbacks.prior_samples import PriorSamplesCallback
+from facerevive.callbacks.progress import IterationProgressBar
 from facerevive.callbacks.run_config import RunConfig
+from facerevive.callbacks.summary import NetworkSummary
 
 __all__ = [
     "AtomicCheckpointIO",
     "ImageGridCallback",
     "IterationCheckpoint",
+    "IterationProgressBar",
+    "NetworkSummary",
     "PriorSamplesCallback",
     "RunConfig",
     "StopOnSignal",

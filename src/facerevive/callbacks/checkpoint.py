@@ -134,7 +134,8 @@ class IterationCheckpoint(Checkpoint):
         check_finite_state(module.state_dict(), source=f"iteration {iteration}: not saved, the network")
         self.saved_at = iteration
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
-        trainer.save_checkpoint(path)  # collective; rank 0 writes it through AtomicCheckpointIO
+        # Collective; rank 0 writes it through AtomicCheckpointIO. The full state (optimisers, loops) for resume.
+        trainer.save_checkpoint(path, weights_only=False)
         module.last_good_checkpoint = str(path)
         if trainer.is_global_zero:
             _replace_with_copy(path, self.dirpath / "last.ckpt")

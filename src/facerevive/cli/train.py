@@ -25,11 +25,15 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
+from lightning.fabric.utilities.warnings import PossibleUserWarning
+from lightning.pytorch.callbacks import ModelSummary, ProgressBar
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli import CONFIG_DIR
+from facerevive.utils.files import atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from facerevive.utils.preflight import check_pretrained_paths, log_random_inits, validate_training_config
 from facerevive.utils.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
@@ -44,10 +48,75 @@ log = logging.getLogger("facerevive.train")
 RECIPE_GROUPS = ("data", "model")
 # Keys that hold the training image size; the first is the one home, the others must agree with it.
 SIZE_KEYS = ("model.net_g.out_size", "data.out_size", "model.net_d.out_size")
+# The resolved config of a run, written into its run directory (`extras.print_config=true` also prints it).
+CONFIG_FILE = "config.yaml"
+
+# Third-party warnings that need no action, matched by message and category: Lightning's own use of a torch
+# pytree class torch deprecated; the frozen networks in eval mode (on purpose, see IterationModule.train); and
+# an epoch shorter than log_every_n_steps (logging counts batches across epochs, so such runs log anyway).
+HARMLESS_WARNINGS = (
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+    (r"Found \d+ module\(s\) in eval mode at the start of training", PossibleUserWarning),
+    (r"The number of training batches \(\d+\) is smaller than the logging interval", PossibleUserWarning),
+)
+# Start-up notes that need no action, by logger and message start: Lightning's seed (it is in the run config),
+# accelerators found (trainer.accelerator chooses; "GPU available but not used" still shows), our own summary
+# replacing its default, and an advertisement; the networks' own random-initialisation notes, which
+# preflight.log_random_inits has given for the whole config in one line.
+HARMLESS_NOTES = {
+    "lightning.fabric.utilities.seed": ("Seed set to",),
+    "lightning.pytorch.utilities.rank_zero": (
+        "GPU available: ",
+        "TPU available: ",
+        "HPU available: ",
+        "Trainer already configured with model summary callbacks",
+        "💡 Tip:",
+    ),
+    "facerevive.archs.vgg_arch": ("VGGFeatureExtractor: no load_path given",),
+    "facerevive.models.gfpgan_module": ("net_identity: identity_load_path is null",),
+}
 
 
 class ConfigError(ValueError):
     """A composed training config that cannot work (e.g. sizes that disagree)."""
+
+
+class _DropNotes(logging.Filter):
+    """Drops the log records whose message starts with one of `starts`."""
+
+    def __init__(self, starts: tuple[str, ...]) -> None:
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.starts)
+
+
+def silence_harmless_output() -> None:
+    """Filter HARMLESS_WARNINGS and HARMLESS_NOTES (precisely: by message, category or logger), once per process."""
+    for message, category in HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name, starts in HARMLESS_NOTES.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropNotes) for f in logger.filters):
+            logger.addFilter(_DropNotes(starts))
+
+
+def trainer_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    """The `callbacks` group, less the progress bar and model summary where the trainer switches them off."""
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    switched_off: list[type[L.Callback]] = []
+    if not OmegaConf.select(cfg, "trainer.enable_progress_bar", default=True):
+        switched_off.append(ProgressBar)
+    if not OmegaConf.select(cfg, "trainer.enable_model_summary", default=True):
+        switched_off.append(ModelSummary)
+    return [callback for callback in callbacks if not isinstance(callback, tuple(switched_off))]
+
+
+@rank_zero_only
+def save_run_config(config: dict[str, Any], output_dir: str | Path) -> None:
+    """The resolved config (plain data) as <run dir>/config.yaml (rank 0 writes it)."""
+    atomic_write_text(Path(output_dir) / CONFIG_FILE, OmegaConf.to_yaml(config))
 
 
 def recipe_group_choices(args: Sequence[str]) -> list[str] | None:
@@ -159,6 +228,7 @@ def log_hyperparameters(model: L.LightningModule, trainer: L.Trainer, cfg: DictC
 
 def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects)."""
+    silence_harmless_output()
     set_pretrained_dir(cfg.paths.pretrained_dir)
     check_sizes(cfg)
     validate_training_config(cfg)
@@ -172,6 +242,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     else:
         checkpoint, legacy = None, False
     config = plain_config(cfg)
+    save_run_config(config, cfg.paths.output_dir)
     lr_ratios: dict[str, float] = {}
     if checkpoint is not None and ckpt_path is not None:
         iteration = int(checkpoint.get("iteration", 0))
@@ -189,7 +260,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     del checkpoint
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config, lr_ratios)]
+    callbacks = [*trainer_callbacks(cfg), RunConfig(config, lr_ratios)]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
@@ -220,15 +291,13 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def apply_extras(cfg: DictConfig) -> None:
-    """Optional niceties of `cfg.extras`: silence warnings, print (and save) the config tree."""
+    """Optional niceties of `cfg.extras`: silence every warning, print the resolved config (which every run
+    writes to <run dir>/config.yaml)."""
     extras = cfg.get("extras") or {}
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     if extras.get("print_config"):
-        tree = OmegaConf.to_yaml(cfg, resolve=False)
-        print(tree)
-        if HydraConfig.initialized():
-            (Path(cfg.paths.output_dir) / "config_tree.log").write_text(tree)
+        print(OmegaConf.to_yaml(plain_config(cfg)))
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")

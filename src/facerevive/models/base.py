@@ -62,6 +62,13 @@ class IterationModule(L.LightningModule, ABC):
         """Networks that never train and stay in eval mode (none by default)."""
         return []
 
+    def loss_networks(self) -> dict[str, nn.Module]:
+        """Frozen networks that only score outputs (perceptual VGG, ArcFace), by attribute name (none by default).
+
+        They are built from the config (their file, or the seed) at every start, so checkpoints leave them out.
+        """
+        return {}
+
     # ------------------------------------------------------------ shared pieces
     def optimizer(self, name: str) -> LightningOptimizer:
         """The optimiser called `name` (one of `optimizer_names`)."""
@@ -111,7 +118,13 @@ class IterationModule(L.LightningModule, ABC):
         """True once `total_iter` iterations have run (the module then stops the trainer)."""
         return self.iteration >= self.total_iter
 
+    # Logging a metric called `step` makes Lightning hand that batch's (or validation's) metrics to every logger
+    # at step = iteration: the x-axis of W&B, TensorBoard and CSV, and the step of the image grids.
+    def on_validation_epoch_end(self) -> None:
+        self.log("step", float(self.iteration), on_epoch=True, batch_size=1, sync_dist=True)
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.log("step", float(self.iteration), on_step=True, on_epoch=False, batch_size=1)
         if self.nonfinite.rollback_pending:
             self.roll_back()
         if self.training_finished:
@@ -131,6 +144,7 @@ class IterationModule(L.LightningModule, ABC):
             log.warning("iteration %d: no checkpoint saved yet in this run to roll back to", self.iteration)
             return
         checkpoint = safe_load(path)
+        self.add_loss_networks(checkpoint["state_dict"])
         self.load_state_dict(checkpoint["state_dict"])
         trainer = self.trainer
         for optimizer, state in zip(trainer.optimizers, checkpoint["optimizer_states"], strict=True):
@@ -163,10 +177,24 @@ class IterationModule(L.LightningModule, ABC):
         # FaceRevive's training data does not use the global streams (see facerevive.data.sampler), but other
         # datasets, samplers and user code may: they are restored too.
         checkpoint["global_rng"] = global_rng_states()
+        prefixes = tuple(f"{name}." for name in self.loss_networks())
+        state = checkpoint["state_dict"]
+        for key in [key for key in state if prefixes and key.startswith(prefixes)]:
+            del state[key]
+
+    def add_loss_networks(self, state: dict[str, Any]) -> None:
+        """Put into `state` (a checkpoint's state_dict) the loss networks' weights it lacks, from this module.
+
+        Checkpoints leave them out; older ones that carry them load as they are.
+        """
+        for name, net in self.loss_networks().items():
+            for key, value in net.state_dict().items():
+                state.setdefault(f"{name}.{key}", value)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "iteration" not in checkpoint:
             raise KeyError(f"checkpoint has no 'iteration': it was not written by {type(self).__name__}")
+        self.add_loss_networks(checkpoint["state_dict"])
         self.iteration = int(checkpoint["iteration"])
         if "module_rng" in checkpoint:
             self.rng.load_state_dict(checkpoint["module_rng"])

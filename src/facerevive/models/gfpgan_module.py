@@ -183,6 +183,11 @@ class GFPGANModule(IterationModule):
             frozen.append(self.perceptual)
         return frozen
 
+    def loss_networks(self) -> dict[str, nn.Module]:
+        """ArcFace and the perceptual VGG (when on): rebuilt from the config at every start, not checkpointed."""
+        networks = {"net_identity": self.net_identity, "perceptual": self.perceptual}
+        return {name: net for name, net in networks.items() if net is not None}
+
     def component_discriminators(self) -> dict[str, nn.Module]:
         """The three component discriminators by component name (empty without components)."""
         if not self.use_components:

@@ -1,17 +1,33 @@
 """Atomic file writes: a temporary file in the destination folder, then a rename.
 
 Readers never see a partial file, and on any error (including KeyboardInterrupt) the temporary file is
-removed, so a failed write leaves neither a half-written target nor a stray `.tmp` file.
+removed, so a failed write leaves neither a half-written target nor a stray `.tmp` file. The files get the
+permissions of any file the user creates (0666 less the umask, usually 0644), not tempfile's private 0600.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+# What open() asks for; the process umask takes away the rest (0o022 -> 0o644).
+FILE_MODE = 0o666
+
+
+def _new_temp_file(path: Path) -> Path:
+    """Create an empty, unique `.<name>.<random>.tmp` beside `path` with mode FILE_MODE less the umask."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        except FileExistsError:
+            continue
+        return tmp
 
 
 @contextmanager
@@ -19,9 +35,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    tmp = Path(tmp_name)
+    tmp = _new_temp_file(path)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -1,7 +1,8 @@
 """Check the pretrained-file paths of a training config before anything is built.
 
 A configured path that does not exist stops the run at once with one message that lists every missing
-file and names `make weights`; a path set to null means random initialisation and is logged as such.
+file and names `make weights`; paths set to null mean random initialisation and are logged in one line. A path
+whose network is switched off (ArcFace without the identity loss) is neither checked nor logged.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 # Config keys that name pretrained inputs: StyleGAN2 prior, ArcFace, VGG19, component boxes.
 PRETRAINED_KEYS = ("decoder_load_path", "identity_load_path", "load_path", "component_path")
+# Pretrained keys that are unused when any of these keys is null or 0 (the network or its loss is off).
+UNUSED_WHEN_OFF = {"model.identity_load_path": ("model.net_identity", "model.loss_weights.identity")}
 
 
 class MissingPretrainedError(FileNotFoundError):
@@ -34,14 +37,19 @@ def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
         yield prefix, node
 
 
+def _in_use(cfg: DictConfig, key: str) -> bool:
+    """False when the network `key` loads is switched off (UNUSED_WHEN_OFF)."""
+    return all(OmegaConf.select(cfg, switch, default=None) not in (None, 0) for switch in UNUSED_WHEN_OFF.get(key, ()))
+
+
 def pretrained_entries(cfg: DictConfig, groups: tuple[str, ...] = ("model", "data")) -> list[tuple[str, Any]]:
-    """(dotted key, value) of every pretrained-path key under `groups`."""
+    """(dotted key, value) of every pretrained-path key under `groups` whose network is in use."""
     entries = []
     for group in groups:
         if cfg.get(group) is None:
             continue
         for key, value in _walk(OmegaConf.to_container(cfg[group], resolve=True), group):
-            if key.rsplit(".", 1)[-1] in PRETRAINED_KEYS:
+            if key.rsplit(".", 1)[-1] in PRETRAINED_KEYS and _in_use(cfg, key):
                 entries.append((key, value))
     return entries
 
@@ -58,10 +66,15 @@ def check_pretrained_paths(cfg: DictConfig) -> None:
 
 
 def log_random_inits(cfg: DictConfig) -> list[str]:
-    """Log (and return) the pretrained keys that are null, i.e. randomly initialised or switched off."""
+    """Log in one line (and return) the pretrained keys that are null: randomly initialised networks, or for
+    component_path no component boxes."""
     null_keys = [key for key, value in pretrained_entries(cfg) if value is None]
+    random = [key for key in null_keys if not key.endswith("component_path")]
+    if random:
+        log.warning("random initialisation (no pretrained file): %s", ", ".join(random))
     for key in null_keys:
-        log.warning("%s is null: random initialisation (or, for component_path, no component boxes)", key)
+        if key.endswith("component_path"):
+            log.warning("%s is null: no component boxes", key)
     return null_keys
 
 
