@@ -33,6 +33,7 @@ from omegaconf import OmegaConf
 from facerevive.cli.restore import rewrite_aliases
 from facerevive.cli.restore_options import translate_official_flags
 from facerevive.cli.train import train_overrides
+from facerevive.demo.settings import load_settings
 
 PYTHON = str(Path(sys.executable))
 SAMPLES = ROOT / "data" / "samples"
@@ -69,6 +70,7 @@ DRY_RUN_TARGETS = {
     "format",
     "install",
     "weights",
+    "demo",
     "bench-archs",
     "bench-data",
     "bench-eval",
@@ -205,6 +207,17 @@ def console_script(command: DocCommand, tmp_path: Path) -> None:
     sh([str(script), "--help"], tmp_path)
 
 
+def check_demo(command: DocCommand, tmp_path: Path) -> None:
+    """`facerevive-demo ...` serves a page until it is stopped: its settings are loaded and checked as the command
+    does it (tests/test_demo_browser.py starts the page and uses it); a bare `facerevive-demo` or `--help` runs
+    `--help`."""
+    args = command.argv[1:]
+    if args in ([], ["--help"]):
+        console_script(command, tmp_path)
+    else:
+        load_settings(args)
+
+
 def external(command: DocCommand, tmp_path: Path) -> None:
     """Not FaceRevive's command: nothing to run here (the reason is in EXTERNAL)."""
 
@@ -218,6 +231,7 @@ RULES: list[Rule] = [
     (r"^python restore\.py --help$", run_as_is),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
     (r"^facerevive-(train|evaluate|restore|export)$", console_script),
+    (r"^facerevive-demo( |$)", check_demo),
     (r"^python -m facerevive\.export$", help_only),
     (r"^facerevive-make-lmdb ", run_make_lmdb),
     (r"^python - <<", run_resize_heredoc),
