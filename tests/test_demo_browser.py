@@ -39,7 +39,7 @@ TINY_DEMO = [
     "restore.weights_overrides={out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}",
     "restore.device=cpu",
 ]
-PHOTO = ROOT / "data" / "samples" / "astronaut.png"
+PHOTOS = [ROOT / "data" / "samples" / "astronaut.png", ROOT / "data" / "samples" / "grace_hopper.png"]
 RUN_TIMEOUT_MS = 90_000
 
 
@@ -130,6 +130,7 @@ def slider_images(page: Page) -> list[np.ndarray]:
     return images
 
 
+@pytest.mark.slow
 def test_upload_restore_fidelity_and_error_in_browser(demo_url, browser, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"these bytes are not an image")
@@ -139,17 +140,24 @@ def test_upload_restore_fidelity_and_error_in_browser(demo_url, browser, tmp_pat
     intro = page.locator("#intro").inner_text()
     assert "up to 8 photos" in intro and "300 MP" in intro and "32 px" in intro, intro
 
-    # A photo and a broken file: the photo is restored, the broken file is listed with its reason.
-    upload(page, [PHOTO, broken])
-    restore(page, "restored 1 image(s) with 1 face(s)")
+    # Two photos and a broken file: the photos are restored, the broken file is listed with its reason.
+    upload(page, [*PHOTOS, broken])
+    restore(page, "restored 2 image(s) with 2 face(s)")
     report = page.locator("#report").inner_text()
     assert "broken.png: not an image" in report and "RANDOM WEIGHTS" in report, report
     before, after = slider_images(page)
     assert before.shape == after.shape == (1024, 1024, 3), "upscale 2 of the 512 px photo"
     banner = after[-20:, -200:].reshape(-1, 3).mean(axis=0)
     assert banner[2] > 150 and banner[0] < 90, f"the restored image is not marked RANDOM WEIGHTS ({banner})"
-    assert page.locator("#faces img").count() == 1
+    assert page.locator("#faces img").count() == 2
     assert "facerevive_results_RANDOM_WEIGHTS.zip" in page.locator("#download").inner_text().replace("\n", "")
+    # The slider shows the first photo; a click on the second one of the gallery shows that one.
+    assert "astronaut_after" in (page.locator("#before-after img").nth(1).get_attribute("src") or "")
+    page.click("#restored button[aria-label='Thumbnail 2 of 2']")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#before-after img')].map(i => i.getAttribute('src')).join()"
+        ".includes('grace_hopper_after')"
+    )
 
     # The fidelity slider moved with the keyboard (1 -> 0.5), then a new result.
     slider = page.locator("#fidelity input[type=range]")
@@ -165,11 +173,12 @@ def test_upload_restore_fidelity_and_error_in_browser(demo_url, browser, tmp_pat
         arg=old_source,
         timeout=RUN_TIMEOUT_MS,
     )
-    page.locator("#report").get_by_text("restored 1 image(s)").first.wait_for(timeout=RUN_TIMEOUT_MS)
-    _, after_half = slider_images(page)
+    page.locator("#report").get_by_text("restored 2 image(s)").first.wait_for(timeout=RUN_TIMEOUT_MS)
+    before_half, after_half = slider_images(page)
     face = (slice(200, 800), slice(200, 800))
     change = np.abs(after_half[face].astype(int) - after[face].astype(int)).mean()
     assert change > 1, f"fidelity 0.5 gave the same face as fidelity 1 (mean change {change:.2f})"
+    assert np.array_equal(before_half, before), "the slider compares the same first photo again"
 
     # Only a broken file: an error message in the page, and no stale result left on it.
     upload(page, [broken])
