@@ -46,3 +46,6 @@ _.handle_data
 _.disable
 _.enable
 _.summarize
+
+# PyAV's AudioFrame.sample_rate, set on the tone of the video test (tests/test_restore_video.py) for the encoder.
+_.sample_rate
