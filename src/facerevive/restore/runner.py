@@ -2,8 +2,9 @@
 
 Bad inputs are skipped with their reason and the run goes on; the summary's `problem` says when the run as a
 whole failed (nothing restored, or outputs that could not be written), for the command's exit status.
-Animated GIFs are restored frame by frame like videos (restored_videos/<name>.mp4); other animated formats
-(APNG, animated WebP) restore their first frame only, and the summary says so.
+Videos become H.264 MP4s with their sound (restore.video_writer). Animated GIFs are restored frame by frame like
+videos (restored_videos/<name>.mp4); other animated formats (APNG, animated WebP) restore their first frame only,
+and the summary says so.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from facerevive.restore.images import (
     write_image,
 )
 from facerevive.restore.pipeline import RestorePipeline
+from facerevive.restore.video_writer import RestoredVideoWriter
 from facerevive.utils.files import ensure_writable_dir
 from facerevive.utils.progress import progress_bar
 
@@ -250,7 +252,8 @@ class RestoreRunner:
         log.info("%s: %d face(s) restored", path, result.num_faces)
 
     def restore_video(self, path: Path) -> None:
-        """Restore a video frame by frame (faces of each frame in one batch); frames without faces are upscaled."""
+        """Restore a video frame by frame (faces of each frame in one batch; frames without faces are upscaled)
+        into an H.264 MP4 with the source's sound (restore.video_writer)."""
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
             raise BadInputError(f"{path}: not a readable video")
@@ -277,7 +280,7 @@ class RestoreRunner:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
-        writer = None
+        writer = RestoredVideoWriter(target, path, fps)
         frames = faces = 0
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # an estimate from the container (0: unknown)
         bar = progress_bar(desc=path.name, total=total, unit="frame", quiet=not self.progress, leave=False)
@@ -287,19 +290,19 @@ class RestoreRunner:
                 if not ok:
                     break
                 result = self.pipeline.enhance(photo_from_array(frame, f"{path}#frame{frames}"), seed=self.seed)
-                image = result.restored
-                image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-                if writer is None:
-                    size = (image.shape[1], image.shape[0])
-                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
-                    if not writer.isOpened():
-                        raise OutputError(f"{target}: cannot open a video writer")
-                writer.write(np.ascontiguousarray(image[..., :3]))
+                writer.write(result.restored)
                 frames += 1
                 faces += result.num_faces
                 bar.update()
+            writer.finish()
+        except OSError as exc:
+            writer.discard()
+            raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
+        except BaseException:
+            writer.discard()
+            raise
         finally:
             bar.close()
-            if writer is not None:
-                writer.release()
+        if writer.note:
+            self.summary.note(writer.note)
         return frames, faces, target
