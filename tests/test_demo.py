@@ -99,6 +99,7 @@ def test_fidelity_reuses_the_built_model_and_changes_the_faces(restorer):
     at_full, at_half = restored_face(restorer, PAGE), restored_face(restorer, replace(PAGE, fidelity=0.5))
     assert np.abs(at_full.astype(int) - at_half.astype(int)).mean() > 1
     assert np.array_equal(restored_face(restorer, PAGE), at_full), "the same options give the same result"
+    assert len(list(restorer.work_dir.glob("run-*"))) == 3, "the newest keep_runs=3 result folders are kept"
 
 
 def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
@@ -137,10 +138,12 @@ def test_a_run_that_cannot_work_says_why(restorer, tmp_path, broken, files, opti
     tiny = tmp_path / "tiny.png"
     cv2.imwrite(str(tiny), np.full((20, 20, 3), 128, np.uint8))
     uploads = [{"broken": broken, "tiny": tiny}.get(f, f) for f in files]
+    runs = set(restorer.work_dir.glob("run-*"))
     with pytest.raises(DemoError) as error:
         restorer.restore(uploads, options)
     assert message in str(error.value)
     assert str(restorer.work_dir) not in str(error.value)
+    assert set(restorer.work_dir.glob("run-*")) == runs, "a failed run leaves no folder and deletes none"
 
 
 def test_missing_release_weights_and_output_limit(tmp_path):

@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import shutil
+import tempfile
+import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -111,7 +113,7 @@ def _is_face_of(path: Path, stem: str) -> bool:
 
 
 class DemoRestorer:
-    """Runs the demo's restorations into numbered folders under `work_dir` (the newest `keep_runs` are kept).
+    """Runs the demo's restorations, each into its own folder under `work_dir` (the newest `keep_runs` are kept).
 
     Built pipelines are cached by every option that shapes them except the fidelity, which is the restorer's
     per-call weight; so moving the fidelity slider does not load the model again.
@@ -121,7 +123,6 @@ class DemoRestorer:
         self.settings = settings
         self.work_dir = work_dir
         self._pipelines: OrderedDict[str, RestorePipeline] = OrderedDict()
-        self._runs = 0
 
     def run_config(self, options: PageOptions, folder: Path) -> DictConfig:
         """configs/restore.yaml with the demo's changes, the page's options and this run's folders (checked)."""
@@ -166,6 +167,16 @@ class DemoRestorer:
         if wrong:
             raise DemoError(f"{', '.join(wrong)}: not a photo type the demo takes ({' '.join(PHOTO_SUFFIXES)})")
         folder = self._new_run_folder()
+        try:
+            run = self._restore_into(folder, uploads, options)
+        except BaseException:  # a failed run leaves nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for stale in sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]:
+            shutil.rmtree(stale, ignore_errors=True)
+        return run
+
+    def _restore_into(self, folder: Path, uploads: list[Path], options: PageOptions) -> DemoRun:
         cfg = self.run_config(options, folder)
         inputs = self._copy_uploads(uploads, folder / "inputs")
         pipeline = self.pipeline(cfg)
@@ -189,13 +200,10 @@ class DemoRestorer:
         return run
 
     def _new_run_folder(self) -> Path:
-        self._runs += 1
-        folder = self.work_dir / f"run-{self._runs:05d}"
-        shutil.rmtree(folder, ignore_errors=True)
-        (folder / "inputs").mkdir(parents=True)
-        old = sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]
-        for stale in old:
-            shutil.rmtree(stale, ignore_errors=True)
+        """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"run-{time.time_ns()}-", dir=self.work_dir))
+        (folder / "inputs").mkdir()
         return folder
 
     @staticmethod
