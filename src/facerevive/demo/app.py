@@ -4,6 +4,7 @@ picture."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import logging
 from typing import Any
@@ -63,11 +64,11 @@ def build_app(settings: DemoSettings, restorer: DemoRestorer) -> gr.Blocks:
         )
         try:
             return run_outputs(restorer.restore(files, options))
-        except DemoError as exc:
-            raise gr.Error(str(exc), duration=None, print_exception=False) from exc
+        except DemoError as exc:  # the message is HTML in the page: file names are escaped
+            raise gr.Error(html.escape(str(exc)), duration=None, print_exception=False) from exc
         except Exception as exc:  # a bug or an unexpected failure: shown on the page too, with its type
             log.exception("the demo run failed")
-            raise gr.Error(f"restoration failed ({type(exc).__name__}: {exc})", duration=None) from exc
+            raise gr.Error(html.escape(f"restoration failed ({type(exc).__name__}: {exc})"), duration=None) from exc
 
     def show_photo(pairs: list[tuple[str, str]], event: gr.SelectData) -> tuple[str, str]:
         return pairs[event.index]

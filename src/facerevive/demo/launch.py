@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 from facerevive.demo.session import DemoRestorer
@@ -34,6 +36,11 @@ def work_folder(settings: DemoSettings) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="facerevive-demo-") as folder:
         yield Path(folder)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM stops the demo as Ctrl-C does: the server closes and the temporary result folder is removed."""
+    raise KeyboardInterrupt
 
 
 def _usage_error(reason: str) -> NoReturn:
@@ -74,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from facerevive.demo.app import build_app
 
+    signal.signal(signal.SIGTERM, _stop)
     with work_folder(settings) as work_dir:
         app = build_app(settings, DemoRestorer(settings, work_dir))
         app.queue(max_size=16).launch(
