@@ -218,6 +218,34 @@ def check_demo(command: DocCommand, tmp_path: Path) -> None:
         load_settings(args)
 
 
+def check_pip_install(command: DocCommand, tmp_path: Path) -> None:
+    """`pip install .` / `pip install '.[extras]'`: every extra named is declared in pyproject.toml (the wheel's
+    install and a restore outside the checkout run in tests/test_packaging.py)."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (spec,) = command.argv[2:]
+    extras = re.fullmatch(r"\.(?:\[([\w,]+)\])?", spec)
+    assert extras, f"{command.source}: `{command.text}` installs {spec!r}, not this tree"
+    missing = set((extras.group(1) or "").split(",")) - set(declared) - {""}
+    assert not missing, f"{command.source}: extras {sorted(missing)} are not in pyproject.toml"
+
+
+def run_with_own_config_dir(command: DocCommand, tmp_path: Path) -> None:
+    """`facerevive-train --config-dir <folder> experiment=<name>`: a folder of that name with that experiment
+    (over the quickstart) composes, as the docs describe it."""
+    argv = command.argv
+    folder = tmp_path / argv[argv.index("--config-dir") + 1]
+    (name,) = [a.removeprefix("experiment=") for a in argv if a.startswith("experiment=")]
+    (folder / "experiment").mkdir(parents=True)
+    (folder / "experiment" / f"{name}.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\ntask_name: " + name + "\n"
+    )
+    args = [str(folder) if a == argv[argv.index("--config-dir") + 1] else a for a in argv[1:]]
+    out = sh([PYTHON, "train.py", *args, "--cfg", "job"], tmp_path)
+    assert f"task_name: {name}" in out
+
+
 def external(command: DocCommand, tmp_path: Path) -> None:
     """Not FaceRevive's command: nothing to run here (the reason is in EXTERNAL)."""
 
@@ -225,6 +253,8 @@ def external(command: DocCommand, tmp_path: Path) -> None:
 Rule = tuple[str, Callable[[DocCommand, Path], None]]
 RULES: list[Rule] = [
     (r"^make (train|evaluate)$", run_make_train_then_evaluate),
+    (r"^pip install ", check_pip_install),
+    (r"^facerevive-train --config-dir ", run_with_own_config_dir),
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
     (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
