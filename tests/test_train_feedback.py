@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import re
 import stat
@@ -237,13 +238,28 @@ def test_progress_prints_plain_lines_off_a_terminal() -> None:
 
 @pytest.mark.usefixtures("as_iteration_module")
 def test_progress_redraws_one_line_on_a_terminal_without_colour_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One line redrawn with carriage returns; a log record to the same stream blanks it first; the last stays."""
     monkeypatch.setenv("COLUMNS", "200")  # the line is cut to the terminal's width
     stream = Terminal()
     module = FakeModule(iteration=0, total_iter=3, last_losses={"l_g_pix": 0.25}, nonfinite=SimpleNamespace(skipped=1))
-    drive(IterationProgressBar(refresh_seconds=0, stream=stream), module, 3)
+    bar = IterationProgressBar(refresh_seconds=0, stream=stream)
+    handler = logging.StreamHandler(stream)
+    logging.getLogger().addHandler(handler)
+    try:
+        bar.on_train_start(None, module)  # type: ignore[arg-type]
+        for _ in range(3):
+            module.iteration += 1
+            bar.on_train_batch_end(None, module, None, None, 0)  # type: ignore[arg-type]
+            if module.iteration == 2:
+                logging.getLogger("facerevive.test").warning("a log record")
+        bar.on_train_end(None, module)  # type: ignore[arg-type]
+    finally:
+        logging.getLogger().removeHandler(handler)
     text = stream.getvalue()
-    assert text.count("\r") >= 3 and text.endswith("\n") and not ANSI.search(text)
-    assert "iter 3/3 100% ####################" in text and "1 non-finite skipped" in text
+    assert not ANSI.search(text) and text.count("\r") >= 3
+    assert re.search(r"\r +\ra log record\n\riter 3/3", text), text
+    assert text.endswith("\n") and "iter 3/3 100% ####################" in text and "1 non-finite skipped" in text
+    assert handler.filters == []  # the line-clearing filter is removed at the end
 
 
 def test_progress_text_and_durations() -> None:

@@ -185,14 +185,19 @@ class IterationProgressBar(ProgressBar):
         )
         if self.interactive:
             self._draw(text)
+            if last:  # the final line stays on screen (log records after it start below)
+                self._end_line()
         else:
             print(text, file=self.stream, flush=True)
 
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _end_line(self) -> None:
         if self._line_length:
             self.stream.write("\n")
             self.stream.flush()
             self._line_length = 0
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._end_line()
         for handler in self._filtered:
             handler.removeFilter(self._filter)
         self._filtered = []
