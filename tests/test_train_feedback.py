@@ -28,7 +28,7 @@ from PIL import Image
 from facerevive.callbacks.image_grid import LABEL_HEIGHT, PADDING
 from facerevive.callbacks.progress import IterationProgressBar, format_duration, progress_text
 from facerevive.cli import PROJECT_ROOT
-from facerevive.cli.train import CONFIG_FILE, train_overrides
+from facerevive.cli.train import CONFIG_FILE, apply_extras, train_overrides
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
 from facerevive.utils.preflight import log_random_inits
 
@@ -284,3 +284,10 @@ def test_identity_weights_are_not_mentioned_when_the_identity_loss_is_off(tmp_pa
         assert "model.identity_load_path" not in log_random_inits(off)
         assert "model.identity_load_path" in log_random_inits(on)
     assert len([r for r in caplog.records if "random initialisation" in r.getMessage()]) == 2
+
+
+def test_print_config_flag_prints_the_resolved_config(tmp_path: Path, capsys) -> None:
+    cfg = compose_config("train.yaml", train_overrides(["extras.print_config=true"]), tmp_path)
+    apply_extras(cfg)
+    printed = capsys.readouterr().out
+    assert "_target_: facerevive.models.GFPGANModule" in printed and "${" not in printed
