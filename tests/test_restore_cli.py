@@ -56,6 +56,8 @@ def test_official_flags_become_options():
         (["input=x.jpg", "fidelity=2"], "restore: fidelity=2: allowed values are within [0, 1]"),
         (["input=x.jpg", "batch_size=0"], "restore: batch_size=0: allowed values are integers >= 1"),
         (["input=x.jpg", "aligned=maybe"], "restore: aligned='maybe': allowed values are true or false"),
+        (["input=x.jpg", "smooth_landmarks=1"], "restore: smooth_landmarks=1: allowed values are numbers within"),
+        (["input=x.jpg", "comparison_boxes=2"], "restore: comparison_boxes=2: allowed values are true or false"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(compose, capsys, monkeypatch, args, message):

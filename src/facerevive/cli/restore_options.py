@@ -114,6 +114,9 @@ def check_options(cfg: DictConfig) -> None:
         if number < low or (key == "upscale" and number == 0) or (high is not None and number > high):
             allowed = f"within [{low:g}, {high:g}]" if high is not None else f"> {low:g}"
             raise OptionError(f"{key}={value}: allowed values are {allowed}")
+    weight = cfg.smooth_landmarks
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < 1:
+        raise OptionError(f"smooth_landmarks={weight!r}: allowed values are numbers within [0, 1) (0 = off)")
     for key, minimum in (("batch_size", 1), ("bg_tile", 0), ("min_side", 1), ("max_side", 1)):
         value = cfg[key]
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):

@@ -29,6 +29,7 @@ from facerevive.restore.images import (
     write_image,
 )
 from facerevive.restore.pipeline import RestorePipeline
+from facerevive.restore.smoothing import LandmarkSmoother
 from facerevive.restore.video_writer import RestoredVideoWriter
 from facerevive.utils.files import ensure_writable_dir
 from facerevive.utils.progress import progress_bar
@@ -157,6 +158,7 @@ class RestoreRunner:
         save_faces: bool = True,
         save_comparison: bool = True,
         comparison_boxes: bool = True,
+        smooth_landmarks: float = 0.0,
         note: str | None = None,
         min_side: int = 32,
         max_side: int = 8000,
@@ -170,6 +172,7 @@ class RestoreRunner:
         self.save_faces = save_faces
         self.save_comparison = save_comparison
         self.comparison_boxes = comparison_boxes
+        self.smooth_landmarks = smooth_landmarks
         self.note = note
         self.min_side = min_side
         self.max_side = max_side
@@ -253,7 +256,8 @@ class RestoreRunner:
 
     def restore_video(self, path: Path) -> None:
         """Restore a video frame by frame (faces of each frame in one batch; frames without faces are upscaled)
-        into an H.264 MP4 with the source's sound (restore.video_writer)."""
+        into an H.264 MP4 with the source's sound (restore.video_writer); with `smooth_landmarks` > 0 each face's
+        landmarks are averaged over the frames (restore.smoothing) before the alignment."""
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
             raise BadInputError(f"{path}: not a readable video")
@@ -281,6 +285,8 @@ class RestoreRunner:
         except OSError as exc:
             raise OutputError(f"{target}: cannot write ({exc.strerror or exc})") from exc
         writer = RestoredVideoWriter(target, path, fps)
+        smooth = self.smooth_landmarks > 0 and not self.pipeline.aligned  # an aligned input has no landmarks
+        smoother = LandmarkSmoother(self.smooth_landmarks) if smooth else None
         frames = faces = 0
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None  # an estimate from the container (0: unknown)
         bar = progress_bar(desc=path.name, total=total, unit="frame", quiet=not self.progress, leave=False)
@@ -289,7 +295,9 @@ class RestoreRunner:
                 ok, frame = capture.read()
                 if not ok:
                     break
-                result = self.pipeline.enhance(photo_from_array(frame, f"{path}#frame{frames}"), seed=self.seed)
+                photo = photo_from_array(frame, f"{path}#frame{frames}")
+                detections = smoother(self.pipeline.detect(photo)) if smoother is not None else None
+                result = self.pipeline.enhance(photo, seed=self.seed, detections=detections)
                 writer.write(result.restored)
                 frames += 1
                 faces += result.num_faces
