@@ -62,6 +62,54 @@ class GFPGANLossWeights:
         return self.pyramid
 
 
+class CompiledOrEager:
+    """A network as training calls it under `model.compile`: torch.compile'd, or eager once compiling failed.
+
+    torch.compile works lazily: the first call compiles (its time is logged as the compile-time figure). If that
+    fails, the reason is logged once and the network runs eagerly from then on: training never stops for it.
+    """
+
+    def __init__(self, name: str, net: nn.Module) -> None:
+        self.name = name
+        self.net = net
+        self.compiled: Callable[..., Any] | None = torch.compile(net)
+        self.compile_seconds: float | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.compiled is None:
+            return self.net(*args, **kwargs)
+        if self.compile_seconds is not None:
+            return self.compiled(*args, **kwargs)
+        start = time.perf_counter()
+        try:
+            out = self.compiled(*args, **kwargs)
+        # Any compiler failure falls back; an error of the network itself comes back from the eager call.
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            log.warning(
+                "model.compile: torch.compile of %s failed (%s: %s); %s runs eagerly",
+                self.name,
+                type(error).__name__,
+                reason,
+                self.name,
+            )
+            self.compiled = None
+            return self.net(*args, **kwargs)
+        self.compile_seconds = time.perf_counter() - start
+        log.warning("model.compile: %s compiled in %.1f s (its first call)", self.name, self.compile_seconds)
+        return out
+
+
+def set_tf32(enabled: bool | None) -> None:
+    """TF32 for CUDA float32 matmuls and cuDNN convolutions: True on, False off (exact fp32), None torch's defaults
+    (cuDNN convolutions TF32, matmuls full fp32: how the official code runs). CUDA only: CPU kernels are untouched."""
+    if enabled is None:
+        return
+    # The allow_tf32 flags, as the rest of the project sets them (torch refuses a mix with its fp32_precision API).
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
 class GFPGANModule(IterationModule):
     """GFPGAN generator, global and facial-component discriminators, identity and perceptual losses.
 
@@ -70,6 +118,10 @@ class GFPGANModule(IterationModule):
     scheduler are factories taking parameters (an optimiser); they are named g, d, d_left_eye, d_right_eye and
     d_mouth. The generator's own config (`net_g.config`) is stored in every checkpoint and export. `init` names
     the files a fresh run's networks start from (fine-tuning; see facerevive.models.init_weights).
+    `share_real_component_pass`: one component-D forward of the real crops per iteration serves both the G step's
+    style features and the D step's real score (bit-identical to two passes; see `_real_component_pass`).
+    `tf32` sets CUDA's TF32 modes when fitting starts (see `set_tf32`); `compile` runs the training passes of net_g
+    and net_d through torch.compile (R1's double backward stays eager; see `CompiledOrEager`).
     """
 
     def __init__(
@@ -97,6 +149,9 @@ class GFPGANModule(IterationModule):
         mouth_out_size: int | None = None,
         total_iter: int = 800000,
         channels_last: bool = False,
+        share_real_component_pass: bool = True,
+        tf32: bool | None = None,
+        compile: bool = False,
         seed: int | None = 0,
         nonfinite: NonFiniteGuard | None = None,
         init: NetworkInit | None = None,
@@ -135,6 +190,10 @@ class GFPGANModule(IterationModule):
         self.net_d_iters = net_d_iters
         self.net_d_init_iters = net_d_init_iters
         self.channels_last = channels_last
+        self.share_real_component_pass = share_real_component_pass
+        self.tf32 = tf32
+        self.use_compile = compile
+        self._compiled: dict[str, CompiledOrEager] = {}
         self.log_size: int = net_g.log_size  # type: ignore[assignment]  # GFPGAN generators set it
         self.out_size = 2**self.log_size
         # BasicSR crops 80 (eyes) and 120 (mouth) px at 512; other sizes scale them linearly.
@@ -157,9 +216,17 @@ class GFPGANModule(IterationModule):
         log.info("net_identity: loaded ArcFace from %s", path)
 
     def on_fit_start(self) -> None:
-        """A fresh run starts its networks from `init`; a resumed one has loaded its checkpoint instead."""
+        """A fresh run starts its networks from `init`; a resumed one has loaded its checkpoint instead. Then the
+        speed switches that act on the process or the networks: TF32, torch.compile."""
         if self.trainer.ckpt_path is None:
             self.initialise_from_files()
+        set_tf32(self.tf32)
+        if self.use_compile and not self._compiled:
+            self._compiled = {name: CompiledOrEager(name, getattr(self, name)) for name in ("net_g", "net_d")}
+
+    def _train_pass(self, name: str) -> Callable[..., Any]:
+        """Network `name` (net_g, net_d) as the G and D steps call it: compiled under `compile`, else itself."""
+        return self._compiled.get(name) or getattr(self, name)
 
     def initialise_from_files(self) -> None:
         """Load the files of `init` (strictly) into their networks; net_g_ema then starts equal to net_g."""
@@ -239,6 +306,19 @@ class GFPGANModule(IterationModule):
             )
         return {name: batch[f"loc_{name}"] for name in COMPONENTS}
 
+    @staticmethod
+    def _real_component_pass(
+        discs: Mapping[str, nn.Module], crops_real: Mapping[str, torch.Tensor]
+    ) -> dict[str, tuple[torch.Tensor, list[torch.Tensor]]]:
+        """(real logits, [conv3, conv5] features) of each component D on its real crops, graph kept for D's step.
+
+        Run before the G step's toggle, while the component discriminators still require grad. Their weights do
+        not change before their own step (only G and the global D step in between, and they hold no buffers that
+        a forward updates), so the G step's style features (detached by component_style_loss) and the D step's
+        real score are exactly what two separate passes would give; only their one backward remains.
+        """
+        return {name: net(crops_real[name], return_feats=True) for name, net in discs.items()}
+
     @contextmanager
     def _fp32(self) -> Iterator[None]:
         """Autocast off (for R1: gradient penalties are computed in full precision)."""
@@ -282,17 +362,24 @@ class GFPGANModule(IterationModule):
 
         # ---- generator
         pyramid_weight = weights.pyramid_at(iteration)
+        generator_step = iteration % self.net_d_iters == 0 and iteration > self.net_d_init_iters
         crops_fake: dict[str, torch.Tensor] = {}
         crops_real: dict[str, torch.Tensor] = {}
+        real_passes: dict[str, tuple[torch.Tensor, list[torch.Tensor]]] = {}
+        if self.use_components:
+            boxes = self.batch_boxes(batch)
+            crops_real = self.component_crops(gt, boxes)
+            if generator_step and weights.comp_style > 0 and self.share_real_component_pass:
+                real_passes = self._real_component_pass(discs, crops_real)
         with self.toggled_optimizer(opt_g):
             opt_g.zero_grad(set_to_none=True)
-            output, out_rgbs = self.net_g(lq, return_rgb=pyramid_weight > 0)
+            output, out_rgbs = self._train_pass("net_g")(lq, return_rgb=pyramid_weight > 0)
             if self.use_components:
-                boxes = self.batch_boxes(batch)
                 crops_fake = self.component_crops(output, boxes)
-                crops_real = self.component_crops(gt, boxes)
-            if iteration % self.net_d_iters == 0 and iteration > self.net_d_init_iters:
-                g_total = self._generator_losses(output, out_rgbs, gt, crops_fake, crops_real, pyramid_weight, losses)
+            if generator_step:
+                g_total = self._generator_losses(
+                    output, out_rgbs, gt, crops_fake, crops_real, real_passes, pyramid_weight, losses
+                )
                 self.manual_backward(g_total)
                 if not self.step_allowed("g", losses, list(self.net_g.named_parameters(prefix="net_g"))):
                     return losses
@@ -306,8 +393,8 @@ class GFPGANModule(IterationModule):
             opt_d.zero_grad(set_to_none=True)
             for opt in opt_components.values():
                 opt.zero_grad(set_to_none=True)
-            fake_pred = self.net_d(output.detach())
-            real_pred = self.net_d(gt)
+            fake_pred = self._train_pass("net_d")(output.detach())
+            real_pred = self._train_pass("net_d")(gt)
             l_d = self.cri_gan(real_pred, True, is_disc=True) + self.cri_gan(fake_pred, False, is_disc=True)
             losses["l_d"] = l_d.detach()
             losses["real_score"] = real_pred.detach().mean()
@@ -330,7 +417,7 @@ class GFPGANModule(IterationModule):
         # ---- facial-component discriminators
         for name, net in discs.items():
             fake_pred, _ = net(crops_fake[name].detach())
-            real_pred, _ = net(crops_real[name])
+            real_pred = real_passes[name][0] if name in real_passes else net(crops_real[name])[0]
             # The official code scores the fake crops with the global GAN criterion: kept for parity.
             l_comp = self.cri_component(real_pred, True, is_disc=True) + self.cri_gan(fake_pred, False, is_disc=True)
             losses[f"l_d_{name}"] = l_comp.detach()
@@ -353,6 +440,7 @@ class GFPGANModule(IterationModule):
         gt: torch.Tensor,
         crops_fake: dict[str, torch.Tensor],
         crops_real: dict[str, torch.Tensor],
+        real_passes: dict[str, tuple[torch.Tensor, list[torch.Tensor]]],
         pyramid_weight: float,
         losses: dict[str, torch.Tensor],
     ) -> torch.Tensor:
@@ -374,7 +462,7 @@ class GFPGANModule(IterationModule):
                 add("l_g_percep", percep)
             if style is not None:
                 add("l_g_style", style)
-        add("l_g_gan", self.cri_gan(self.net_d(output), True, is_disc=False))
+        add("l_g_gan", self.cri_gan(self._train_pass("net_d")(output), True, is_disc=False))
         discs = self.component_discriminators()
         if discs:
             fake_feats = {}
@@ -382,10 +470,11 @@ class GFPGANModule(IterationModule):
                 pred, fake_feats[name] = net(crops_fake[name], return_feats=True)
                 add(f"l_g_gan_{name}", self.cri_component(pred, True, is_disc=False))
             if weights.comp_style > 0:
-                style_terms = [
-                    component_style_loss(fake_feats[name], net(crops_real[name], return_feats=True)[1])
+                real_feats = {
+                    name: real_passes[name][1] if name in real_passes else net(crops_real[name], return_feats=True)[1]
                     for name, net in discs.items()
-                ]
+                }
+                style_terms = [component_style_loss(fake_feats[name], real_feats[name]) for name in discs]
                 style_total = style_terms[0]
                 for term in style_terms[1:]:
                     style_total = style_total + term

@@ -1,0 +1,189 @@
+"""The training speed switches of GFPGANModule: each one on against the shipped setting, same weights and batches.
+
+A switch that keeps the fp32 arithmetic must give bit-identical losses and weights; one that changes the rounding
+(another kernel, reduced precision) must stay within the tolerance stated in its test. The official-code parity
+of the shipped setting is tests/test_gfpgan_module_parity.py; benchmarks/bench_train.py --switch measures them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from helpers.compare import relative_error
+from helpers.official_gfpgan import build_ours, make_batches, official_opt, our_config
+
+import facerevive.models.gfpgan_module as gfpgan_module
+from facerevive.models import GFPGANModule
+
+SIZE = 64
+ITERATIONS = 2  # R1 every 2: one plain and one R1 iteration, the second one on Adam's state of the first
+
+Run = tuple[list[dict[str, float]], dict[str, torch.Tensor]]
+
+
+class LossRecorder(L.Callback):
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.history.append(dict(pl_module.last_losses))
+
+
+def tiny_config(**switches: Any) -> dict:
+    """The paper's losses with components at 64 px (crops scaled to 10 / 15 px), narrow networks; to stay quick,
+    the perceptual loss on the first two VGG stages and no identity loss (ArcFace's cost, none of the switches')."""
+    opt = official_opt(SIZE, narrow=0.125, components=True, reg_every=ITERATIONS, remove_pyramid=50000)
+    config = our_config(opt)
+    config["perceptual"]["layer_weights"] = {"conv1_2": 0.1, "conv2_2": 0.1}
+    del config["net_identity"]
+    config.update(total_iter=ITERATIONS, **switches)
+    return config
+
+
+def with_adam(config: dict, **implementation: bool) -> dict:
+    """`config` with every optimiser given torch's Adam `implementation` (foreach=True or fused=True)."""
+    for key in ("optimizer_g", "optimizer_d", "optimizer_component"):
+        config[key].update(implementation)
+    return config
+
+
+def train(config: dict, start: dict[str, torch.Tensor], precision: str = "32-true") -> Run:
+    """ITERATIONS iterations of the module built from `config` with the weights `start`: losses, final weights."""
+    module: GFPGANModule = build_ours(config)
+    module.load_state_dict(start)
+    recorder = LossRecorder()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=-1,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[recorder],
+    )
+    batches = make_batches(SIZE, 2, ITERATIONS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # these small ops: a second thread on a shared CPU slows them down many times
+    try:
+        trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    finally:
+        torch.set_num_threads(threads)
+    weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    return recorder.history, weights
+
+
+@pytest.fixture(scope="module")
+def start() -> dict[str, torch.Tensor]:
+    torch.manual_seed(3)
+    return copy.deepcopy(build_ours(tiny_config()).state_dict())
+
+
+@pytest.fixture(scope="module")
+def shipped(start: dict[str, torch.Tensor]) -> Run:
+    """The shipped switches (shared real-crop pass, torch's default Adam, fp32)."""
+    losses, weights = train(tiny_config(), start)
+    assert "l_g_comp_style_loss" in losses[0] and "l_d_r1" in losses[1] and "l_d_mouth" in losses[1]
+    return losses, weights
+
+
+def assert_identical(run: Run, reference: Run) -> None:
+    assert run[0] == reference[0]
+    for key, value in reference[1].items():
+        assert torch.equal(run[1][key], value), key
+
+
+SCORES = ("real_score", "fake_score")  # means of D logits around 0: compared in absolute terms
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """How far a run is from the reference run: the largest relative error (helpers.compare.relative_error) of any
+    loss term, the largest absolute error of a D score, and |weights - reference weights| / |reference update| over
+    every trained tensor (norms of all of them together).
+
+    Per-tensor weight errors would say little: Adam with beta1 = 0 steps each weight by about lr * sign(gradient),
+    so a gradient near 0 that rounds to the other sign moves that weight 2 lr away whatever the precision.
+    """
+
+    loss: float
+    score: float
+    update: float
+
+
+def deviation(run: Run, reference: Run, start: dict[str, torch.Tensor]) -> Deviation:
+    (losses, weights), (ref_losses, ref_weights) = run, reference
+    assert [set(step) for step in losses] == [set(step) for step in ref_losses]
+    pairs = [(mine[k], theirs[k], k) for mine, theirs in zip(losses, ref_losses, strict=True) for k in theirs]
+    loss = max(relative_error(torch.tensor(a), torch.tensor(b)) for a, b, k in pairs if k not in SCORES)
+    score = max(abs(a - b) for a, b, k in pairs if k in SCORES)
+    trained = [k for k, v in ref_weights.items() if v.is_floating_point() and not torch.equal(v, start[k])]
+    difference = torch.cat([(weights[k] - ref_weights[k]).double().flatten() for k in trained])
+    update = torch.cat([(ref_weights[k] - start[k]).double().flatten() for k in trained])
+    return Deviation(loss, score, float(difference.norm() / update.norm()))
+
+
+def test_two_real_component_passes_are_bit_identical_to_the_shared_one(start, shipped) -> None:
+    assert_identical(train(tiny_config(share_real_component_pass=False), start), shipped)
+
+
+def test_foreach_adam_is_bit_identical_to_the_loop(start, shipped) -> None:
+    assert_identical(train(with_adam(tiny_config(), foreach=True), start), shipped)
+
+
+def test_fused_adam_within_its_tolerance(start, shipped) -> None:
+    """The fused kernel rounds Adam's update differently (a few ulp): fp32-rounding tolerances (measured: losses
+    6e-7, scores 0, update 1.7e-6)."""
+    found = deviation(train(with_adam(tiny_config(), fused=True), start), shipped, start)
+    assert found.loss <= 1e-5 and found.score <= 1e-5 and 0 < found.update <= 1e-3, found
+
+
+def test_channels_last_within_its_tolerance(start, shipped) -> None:
+    """fp32 channels-last convolutions take other kernels (another summation order): fp32-rounding tolerances
+    (measured: losses 5e-7, scores 1e-7, update 3.2e-5)."""
+    found = deviation(train(tiny_config(channels_last=True), start), shipped, start)
+    assert found.loss <= 1e-5 and found.score <= 1e-5 and found.update <= 1e-3, found
+
+
+def test_bf16_mixed_within_its_tolerance(start, shipped) -> None:
+    """bf16 autocast (8 mantissa bits) against fp32: every loss term within 5e-2 relative, the D scores within 2e-2,
+    the weights within half the size of the update (measured: 2.4e-2, 4.7e-3, 0.15)."""
+    found = deviation(train(tiny_config(), start, precision="bf16-mixed"), shipped, start)
+    assert 0 < found.loss <= 5e-2 and found.score <= 2e-2 and found.update <= 0.5, found
+
+
+def test_tf32_switch_sets_the_cuda_modes_and_leaves_cpu_training_exact(start, shipped) -> None:
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        run = train(tiny_config(tf32=True), start)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+    assert_identical(run, shipped)
+
+
+def test_failed_compile_falls_back_to_eager_with_one_message(start, shipped, monkeypatch, caplog) -> None:
+    def broken_compile(net: torch.nn.Module) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("InductorError: no working C++ compiler\nmore detail")
+
+        return call
+
+    monkeypatch.setattr(gfpgan_module.torch, "compile", broken_compile)
+    with caplog.at_level(logging.WARNING, logger="facerevive.models.gfpgan_module"):
+        run = train(tiny_config(compile=True), start)
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failures) == 2, failures  # one per network, however often it is called
+    reason = "(RuntimeError: InductorError: no working C++ compiler); "
+    assert all(reason in m and "runs eagerly" in m for m in failures), failures
+    assert {m.split("torch.compile of ")[1].split(" ")[0] for m in failures} == {"net_g", "net_d"}
+    assert_identical(run, shipped)
