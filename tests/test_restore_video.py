@@ -16,7 +16,7 @@ from facerevive.restore.alignment import landmarks_from_detections
 from facerevive.restore.smoothing import LandmarkSmoother, landmark_jitter
 from facerevive.restore.video_writer import even
 
-RATE, FPS, FRAMES, TONE = 16000, 5, 6, 440.0
+RATE, FPS, FRAMES, TONE = 16000, 5, 3, 440.0
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +164,7 @@ def test_smoother_follows_each_face_and_starts_new_ones():
 
 def test_video_frames_are_aligned_with_the_smoothed_landmarks(pipeline, tmp_path, monkeypatch):
     clip = tmp_path / "walk.avi"
-    frames = moving_face_frames(4, np.array([1.5, 0.0]), noise=4)
+    frames = moving_face_frames(3, np.array([1.5, 0.0]), noise=4)
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 5, (340, 340))
     for frame in frames:
         writer.write(frame)
@@ -184,7 +184,7 @@ def test_video_frames_are_aligned_with_the_smoothed_landmarks(pipeline, tmp_path
 
     monkeypatch.setattr(pipeline, "enhance", recording)
     summary = RestoreRunner(pipeline, tmp_path / "out", smooth_landmarks=0.7).run(clip)
-    assert summary.frames_restored == 4 and len(seen) == 4
+    assert summary.frames_restored == 3 and len(seen) == 3
     for got, want in zip(seen, expected):
         np.testing.assert_allclose(got, want)
     assert not np.allclose(seen[2], raw[2])  # smoothing changed the alignment
