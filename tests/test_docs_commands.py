@@ -194,6 +194,28 @@ def run_synthesize(command: DocCommand, tmp_path: Path) -> None:
     assert len(list((tmp_path / "set" / "lq").iterdir())) == len(list(SAMPLES.glob("*.png")))
 
 
+def run_prepare_faces(command: DocCommand, tmp_path: Path) -> None:
+    """prepare_faces with the docs' flags on a folder of raw photos (a public-domain photo of scikit-image, as
+    JPEG) into a scratch folder: its face and the box file are written."""
+    import skimage.data
+
+    argv = command.argv[1:]
+    photos, faces = tmp_path / "photos", tmp_path / "faces"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "astronaut.jpg"), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+    first = next(i for i, a in enumerate(argv) if i > argv.index("-m") + 1 and not a.startswith("-"))
+    argv[first : first + 2] = [str(photos), str(faces)]
+    sh([PYTHON, *argv], tmp_path)
+    assert (faces / "astronaut_00.png").is_file() and (faces / "components_512.json").is_file()
+
+
+def run_make_samples(command: DocCommand, tmp_path: Path) -> None:
+    """scripts/make_samples.py into a scratch folder: the four sample faces and their box file."""
+    sh([PYTHON, *command.argv[1:], "--out", str(tmp_path / "samples")], tmp_path)
+    made = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert made == sorted(p.name for p in SAMPLES.iterdir() if p.suffix in (".png", ".json"))
+
+
 def help_only(command: DocCommand, tmp_path: Path) -> None:
     """A module that needs a download or weights that are not here: it must exist and parse its options."""
     argv = command.argv
@@ -266,6 +288,8 @@ RULES: list[Rule] = [
     (r"^facerevive-make-lmdb ", run_make_lmdb),
     (r"^python - <<", run_resize_heredoc),
     (r"^python -m facerevive\.data\.synthesize_testset ", run_synthesize),
+    (r"^python -m facerevive\.data\.prepare_faces ", run_prepare_faces),
+    (r"^python scripts/make_samples\.py$", run_make_samples),
     (r"^python -c ", run_as_is),
     (
         r"^(python|\.venv/bin/python) -m facerevive\."
