@@ -8,7 +8,7 @@ import logging
 import numpy as np
 import pytest
 from PIL import Image
-from test_restore_pipeline import SMALL_MODEL, two_faces
+from test_restore_pipeline import SMALL_MODEL, astronaut, two_faces
 
 import facerevive
 from facerevive.restore import build_pipeline, photo_from_array
@@ -47,10 +47,11 @@ def test_rgb_array_and_pil_image_come_back_in_their_own_format(restorer, expecte
     assert isinstance(pil.image, Image.Image) and pil.image.mode == "RGB" and pil.image.size == (640, 320)
     np.testing.assert_array_equal(np.asarray(pil.image), expected.restored[..., ::-1])
     assert all(isinstance(face, Image.Image) and face.size == (64, 64) for face in pil.faces)
-    rgba = restorer.restore(Image.fromarray(rgb).convert("RGBA"))
+    one_face = Image.fromarray(np.ascontiguousarray(astronaut()[..., ::-1]))
+    rgba = restorer.restore(one_face.convert("RGBA"))
     assert rgba.image.mode == "RGBA" and np.asarray(rgba.image)[..., 3].min() == 255
-    gray = restorer.restore(Image.fromarray(rgb).convert("L"))
-    assert gray.image.mode == "L" and gray.image.size == (640, 320)
+    gray = restorer.restore(one_face.convert("L"))
+    assert gray.image.mode == "L" and gray.image.size == (320, 320)
 
 
 def test_channel_order_must_be_stated_for_a_colour_array(restorer):
