@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                            # CPU-friendly: 256 px, narrow 0.5, batch 1
     python benchmarks/bench_train.py --size 512 --narrow 1      # the paper widths (batch 3 on a GPU)
     python benchmarks/bench_train.py --profile --json bench_train.json
+    python benchmarks/bench_train.py --switch model.optimizer_g.fused=true --switch trainer.precision=bf16-mixed
 
 Both sides run every loss of the paper recipe (pixel, pyramid, perceptual + style on a random VGG19, GAN,
 component GAN + style with boxes, identity on a random ArcFace, R1 every 16), start from the same weights
@@ -14,8 +15,11 @@ medians give the per-iteration time amortised over R1 every `net_d_reg_every` it
 (ratio = FaceRevive / official time; < 1: FaceRevive is faster). Beside the times: the peak memory of a plain
 and of an R1 iteration above what was held before it, measured in an untimed pair of iterations. `--profile`
 adds a per-component table of FaceRevive's iteration; the utilisation section gives FLOPs (torch.utils.flop_counter)
-of the generator forward and of the iteration against a large matmul's measured peak. Benchmarks are not tests:
-timings on a busy machine are noisy.
+of the generator forward and of the iteration against a large matmul's measured peak. Each `--switch` (Hydra
+overrides of FaceRevive's side: model.* or trainer.precision) reruns the whole comparison with it on, after the
+run without; the summary gives each run's ratio and the switch's gain (ratio without / ratio with: the official
+side, timed in both runs, cancels most of a busy machine's drift). Benchmarks are not tests: timings on a busy
+machine are noisy.
 """
 
 from __future__ import annotations
@@ -222,6 +226,7 @@ class Driver(L.Callback):
         self.official_batches = official_batches
         self.device = device
         self.times: dict[str, dict[str, list[float]]] = {s: {k: [] for k in KINDS} for s in SIDES}
+        self.first: dict[str, float] = {}  # the very first iteration of each side (torch.compile compiles in it)
         self.peaks: dict[str, dict[str, int]] = {s: {} for s in SIDES}
         self.profiles: dict[str, dict[str, float]] = {}
         self.flops: dict[str, int] = {}
@@ -240,6 +245,7 @@ class Driver(L.Callback):
             self.official.optimize_parameters(step.iteration)
             sync(self.device)
             elapsed = time.perf_counter() - start
+        self.first.setdefault("official", elapsed)
         if step.task == "timed":
             self.times["official"][step.kind].append(elapsed)
         elif step.task == "measure":
@@ -269,6 +275,7 @@ class Driver(L.Callback):
         step = self.steps[batch_idx]
         for context in reversed(self._context):
             context.__exit__(None, None, None)
+        self.first.setdefault("FaceRevive", elapsed)
         if step.task == "timed":
             self.times["FaceRevive"][step.kind].append(elapsed)
         elif step.task == "profile":
@@ -285,8 +292,9 @@ class Driver(L.Callback):
             self._run_official(batch_idx)
 
 
-def our_module(args: argparse.Namespace, workdir: Path) -> Any:
-    """FaceRevive's GFPGANModule from the shipped config at the bench's size, random pretrained networks."""
+def our_module(args: argparse.Namespace, workdir: Path, switch: list[str]) -> tuple[Any, str]:
+    """FaceRevive's GFPGANModule from the shipped config at the bench's size, random pretrained networks, and the
+    Trainer precision its config asks for (`switch`: extra overrides)."""
     overrides = [
         "experiment=gfpgan_v1",
         f"model.net_g.out_size={args.size}",
@@ -300,14 +308,18 @@ def our_module(args: argparse.Namespace, workdir: Path) -> Any:
         "model.eye_out_size=null",
         "model.mouth_out_size=null",
         *args.set,
+        *switch,
     ]
     cfg = compose_config("train.yaml", overrides, workdir)
-    return instantiate(cfg.model)
+    return instantiate(cfg.model), str(cfg.trainer.precision)
 
 
-def build_sides(args: argparse.Namespace, workdir: Path, device: torch.device) -> tuple[Any, Any]:
-    """Our module from the shipped config and the official model with the same set-up, same weights."""
-    module = our_module(args, workdir)
+def build_sides(
+    args: argparse.Namespace, workdir: Path, device: torch.device, switch: list[str]
+) -> tuple[Any, Any, str]:
+    """Our module from the shipped config, its Trainer precision, and the official model with the same set-up and
+    the same weights."""
+    module, precision = our_module(args, workdir, switch)
     opt = official_opt(
         args.size,
         narrow=args.narrow,
@@ -319,18 +331,19 @@ def build_sides(args: argparse.Namespace, workdir: Path, device: torch.device) -
     )
     official = build_official(opt, workdir, crop_sizes=(module.eye_out_size, module.mouth_out_size))
     copy_weights(official, module)
-    return module, official
+    return module, official, precision
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Build both sides, run the schedule, measure the generator forward and the matmul peak; the figures."""
+def run(args: argparse.Namespace, switch: list[str]) -> dict[str, Any]:
+    """Build both sides (`switch`: extra overrides of ours), run the schedule, measure the generator forward and the
+    matmul peak; the figures."""
     device = resolve_device(args.device)
     batch_size = args.batch or (3 if device.type == "cuda" else 1)
     ops_note = try_compiled_ops() if device.type == "cuda" else "CPU run: basicsr has no compiled CPU ops"
     torch.manual_seed(0)
     progress(f"building both sides on {device}")
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
-        module, official = build_sides(args, Path(tmp), device)
+        module, official, precision = build_sides(args, Path(tmp), device, switch)
     reg_every = module.net_d_reg_every
     crop_sizes = (module.eye_out_size, module.mouth_out_size)
     ops = official_ops()
@@ -342,6 +355,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
         max_epochs=1,
+        precision=precision,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -393,10 +407,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "reg_every": reg_every,
         "crop_sizes": list(crop_sizes),
         "set": list(args.set),
+        "switch": list(switch),
+        "precision": precision,
         "official_ops": ops,
         "official_ops_note": ops_note,
         "memory_method": PeakMemory.method(device),
         "times_s": driver.times,
+        "first_iteration_s": driver.first,
         "peak_bytes": driver.peaks,
         "iteration_flops": driver.flops,
         "uncounted_ops": sorted(driver.uncounted),
@@ -426,8 +443,9 @@ def report(figures: dict[str, Any]) -> list[str]:
         f"device {figures['device']}, torch {figures['torch']}, threads {figures['threads']}; "
         f"size {figures['size']}, narrow {figures['narrow']}, num_style_feat {figures['num_style_feat']}, "
         f"batch {figures['batch']}, component crops {figures['crop_sizes'][0]}/{figures['crop_sizes'][1]} px, "
-        f"R1 every {reg}, rounds {figures['rounds']} (A/B alternating)"
-        + (f"; FaceRevive overrides: {' '.join(figures['set'])}" if figures["set"] else ""),
+        f"R1 every {reg}, rounds {figures['rounds']} (A/B alternating), FaceRevive precision {figures['precision']}"
+        + (f"; FaceRevive overrides: {' '.join(figures['set'])}" if figures["set"] else "")
+        + (f"; switched on: {' '.join(figures['switch'])}" if figures["switch"] else ""),
         f"official ops: {ops} ({figures['official_ops_note'] or 'BASICSR_JIT build used'})",
         "ranked: median wall time per iteration, amortised over R1 every "
         f"{reg} iterations; ratio = FaceRevive / official (< 1: FaceRevive faster)",
@@ -441,6 +459,8 @@ def report(figures: dict[str, Any]) -> list[str]:
         lines.append(f"| {label} | {a:.3f} | {b:.3f} | {b / a:.2f}x |")
     a, b = per_iter["official"], per_iter["FaceRevive"]
     lines.append(f"| **amortised s/iteration** | **{a:.3f}** | **{b:.3f}** | **{ratio:.2f}x** |")
+    a, b = (figures["first_iteration_s"][side] for side in SIDES)
+    lines.append(f"| first iteration s (warm-up; torch.compile compiles here) | {a:.3f} | {b:.3f} | {b / a:.2f}x |")
     mem = figures["peak_bytes"]
     for kind in KINDS:
         a, b = (mem[side][kind] / 2**20 for side in SIDES)
@@ -506,6 +526,29 @@ def report(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+def switch_summary(runs: list[dict[str, Any]]) -> list[str]:
+    """The ratio of each run (the first without switches) and each switch's gain over the run without."""
+    base = runs[0]["ratio"]
+    lines = [
+        "",
+        "## Switches (each a separate side-by-side run)",
+        "",
+        "ratio = FaceRevive / official amortised s/iteration (< 1: FaceRevive faster); gain = ratio without / "
+        "ratio with (> 1: the switch pays)",
+        "",
+        "| FaceRevive switched on | official s | FaceRevive s | ratio | gain |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for figures in runs:
+        label = " ".join(figures["switch"]) or "(none: the shipped config)"
+        seconds = figures["amortised_s"]
+        lines.append(
+            f"| {label} | {seconds['official']:.3f} | {seconds['FaceRevive']:.3f} | {figures['ratio']:.2f}x "
+            f"| {base / figures['ratio']:.2f}x |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
@@ -520,6 +563,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="Hydra overrides for FaceRevive's side"
     )
+    parser.add_argument(
+        "--switch",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a speed switch to measure (overrides of FaceRevive's side, e.g. model.channels_last=true): one more "
+        "run with it on; repeat for each switch",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
@@ -528,13 +580,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("facerevive").setLevel(logging.ERROR)  # "ArcFace is RANDOMLY INITIALISED" is expected here
     warnings.filterwarnings("ignore", module="lightning")
-    figures = run(args)
-    print("\n".join(report(figures)))
+    runs = []
+    for switch in [[], *args.switch]:
+        if switch:
+            progress(f"the same comparison with {' '.join(switch)}")
+        figures = run(args, switch)
+        print("\n".join(report(figures)), flush=True)
+        runs.append(figures)
+    if args.switch:
+        print("\n".join(switch_summary(runs)))
+        runs[0]["switches"] = runs[1:]
     if args.json is not None:
         from facerevive.utils.files import atomic_write_text
 
-        atomic_write_text(args.json, json.dumps(figures, indent=2))
-    return figures
+        atomic_write_text(args.json, json.dumps(runs[0], indent=2))
+    return runs[0]
 
 
 if __name__ == "__main__":
