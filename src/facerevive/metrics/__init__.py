@@ -9,7 +9,7 @@ from facerevive.metrics.identity import build_arcface, cosine, degrees, mean_deg
 from facerevive.metrics.landmarks import LandmarkDetector, build_awing, heatmap_points, landmark_distance
 from facerevive.metrics.lpips import LPIPS
 from facerevive.metrics.niqe import niqe
-from facerevive.metrics.psnr_ssim import correct_mean_var, psnr, ssim
+from facerevive.metrics.psnr_ssim import correct_mean_var, psnr, psnr_ssim, ssim
 from facerevive.metrics.scorers import (
     PSNRSSIM,
     Column,
@@ -49,5 +49,6 @@ __all__ = [
     "mean_degrees",
     "niqe",
     "psnr",
+    "psnr_ssim",
     "ssim",
 ]

@@ -59,20 +59,22 @@ def heatmap_points(heatmaps: torch.Tensor) -> torch.Tensor:
 
 
 class LandmarkDetector(nn.Module):
-    """98 landmarks per face, in the input's pixel coordinates."""
+    """98 landmarks per face, in the input's pixel coordinates; `channels_last` runs the FAN on NHWC
+    activations (faster on CPU, equal to round-off)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, channels_last: bool = True) -> None:
         super().__init__()
-        self.net = net
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net = net.to(memory_format=self.memory_format)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         h, w = img.shape[-2:]
         x = img
         if (h, w) != (INPUT_SIZE, INPUT_SIZE):
             x = F.interpolate(img, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
             x = quantize_unit(x)
-        outputs, _ = self.net(x)
+        outputs, _ = self.net(x.contiguous(memory_format=self.memory_format))
         heat = outputs[-1][:, :-1].float()
         scale = torch.tensor([w / 64, h / 64], dtype=torch.float64, device=heat.device)
         return heatmap_points(heat) * scale

@@ -63,11 +63,13 @@ class LPIPS(nn.Module):
     shift: torch.Tensor
     scale: torch.Tensor
 
-    def __init__(self, net: str = "vgg") -> None:
+    def __init__(self, net: str = "vgg", channels_last: bool = True) -> None:
         super().__init__()
         if net not in _BACKBONES:
             raise ValueError(f"LPIPS backbone must be one of {sorted(_BACKBONES)}, got {net!r}")
         self.net = net
+        # NHWC activations: oneDNN convolves them without a layout reorder per layer (about 1.3x on CPU).
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         spec = _BACKBONES[net]
         self.features: nn.Sequential = _features(net)[: spec.taps[-1]]
         self.taps = spec.taps
@@ -76,11 +78,12 @@ class LPIPS(nn.Module):
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
+        self.features.to(memory_format=self.memory_format)
 
     @classmethod
-    def from_files(cls, net: str = "vgg", backbone: str | Path | None = None) -> LPIPS:
+    def from_files(cls, net: str = "vgg", backbone: str | Path | None = None, channels_last: bool = True) -> LPIPS:
         """LPIPS with the torchvision ImageNet backbone file and the package's linear layers."""
-        model = cls(net)
+        model = cls(net, channels_last)
         model.load_backbone(find_weight(backbone or _BACKBONES[net].weights))
         model.load_linear(lpips_linear_weights(net))
         return model
@@ -109,12 +112,12 @@ class LPIPS(nn.Module):
     def _unit(feat: torch.Tensor) -> torch.Tensor:
         return feat / (feat.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, restored: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         """LPIPS distance per image, (N,), for RGB [0, 1] NCHW inputs."""
         n = restored.shape[0]
         both = unit_to_signed(torch.cat([restored, gt]))
-        feats = self._taps((both - self.shift) / self.scale)
+        feats = self._taps(((both - self.shift) / self.scale).contiguous(memory_format=self.memory_format))
         total = torch.zeros(n, device=restored.device, dtype=restored.dtype)
         for feat, lin in zip(feats, self.lins):
             unit = self._unit(feat)

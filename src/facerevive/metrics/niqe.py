@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from scipy.special import gamma
 
 from facerevive.metrics.color import rgb_to_y
+from facerevive.metrics.filters import separable_valid
 from facerevive.metrics.matlab_resize import imresize
 
 BLOCK = 96
@@ -55,8 +56,10 @@ def _aggd(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
     alpha_grid, ratio_grid, beta_factor, mean_factor = _aggd_tables(x.device)
     sq = x * x
     neg, pos = x < 0, x > 0
-    left = (sq * neg).sum(1).div(neg.sum(1)).sqrt()  # NaN when a block has no negative value, as numpy
-    right = (sq * pos).sum(1).div(pos.sum(1)).sqrt()
+    zero = sq.new_zeros(())
+    # NaN when a block has no negative value, as numpy
+    left = torch.where(neg, sq, zero).sum(1).div(neg.sum(1)).sqrt()
+    right = torch.where(pos, sq, zero).sum(1).div(pos.sum(1)).sqrt()
     g = left / right
     rhat = x.abs().mean(1) ** 2 / sq.mean(1)
     rhat_norm = rhat * (g**3 + 1) * (g + 1) / (g**2 + 1) ** 2
@@ -80,21 +83,20 @@ def _block_features(blocks: torch.Tensor) -> torch.Tensor:
     return torch.stack(feats, dim=1)
 
 
-def _separable(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _separable(window: np.ndarray) -> tuple[list[float], list[float]]:
     """Row and column factors of the (rank-one) Gaussian window: two 1-D passes instead of one 2-D pass."""
     rows, cols = window.sum(axis=1), window.sum(axis=0)
     if not np.allclose(np.outer(rows, cols), window, rtol=0, atol=1e-15):
         raise ValueError("the NIQE window is expected to be a separable Gaussian")
-    return rows, cols
+    return rows.tolist(), cols.tolist()
 
 
-def _smooth(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    pad = rows.shape[0] // 2
-    x = F.pad(x, (pad,) * 4, mode="replicate")
-    return F.conv2d(F.conv2d(x, rows.view(1, 1, -1, 1)), cols.view(1, 1, 1, -1))
+def _smooth(x: torch.Tensor, rows: list[float], cols: list[float]) -> torch.Tensor:
+    pad = len(rows) // 2
+    return separable_valid(F.pad(x, (pad,) * 4, mode="replicate"), rows, cols)
 
 
-def _normalised(img: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def _normalised(img: torch.Tensor, rows: list[float], cols: list[float]) -> torch.Tensor:
     """Mean-subtracted, contrast-normalised (MSCN) float32 image, (N, H, W), of a float32 image; borders
     replicated (scipy's 'nearest'); the filters sum in float64 and round to float32 like scipy.ndimage."""
     x = img[:, None]
@@ -114,14 +116,13 @@ def _blocks(img: torch.Tensor, bh: int, bw: int) -> torch.Tensor:
 def niqe_y(y255: torch.Tensor) -> torch.Tensor:
     """NIQE of rounded Y images on the 0-255 scale, (N, H, W) -> (N,); NaN below two 96x96 blocks."""
     mu_p, cov_p, window = pristine_params()
-    device = y255.device
     n, h, w = y255.shape
     nbh, nbw = h // BLOCK, w // BLOCK
     if nbh * nbw < 2:
         # One block gives no covariance (BasicSR fails inside pinv): the score is undefined, reported as NaN.
         return torch.full((n,), float("nan"), dtype=torch.float64)
     img = y255[:, : nbh * BLOCK, : nbw * BLOCK].float()
-    rows, cols = (torch.from_numpy(v).to(device) for v in _separable(window))
+    rows, cols = _separable(window)
     per_scale = []
     for scale in (1, 2):
         bh, bw = BLOCK // scale, BLOCK // scale

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from facerevive.metrics.color import rgb_to_y
+from facerevive.metrics.filters import separable_valid
 
 _SSIM_C1 = (0.01 * 255) ** 2
 _SSIM_C2 = (0.03 * 255) ** 2
@@ -55,33 +56,19 @@ def psnr(
     crop_border: int = 0,
 ) -> torch.Tensor:
     """PSNR in dB per image, (N,); infinite for identical images, like BasicSR."""
-    a, b = _prepare(restored, gt, y_channel, correct, crop_border)
+    return _psnr(*_prepare(restored, gt, y_channel, correct, crop_border))
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     mse = (a - b).pow(2).flatten(1).mean(1)
     return 10.0 * torch.log10(255.0**2 / mse)
 
 
-def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> list[float]:
     # Same normalised samples as cv2.getGaussianKernel(11, 1.5), which BasicSR's SSIM uses.
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
-    return kernel / kernel.sum()
-
-
-def _band(length: int, kernel: torch.Tensor) -> torch.Tensor:
-    """(length - k + 1, length) matrix applying a 1-D kernel over the valid positions."""
-    k = kernel.shape[0]
-    band = torch.zeros(length - k + 1, length, dtype=kernel.dtype, device=kernel.device)
-    rows = torch.arange(length - k + 1, device=kernel.device)
-    for i in range(k):
-        band[rows, rows + i] = kernel[i]
-    return band
-
-
-def _filter_valid(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian, valid region only (what cv2.filter2D then cropping 5 pixels gives), as two banded
-    matrix products: float64 BLAS is several times faster than a float64 convolution on CPU."""
-    rows, cols = _band(x.shape[-2], kernel), _band(x.shape[-1], kernel)
-    return rows @ x @ cols.T
+    return (kernel / kernel.sum()).tolist()
 
 
 def ssim(
@@ -92,14 +79,33 @@ def ssim(
     crop_border: int = 0,
 ) -> torch.Tensor:
     """SSIM per image, (N,), the mean over channels of the mean SSIM map."""
+    return _ssim(*_prepare(restored, gt, y_channel, correct, crop_border))
+
+
+def psnr_ssim(
+    restored: torch.Tensor,
+    gt: torch.Tensor,
+    y_channel: bool = False,
+    correct: bool = False,
+    crop_border: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(PSNR, SSIM) per image from one conversion (and one mean/variance correction) of the pair."""
     a, b = _prepare(restored, gt, y_channel, correct, crop_border)
+    return _psnr(a, b), _ssim(a, b)
+
+
+def _ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if min(a.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {tuple(a.shape[-2:])}")
-    kernel = _gaussian_1d().to(a.device)
-    mu_a, mu_b = _filter_valid(a, kernel), _filter_valid(b, kernel)
-    var_a = _filter_valid(a * a, kernel) - mu_a**2
-    var_b = _filter_valid(b * b, kernel) - mu_b**2
-    cov = _filter_valid(a * b, kernel) - mu_a * mu_b
+    kernel = _gaussian_1d()
+
+    def blur(x: torch.Tensor) -> torch.Tensor:  # cv2.filter2D with the 11x11 window, then the 5-pixel crop
+        return separable_valid(x, kernel, kernel)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
     ssim_map = ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
         (mu_a**2 + mu_b**2 + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
     )
