@@ -32,6 +32,8 @@ def upfirdn2d(
     as one depthwise (grouped) convolution with stride `down`, which is far faster than per-channel
     convolutions on CPU and GPU and gives bit-identical sums.
     """
+    if torch.onnx.is_in_onnx_export():
+        return _upfirdn2d_for_export(x, kernel, up, down, pad)
     batch, channels, height, width = x.shape
     planes = batch * channels
     out = x.reshape(1, planes, height, width)
@@ -47,6 +49,26 @@ def upfirdn2d(
     weight = torch.flip(kernel, [0, 1]).to(out).expand(planes, 1, *kernel.shape)
     out = F.conv2d(out, weight, stride=down, groups=planes)
     return out.reshape(batch, channels, out.shape[-2], out.shape[-1])
+
+
+def _upfirdn2d_for_export(
+    x: torch.Tensor, kernel: torch.Tensor, up: int, down: int, pad: tuple[int, int]
+) -> torch.Tensor:
+    """upfirdn2d as an ONNX graph can hold it: one group per channel, every shape but the batch a constant (a
+    convolution kernel must have a static shape, and the batch of an export may be dynamic)."""
+    channels, height, width = (int(n) for n in x.shape[1:])
+    out = x
+    if up > 1:
+        out = F.pad(out.reshape(-1, channels, height, 1, width, 1), [0, up - 1, 0, 0, 0, up - 1])
+        height, width = height * up, width * up
+        out = out.reshape(-1, channels, height, width)
+    pad0, pad1 = pad
+    out = F.pad(out, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
+    height, width = height + max(pad0, 0) + max(pad1, 0), width + max(pad0, 0) + max(pad1, 0)
+    if pad0 < 0 or pad1 < 0:
+        out = out[:, :, max(-pad0, 0) : height - max(-pad1, 0), max(-pad0, 0) : width - max(-pad1, 0)]
+    weight = torch.flip(kernel, [0, 1]).to(out).expand(channels, 1, *kernel.shape)
+    return F.conv2d(out, weight, stride=down, groups=channels)
 
 
 def fused_leaky_relu(

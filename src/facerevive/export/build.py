@@ -87,6 +87,9 @@ def export_model(
     graph = RestorationGraph(net, noise=noise, fidelity=fidelity, dtype=DTYPES[dtype])  # type: ignore[arg-type]
     info = describe(net, str(model), graph, modconv, dtype, str(batch))
     if format == "onnx":
+        if modconv == "grouped" and type(net).__name__ == "GFPGANv1":
+            # torch's ONNX exporter loses the grouped kernel's shape in GFPGANv1's FIR-resampled decoder.
+            raise ValueError(f"model={model}: GFPGANv1 exports to ONNX with modconv=activation only (the default)")
         info = ExportInfo(**{**info.__dict__, "opset": opset})
         return Export(export_onnx(graph, out, info, size, opset), graph, info)
     return Export(export_torchscript(graph, out, info, size), graph, info)
