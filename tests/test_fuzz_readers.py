@@ -128,7 +128,8 @@ def test_huge_declared_size_is_refused_without_allocating(tmp_path):
 
 
 def test_non_utf8_names_reach_the_report_files(tmp_path):
-    from facerevive.evaluation.report import MethodResult, Results, write_report
+    from facerevive.evaluation.report import MethodResult, Results
+    from facerevive.evaluation.report_files import write_report
 
     name = os.fsdecode(b"bad\xff")
     results = Results("set", [], [MethodResult("Input", "input", bad_images={name: "truncated"})], images=[name])
