@@ -280,6 +280,19 @@ def _trained_state(model) -> dict[str, torch.Tensor]:
     return {f"{n}.{k}": v.clone() for n in networks for k, v in getattr(model, n).state_dict().items()}
 
 
+# `gfpgan_v1.4_finetune` on the sample faces at batch 1, one D warm-up iteration, no identity or perceptual networks
+# (their cost, not the fine-tune's logic).
+V14_FINETUNE = [
+    "experiment=gfpgan_v1.4_finetune",
+    *DATA,
+    "data.batch_size=1",
+    "model.net_identity=null",
+    "model.identity_load_path=null",
+    "model.perceptual=null",
+    "model.net_d_init_iters=1",
+]
+
+
 def test_v14_finetune_resumes_exactly_without_the_release_files(tmp_path: Path, compose) -> None:
     """`experiment=gfpgan_v1.4_finetune` with tiny networks started from stand-in files: 3 iterations straight
     (the first is D warm-up) equal 2 iterations, a resume from that run's iteration-2 checkpoint and 1 more, bit
@@ -291,15 +304,9 @@ def test_v14_finetune_resumes_exactly_without_the_release_files(tmp_path: Path, 
     weights = tmp_path / "weights"
     weights.mkdir()
     overrides = [
-        "experiment=gfpgan_v1.4_finetune",
-        *DATA,
+        *V14_FINETUNE,
         *TINY_NETS,
         f"paths.pretrained_dir={weights}",
-        "data.batch_size=1",
-        "model.net_identity=null",
-        "model.identity_load_path=null",
-        "model.perceptual=null",
-        "model.net_d_init_iters=1",
         "model.total_iter=3",
         "callbacks.iteration_checkpoint.every_n_iter=2",
         "trainer.deterministic=true",
@@ -342,14 +349,8 @@ def test_v14_finetune_at_full_size_loads_trains_and_exports(tmp_path: Path, comp
     weights.mkdir()
     stand_ins = _release_stand_ins(weights)
     overrides = [
-        "experiment=gfpgan_v1.4_finetune",
-        *DATA,
+        *V14_FINETUNE,
         f"paths.pretrained_dir={weights}",
-        "data.batch_size=1",
-        "model.net_identity=null",
-        "model.identity_load_path=null",
-        "model.perceptual=null",
-        "model.net_d_init_iters=1",
         "model.total_iter=2",
         "~callbacks.iteration_checkpoint",
     ]

@@ -15,26 +15,21 @@ import pytest
 import torch
 from helpers.compare import assert_rel_close
 from helpers.official_gfpgan import build_official, build_ours, copy_weights, make_batches, official_opt, our_config
+from helpers.recorders import BatchRecorder
 
 from facerevive.models import GFPGANModule
 
 RTOL = 1e-5
 
 
-class LossRecorder(L.Callback):
-    def __init__(self) -> None:
-        self.history: list[dict[str, float]] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.history.append(dict(pl_module.last_losses))
-
-
-def run_ours(module: GFPGANModule, batches: list[dict]) -> list[dict[str, float]]:
-    recorder = LossRecorder()
+def run_ours(module: GFPGANModule, batches: list[dict], precision: str = "32-true") -> list[dict[str, float]]:
+    """Train `module` on `batches` (one iteration each) on the CPU: the loss terms of every iteration."""
+    recorder = BatchRecorder()
     trainer = L.Trainer(
         accelerator="cpu",
         devices=1,
         max_epochs=-1,
+        precision=precision,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -44,7 +39,7 @@ def run_ours(module: GFPGANModule, batches: list[dict]) -> list[dict[str, float]
     )
     loader = torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False)
     trainer.fit(module, train_dataloaders=loader)
-    return recorder.history
+    return recorder.losses
 
 
 def run_official(official, batches: list[dict]) -> list[dict[str, float]]:

@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import lightning as L
 import pytest
 import torch
 from helpers.compare import relative_error
 from helpers.official_gfpgan import build_ours, make_batches, official_opt, our_config
+from test_gfpgan_module_parity import run_ours
 
 import facerevive.models.gfpgan_module as gfpgan_module
 from facerevive.models import GFPGANModule
@@ -25,14 +25,6 @@ SIZE = 64
 ITERATIONS = 2  # R1 every 2: one plain and one R1 iteration, the second one on Adam's state of the first
 
 Run = tuple[list[dict[str, float]], dict[str, torch.Tensor]]
-
-
-class LossRecorder(L.Callback):
-    def __init__(self) -> None:
-        self.history: list[dict[str, float]] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.history.append(dict(pl_module.last_losses))
 
 
 def tiny_config(**switches: Any) -> dict:
@@ -57,28 +49,15 @@ def train(config: dict, start: dict[str, torch.Tensor], precision: str = "32-tru
     """ITERATIONS iterations of the module built from `config` with the weights `start`: losses, final weights."""
     module: GFPGANModule = build_ours(config)
     module.load_state_dict(start)
-    recorder = LossRecorder()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=-1,
-        precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        callbacks=[recorder],
-    )
     batches = make_batches(SIZE, 2, ITERATIONS)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # these small ops: a second thread on a shared CPU slows them down many times
     try:
-        trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+        losses = run_ours(module, batches, precision)
     finally:
         torch.set_num_threads(threads)
     weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    return recorder.history, weights
+    return losses, weights
 
 
 @pytest.fixture(scope="module")

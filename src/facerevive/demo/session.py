@@ -27,6 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from facerevive.cli.restore_options import OptionError, check_options
+from facerevive.data.sources import IMAGE_EXTENSIONS
 from facerevive.demo.previews import MIN_FACE_PREVIEW, enlarge, fit_to, shrink, with_banner
 from facerevive.demo.settings import DemoSettings
 from facerevive.restore.build import ModelCaveat, instantiate_pipeline, model_caveat, pipeline_options
@@ -38,7 +39,7 @@ from facerevive.restore.runner import OutputError, RestoreRunner
 log = logging.getLogger(__name__)
 
 # Still-image types the runner restores as photos (videos and animated GIFs are `facerevive-restore`'s job).
-PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+PHOTO_SUFFIXES = IMAGE_EXTENSIONS
 # What the page adds to the caveat of a model that is not a full release (restore.build.model_caveat).
 CAVEAT_ADVICE = "Choose a release (make weights downloads them) for real restorations."
 
