@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore import rewrite_aliases
 from facerevive.export.build import Export, export_model
+from facerevive.restore.build import is_random_model
 from facerevive.weights import set_pretrained_dir
 
 log = logging.getLogger("export")
@@ -42,6 +43,10 @@ def run(cfg: DictConfig) -> Export:
         log.error("%s", exc)
         print(f"export: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    if is_random_model(str(cfg.weights)):
+        log.warning(
+            "weights=%s is RANDOMLY INITIALISED: the export is for testing a runtime, not for restoring", cfg.weights
+        )
     size_mb = export.path.stat().st_size / 1e6
     print(
         f"wrote {export.path} ({size_mb:.1f} MB, {export.info.architecture}, noise={export.info.noise}, "

@@ -193,8 +193,6 @@ class RestoreRunner:
         with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
             for path in progress_bar(paths, desc="restore", unit="photo", quiet=not self.progress):
                 self._restore_one(path)
-        for line in self.summary.lines():
-            log.info(line)
         return self.summary
 
     def _restore_one(self, path: Path) -> None:

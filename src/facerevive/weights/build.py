@@ -58,7 +58,8 @@ def build_generator(
         name = official_name(spec_str[len(RANDOM_PREFIX) :])
         if name is None:
             raise ValueError(f"unknown architecture in {spec_str!r}; use random:<one of {sorted(OFFICIAL_MODELS)}>")
-        log.warning("model %s: RANDOMLY INITIALISED weights, outputs are not restorations", spec_str)
+        # The commands that build it say so once in their own words (restore.build.model_caveat).
+        log.debug("model %s: randomly initialised", spec_str)
         net = generator_from_config(OFFICIAL_MODELS[name].net_g_config, overrides)
         return net.to(device).eval()
 
