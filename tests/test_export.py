@@ -82,6 +82,23 @@ def test_onnx_equals_pytorch_for_both_forms_batches_and_noise_modes(tmp_path, mo
         assert onnx_max_abs_error(OnnxGenerator(grouped.path), grouped.graph, batch) <= ATOL
 
 
+# fp16: no restored pixel moves by more than one 8-bit level (2/255 on [-1, 1]) from the fp32 network.
+FP16_ATOL = 2 / 255
+
+
+@pytest.mark.parametrize("model", RELEASES.values())
+def test_fp16_export_has_half_weights_float_io_and_stays_within_one_level(tmp_path, model):
+    export = _export(tmp_path, "half.onnx", model=model, dtype="fp16")
+    graph = onnx.load(str(export.path)).graph
+    weights = [t for t in graph.initializer if t.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)]
+    half = sum(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    assert half > 0.9 * len(weights), f"{half} of {len(weights)} float initialisers are fp16"
+    assert {i.type.tensor_type.elem_type for i in [*graph.input, *graph.output]} == {onnx.TensorProto.FLOAT}
+    assert export.path.stat().st_size < 0.6 * _export(tmp_path, "full.onnx", model=model).path.stat().st_size
+    error = onnx_max_abs_error(OnnxGenerator(export.path), export.graph, 4)
+    assert ATOL < error <= FP16_ATOL  # above the fp32 bound: the file really computes in half precision
+
+
 def test_metadata_says_what_the_file_is(tmp_path):
     export = _export(tmp_path, "meta.onnx", noise="fixed")
     props = {p.key: p.value for p in onnx.load(str(export.path)).metadata_props}

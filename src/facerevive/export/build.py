@@ -84,7 +84,10 @@ def export_model(
     size = parse_batch(batch)
     net = build_network(str(model), device="cpu", overrides=overrides)
     set_modconv_form(net, modconv)
-    graph = RestorationGraph(net, noise=noise, fidelity=fidelity, dtype=DTYPES[dtype])  # type: ignore[arg-type]
+    # ONNX fp16 is traced in fp32 and converted afterwards (onnx_export.to_float16): torch's CPU fp16 convolution
+    # is a slow reference kernel (a 512 v1.4 trace did not finish in 25 minutes here).
+    traced_dtype = DTYPES[dtype] if format == "torchscript" else torch.float32
+    graph = RestorationGraph(net, noise=noise, fidelity=fidelity, dtype=traced_dtype)  # type: ignore[arg-type]
     info = describe(net, str(model), graph, modconv, dtype, str(batch))
     if format == "onnx":
         if modconv == "grouped" and type(net).__name__ == "GFPGANv1":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -71,11 +72,21 @@ def export_onnx(graph: RestorationGraph, out: str | Path, info: ExportInfo, batc
                 dynamic_axes=dynamic,
             )
         model = onnx.load(str(tmp))
+        if info.dtype == "fp16":
+            model = to_float16(model)
         for key, value in info.as_strings().items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(tmp))
     log.info("wrote %s (%.1f MB)", out, out.stat().st_size / 1e6)
     return out
+
+
+def to_float16(model: Any) -> Any:
+    """`model` (an fp32 ONNX graph) with fp16 weights and arithmetic; its inputs and output stay float32 (a Cast
+    at each end). onnxruntime's converter keeps the ops that have no fp16 form (e.g. Resize scales) in fp32."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model, keep_io_types=True)
 
 
 def export_torchscript(graph: RestorationGraph, out: str | Path, info: ExportInfo, batch: int | None) -> Path:

@@ -13,6 +13,8 @@ from torch import nn
 from facerevive.export.metadata import read_info
 from facerevive.utils.device import resolve_device
 
+ORT_ERRORS_ONLY = 3  # onnxruntime's log severity: 0 verbose ... 3 error
+
 
 def session_providers(device: torch.device) -> list[str]:
     """onnxruntime execution providers for `device`: CUDA (then CPU) on a GPU, else CPU."""
@@ -37,8 +39,12 @@ class OnnxGenerator(nn.Module):
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such ONNX file")
+        options = ort.SessionOptions()
+        options.log_severity_level = ORT_ERRORS_ONLY  # not its notes on nodes it could not constant-fold in fp16
         try:
-            self.session = ort.InferenceSession(str(self.path), providers=session_providers(resolve_device(device)))
+            self.session = ort.InferenceSession(
+                str(self.path), sess_options=options, providers=session_providers(resolve_device(device))
+            )
         except Exception as exc:  # onnxruntime raises its own types for truncated or foreign files
             raise ValueError(f"{self.path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
         self.info = read_info(self.session.get_modelmeta().custom_metadata_map, str(self.path))
