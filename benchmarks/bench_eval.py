@@ -1,6 +1,7 @@
 """Metric throughput: `python evaluate.py`'s scoring loop vs the reference scripts, on the same images and weights.
 
-    python benchmarks/bench_eval.py [--images 24] [--size 512] [--device cuda] [--batch 8]
+    python benchmarks/bench_eval.py [--images 24] [--size 512] [--device cuda] [--batch 8] [--threads 1]
+                                    [--override metrics.lpips.bf16=true]
 
 The full metric set of the GFPGAN-lineage protocol on one restored folder against its GT folder: PSNR and SSIM
 (with VQFR's mean/variance correction), LPIPS-VGG, FID against the GT folder, NIQE, identity (Deg./IDD/IDS)
@@ -120,7 +121,7 @@ _OUR_PARTS = {
 }
 
 
-def run_ours(work: Path, device: str, batch: int, workers: int) -> tuple[float, dict, dict]:
+def run_ours(work: Path, device: str, batch: int, workers: int, extra: list[str]) -> tuple[float, dict, dict]:
     from hydra import compose, initialize_config_dir
 
     from facerevive.cli import CONFIG_DIR
@@ -144,6 +145,7 @@ def run_ours(work: Path, device: str, batch: int, workers: int) -> tuple[float, 
         "metrics.psnr_ssim_raw=null",
         "metrics.lpips_alex=null",
         f"metrics.fid_gt.cache_dir={work / 'fid_cache'}",
+        *extra,
     ]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("evaluate.yaml", overrides=overrides)
@@ -274,10 +276,14 @@ def run_reference(restored: list[Path], gt: list[Path], states: dict, device: st
     values, failed = [], []
     with torch.no_grad():
         for r_path, g_path in zip(restored, gt):
-            try:
-                p = fan.get_landmarks(cv2.imread(str(r_path)))
-                q = fan.get_landmarks(cv2.imread(str(g_path)))
-            except IndexError:  # facexlib reads heatmap[argmax + 1]: out of range when the peak is the last pixel
+            points = []
+            for path in (r_path, g_path):  # both faces go through the network, as the script does
+                try:
+                    points.append(fan.get_landmarks(cv2.imread(str(path))))
+                except IndexError:  # facexlib reads heatmap[argmax + 1]: out of range when the peak is last
+                    points.append(None)
+            p, q = points
+            if p is None or q is None:
                 failed.append(r_path.stem)
                 continue
             values.append(np.sqrt(((q - p) ** 2).sum(1)).mean())
@@ -295,7 +301,16 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads for both sides (default: torch's)"
+    )
+    parser.add_argument(
+        "--override", action="append", default=[], help="an evaluate.yaml override for FaceRevive's side only, "
+        "e.g. metrics.lpips.bf16=true (an opt-in switch: compare the mean values printed)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["TORCH_HOME"] = str(work / "torch_home")
@@ -304,10 +319,11 @@ def main() -> None:
         restored = synthesise(work / "restored", args.images, args.size, seed=1)
         # Warm-up on the device (CUDA context, cuDNN autotuning) before either side is timed.
         torch.zeros(1, device=args.device) + 1
-        ours_s, ours_means, our_parts = run_ours(work, args.device, args.batch, args.workers)
+        ours_s, ours_means, our_parts = run_ours(work, args.device, args.batch, args.workers, args.override)
         ref_s, ref_means, ref_parts = run_reference(restored, gt, states, args.device)
     n = args.images
-    print(f"{n} images of {args.size}x{args.size} on {args.device}, batch {args.batch}")
+    threads = torch.get_num_threads()
+    print(f"{n} images of {args.size}x{args.size} on {args.device}, batch {args.batch}, {threads} torch threads")
     print(f"  FaceRevive evaluate : {ours_s:8.2f} s  {n / ours_s:8.2f} images/s")
     print(f"  reference scripts   : {ref_s:8.2f} s  {n / ref_s:8.2f} images/s")
     print("  per metric (FaceRevive s / reference s = speed-up):")

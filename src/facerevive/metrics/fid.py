@@ -61,10 +61,12 @@ def random_inception_trunk(seed: int = 0) -> nn.Module:
 
 
 class FIDInception(nn.Module):
-    """Pool3 features of the TF-FID Inception; `FIDInception.from_file()` loads the official weights."""
+    """Pool3 features of the TF-FID Inception; `FIDInception.from_file()` loads the official weights.
+    `channels_last` runs it on NHWC activations (faster on CPU, equal to round-off)."""
 
-    def __init__(self, trunk_state: dict[str, Any] | None = None) -> None:
+    def __init__(self, trunk_state: dict[str, Any] | None = None, channels_last: bool = True) -> None:
         super().__init__()
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         t: Any = _fid_inception_trunk()  # its blocks are read by name below
         if trunk_state is not None:
             t.load_state_dict(trunk_state, strict=True)
@@ -76,17 +78,18 @@ class FIDInception(nn.Module):
         )  # fmt: skip
         self.requires_grad_(False)
         self.eval()
+        self.body.to(memory_format=self.memory_format)
 
     @classmethod
-    def from_file(cls, path: str | Path | None = None) -> FIDInception:
+    def from_file(cls, path: str | Path | None = None, channels_last: bool = True) -> FIDInception:
         weights = find_weight(path or "fid_inception")
-        return cls(torch.load(weights, map_location="cpu", weights_only=True))
+        return cls(torch.load(weights, map_location="cpu", weights_only=True), channels_last)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         """(N, 2048) pool3 features of RGB [0, 1] NCHW images."""
         x = F.interpolate(img, size=(299, 299), mode="bilinear", align_corners=False)
-        features: torch.Tensor = self.body(unit_to_signed(x))
+        features: torch.Tensor = self.body(unit_to_signed(x).contiguous(memory_format=self.memory_format))
         return features.flatten(1)
 
 

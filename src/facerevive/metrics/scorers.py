@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from facerevive.metrics import fid as fid_lib
+from facerevive.metrics.cpu_scoring import image_by_image
 from facerevive.metrics.identity import IdentityEmbedder, build_arcface, cosine, degrees, mean_degrees
 from facerevive.metrics.landmarks import LandmarkDetector, build_awing, landmark_distance
 from facerevive.metrics.lpips import LPIPS
@@ -97,7 +98,8 @@ class Scorer:
 
 
 class PSNRSSIM(Scorer):
-    """PSNR and SSIM (BasicSR definitions); `correct_mean_var` is VQFR's metric_paper default."""
+    """PSNR and SSIM (BasicSR definitions); `correct_mean_var` is VQFR's metric_paper default. On the CPU one
+    image at a time with one thread (facerevive.metrics.cpu_scoring)."""
 
     def __init__(self, y_channel: bool = False, correct_mean_var: bool = True, crop_border: int = 0) -> None:
         super().__init__()
@@ -107,31 +109,37 @@ class PSNRSSIM(Scorer):
         self.columns = (Column(f"psnr{suffix}", f"PSNR{tag}↑", True), Column(f"ssim{suffix}", f"SSIM{tag}↑", True))
 
     def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        values = psnr_ssim(restored, _needs(gt), self.y_channel, self.correct, self.crop_border)
+        def both(r: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return psnr_ssim(r, g, self.y_channel, self.correct, self.crop_border)
+
+        values = image_by_image(both, restored, _needs(gt))
         return {column.key: value for column, value in zip(self.columns, values)}
 
 
 class LPIPSScorer(Scorer):
     """LPIPS v0.1 with the VGG (the protocol's column) or AlexNet backbone; `channels_last` runs the backbone
-    on NHWC activations (faster on CPU, equal to round-off)."""
+    on NHWC activations (faster on CPU, equal to round-off); `bf16` (opt-in) runs it under bfloat16 autocast,
+    faster but not the exact value (configs/evaluate.yaml says by how much)."""
 
-    def __init__(self, net: str = "vgg", backbone: str | None = None, channels_last: bool = True) -> None:
+    def __init__(
+        self, net: str = "vgg", backbone: str | None = None, channels_last: bool = True, bf16: bool = False
+    ) -> None:
         super().__init__()
-        self.net_name, self.backbone, self.channels_last = net, backbone, channels_last
+        self.net_name, self.backbone, self.channels_last, self.bf16 = net, backbone, channels_last, bf16
         key = "lpips" if net == "vgg" else f"lpips_{net}"
         label = "LPIPS↓" if net == "vgg" else f"LPIPS-{net.capitalize()}↓"
         self.columns = (Column(key, label, False),)
         self.model: LPIPS  # set by setup
 
     def setup(self, device: torch.device, test_set: SetInfo) -> None:
-        self.model = LPIPS.from_files(self.net_name, self.backbone, self.channels_last).to(device)
+        self.model = LPIPS.from_files(self.net_name, self.backbone, self.channels_last, self.bf16).to(device)
 
     def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
         return {self.columns[0].key: self.model(restored, _needs(gt)).double()}
 
 
 class NIQEScorer(Scorer):
-    """No-reference NIQE (BasicSR's MATLAB port)."""
+    """No-reference NIQE (BasicSR's MATLAB port); image by image on the CPU (metrics.cpu_scoring)."""
 
     columns = (Column("niqe", "NIQE↓", False),)
     needs_gt = False
@@ -141,7 +149,8 @@ class NIQEScorer(Scorer):
         self.crop_border = crop_border
 
     def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return {"niqe": niqe(restored, self.crop_border)}
+        (values,) = image_by_image(lambda r: (niqe(r, self.crop_border),), restored)
+        return {"niqe": values}
 
 
 class IdentityScorer(Scorer):
@@ -191,7 +200,7 @@ class FIDScorer(Scorer):
 
     reference: 'ffhq' (the GFPGAN-lineage protocol: BasicSR's FFHQ 512 statistics file) or 'gt' (statistics of
     the test set's GT images, cached in `cache_dir` under a content hash; no cache when `cache_dir` is None).
-    Real-world sets have no GT: the 'gt' reference needs a paired set.
+    Real-world sets have no GT: the 'gt' reference needs a paired set. `channels_last`: see FIDInception.
     """
 
     def __init__(
@@ -200,8 +209,10 @@ class FIDScorer(Scorer):
         stats_file: str = "ffhq_fid_stats",
         inception: str = "fid_inception",
         cache_dir: str | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
+        self.channels_last = channels_last
         if reference not in ("ffhq", "gt"):
             raise ValueError(f"FID reference must be 'ffhq' or 'gt', got {reference!r}")
         self.reference, self.stats_file, self.inception = reference, stats_file, inception
@@ -219,7 +230,7 @@ class FIDScorer(Scorer):
     def setup(self, device: torch.device, test_set: SetInfo) -> None:
         if self.reference == "ffhq":
             self.ref_stats = fid_lib.FIDStats.load(self.stats_file)
-        self.model = fid_lib.FIDInception.from_file(self.inception)
+        self.model = fid_lib.FIDInception.from_file(self.inception, self.channels_last)
         self.model.to(device)
         if self.reference == "gt" and self.cache_dir is not None:
             key = fid_lib.folder_fingerprint(test_set.gt_files, network=str(self.inception))
