@@ -6,7 +6,13 @@ facexlib's helper) and the same paste mask (--mask square, or parse with one sha
 to end (detection, alignment, restoration, paste-back), interleaved, best of --repeats after one warm-up each.
 
     python benchmarks/bench_restore.py                          # CPU, fp32, one face per forward
-    python benchmarks/bench_restore.py --device cuda --batch-size 8 --bf16
+    python benchmarks/bench_restore.py --precision fp32 bf16 fp16  # a FaceRevive column per precision
+    python benchmarks/bench_restore.py --device cuda --batch-size 8 --precision fp16
+
+Each reduced precision's error against FaceRevive fp32 on the photos' faces (same faces and noise) is printed
+first: max abs in uint8 levels and PSNR of the restored faces; --faces DIR adds the same figures on a folder of
+aligned faces (restored as aligned=true does). The share of FaceRevive's time spent in the network forward is
+printed last: it bounds what overlapping detection and paste-back with the network could save.
 
 With --onnx the same network is exported (activation-form modulated conv, noise as inputs, dynamic batch) and
 run through onnxruntime in the same pipeline as extra columns: fp32, and fp16 with --onnx-fp16 (a GPU format;
@@ -35,6 +41,7 @@ from helpers.reference import import_reference  # noqa: E402
 
 from facerevive.restore import FaceRestorer, RestorePipeline, TinyRetinaFaceDetector, photo_from_array  # noqa: E402
 from facerevive.restore.build import build_network  # noqa: E402
+from facerevive.restore.network import PRECISIONS  # noqa: E402
 from facerevive.restore.pasteback import FaceParser  # noqa: E402
 from facerevive.utils.device import resolve_device  # noqa: E402
 from facerevive.weights import OFFICIAL_MODELS, official_name  # noqa: E402
@@ -105,20 +112,41 @@ def export_for_bench(weights: str, folder: Path, dtype: str):
     return export_model(model=weights, out=folder / f"bench_{dtype}.onnx", dtype=dtype)
 
 
-def fp16_error(net, fp16_runner, faces: list[np.ndarray], device) -> tuple[float, float]:
-    """(max abs error in uint8 levels, PSNR dB) of the restored faces of the fp16 export against the fp32
-    network, same faces and noise."""
-    fp32 = FaceRestorer(net, device)
-    half = FaceRestorer(fp16_runner, device)
-    worst, squared = 0.0, []
-    for index, face in enumerate(faces):
-        x = torch.from_numpy(face[None])
-        a = fp32.restore_tensor(x, seed=index).float()
-        b = half.restore_tensor(x, seed=index).float()
-        worst = max(worst, float((a - b).abs().max()))
-        squared.append(float(((a - b) ** 2).mean()))
-    mse = max(float(np.mean(squared)), 1e-12)
+def restore_each(restorer: FaceRestorer, faces: list[np.ndarray]) -> list[torch.Tensor]:
+    """The faces restored one by one (seed = the face's index), as float tensors."""
+    return [restorer.restore_tensor(torch.from_numpy(face[None]), seed=i).float() for i, face in enumerate(faces)]
+
+
+def restored_error(reference: list[torch.Tensor], other: FaceRestorer, faces: list[np.ndarray]) -> tuple[float, float]:
+    """(max abs error in uint8 levels, PSNR dB) of the faces restored by `other` against the `reference`
+    restorations of the same faces with the same noise."""
+    restored = restore_each(other, faces)
+    worst = max(float((a - b).abs().max()) for a, b in zip(reference, restored))
+    mse = max(float(np.mean([float(((a - b) ** 2).mean()) for a, b in zip(reference, restored)])), 1e-12)
     return worst, 10 * np.log10(255.0**2 / mse)
+
+
+def aligned_faces(folder: Path, size: int) -> list[np.ndarray]:
+    """The images of `folder` as aligned faces of the network's size (resized as aligned=true does)."""
+    faces = [cv2.imread(str(path)) for path in sorted(folder.iterdir()) if path.suffix.lower() in (".png", ".jpg")]
+    return [face if face.shape[:2] == (size, size) else cv2.resize(face, (size, size)) for face in faces]
+
+
+class ForwardClock:
+    """Wall seconds a FaceRestorer spends in `restore_tensor` (the network and its conversions), summed."""
+
+    def __init__(self, restorer: FaceRestorer) -> None:
+        self.seconds = 0.0
+        self.inner = restorer.restore_tensor
+        restorer.restore_tensor = self  # type: ignore[method-assign]
+
+    def __call__(self, faces: torch.Tensor, seed: int = 0) -> torch.Tensor:
+        _sync()
+        start = time.perf_counter()
+        out = self.inner(faces, seed)
+        _sync()
+        self.seconds += time.perf_counter() - start
+        return out
 
 
 def main() -> None:
@@ -128,7 +156,10 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=1, help="faces per forward for FaceRevive")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for FaceRevive (GPU)")
+    parser.add_argument(
+        "--precision", nargs="+", choices=PRECISIONS, default=["fp32"], help="FaceRevive columns, one per precision"
+    )
+    parser.add_argument("--faces", type=Path, help="also the precision errors on this folder of aligned faces")
     parser.add_argument("--mask", choices=("square", "parse"), default="square")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
@@ -156,14 +187,38 @@ def main() -> None:
         parse_net = ParseNet(in_size=512, out_size=512, parsing_ch=19).eval().to(device)
     official = official_restorer(weights, arch, config["channel_multiplier"], device, detector, parse_net)
     official.face_helper.use_parse = args.mask == "parse"
-    ours = RestorePipeline(
-        FaceRestorer(net, device, batch_size=args.batch_size, bf16=args.bf16),
-        detector,
-        upscale=2,
-        parser=FaceParser(device, model=parse_net) if parse_net is not None else None,
-    )
+    face_parser = FaceParser(device, model=parse_net) if parse_net is not None else None
+    try:
+        ours = {
+            precision: RestorePipeline(
+                FaceRestorer(net, device, batch_size=args.batch_size, precision=precision),
+                detector,
+                upscale=2,
+                parser=face_parser,
+            )
+            for precision in args.precision
+        }
+    except ValueError as exc:
+        raise SystemExit(f"--{exc}") from None
+    exact = FaceRestorer(net, device, batch_size=args.batch_size)
+    astronaut, hopper = portraits()
+    photos = {"portrait 512x512": astronaut, "portrait 512x512 (2)": hopper, "group 1680x1120": group_photo()}
+    first = next(iter(ours.values()))
+    photo_faces = [f for image in photos.values() for f in first.enhance(photo_from_array(image)).cropped_faces]
+    face_sets = {f"the photos' {len(photo_faces)} faces": photo_faces}
+    if args.faces is not None:
+        folder_faces = aligned_faces(args.faces, exact.face_size)
+        face_sets[f"{len(folder_faces)} aligned faces of {args.faces}"] = folder_faces
+    reduced = [precision for precision in ours if precision != "fp32"]
+    compared = reduced or (args.onnx and args.onnx_fp16)
+    references = {label: restore_each(exact, faces) for label, faces in face_sets.items() if compared}
+    for precision in reduced:
+        for label, faces in face_sets.items():
+            error, psnr = restored_error(references[label], ours[precision].restorer, faces)
+            print(f"{precision} vs fp32 on {label}: max abs {error:.0f}/255, PSNR {psnr:.1f} dB", flush=True)
 
-    sides = {"official": None, "FaceRevive": ours}
+    sides: dict[str, RestorePipeline | None] = {"official": None}
+    sides.update({f"PyTorch {precision}": pipeline for precision, pipeline in ours.items()})
     if args.onnx:
         from facerevive.export import OnnxGenerator
 
@@ -171,40 +226,44 @@ def main() -> None:
         for dtype in ("fp32", "fp16") if args.onnx_fp16 else ("fp32",):
             runner = OnnxGenerator(export_for_bench(args.weights, folder, dtype).path, device)
             restorer = FaceRestorer(runner, device)
-            sides[f"ONNX {dtype}"] = RestorePipeline(restorer, detector, upscale=2, parser=ours.parser)
+            sides[f"ONNX {dtype}"] = RestorePipeline(restorer, detector, upscale=2, parser=face_parser)
             if dtype == "fp16":
-                aligned = [ours.enhance(photo_from_array(img)).cropped_faces for img in portraits()]
-                error, psnr = fp16_error(net, runner, [f for faces in aligned for f in faces], device)
-                print(f"ONNX fp16 vs PyTorch fp32 on the portraits' faces: max abs {error:.0f}/255, PSNR {psnr:.1f} dB")
+                for label, faces in face_sets.items():
+                    error, psnr = restored_error(references[label], restorer, faces)
+                    print(f"ONNX fp16 vs PyTorch fp32 on {label}: max abs {error:.0f}/255, PSNR {psnr:.1f} dB")
 
-    astronaut, hopper = portraits()
-    photos = {"portrait 512x512": astronaut, "portrait 512x512 (2)": hopper, "group 1680x1120": group_photo()}
     print(f"weights {args.weights} ({arch}), device {device}, threads {torch.get_num_threads()}, mask {args.mask}")
-    print(f"FaceRevive: batch {args.batch_size}, {'bf16' if args.bf16 else 'fp32'}; official GFPGANer: fp32, 1 face")
+    print(f"FaceRevive: batch {args.batch_size}; official GFPGANer: fp32, 1 face")
     names = list(sides)
     header = f"{'photo':<22}{'faces':>6}" + "".join(f"{name + ' f/s':>18}" for name in names)
-    header += "".join(f"{name + ' x':>16}" for name in names[1:]) + f"{'CPU-time x':>12}"
-    print(header)
+    header += "".join(f"{name + ' x':>15}" for name in names[1:]) + "".join(f"{'CPU x':>8}" for _ in names[1:])
+    print(header, flush=True)
     totals = np.zeros((len(names), 2))
     total_faces = 0
     for label, image in photos.items():
-        faces = len(ours.detect(photo_from_array(image)))
+        faces = len(first.detect(photo_from_array(image)))
         fns = [lambda image=image: official.enhance(image.copy(), paste_back=True)]
         fns += [lambda image=image, p=p: p.enhance(photo_from_array(image.copy())) for p in list(sides.values())[1:]]
         times = np.array(timed_sides(fns, args.repeats))
         totals += times
         total_faces += faces
-        print(_row(label, faces, times))
+        print(_row(label, faces, times), flush=True)
     print(_row("all", total_faces, totals))
-    print("x: official time / that side's time (> 1: faster than the official code); CPU-time x: FaceRevive's")
+    print("x: official time / that side's time (> 1: faster than the official code); CPU x: the same in CPU time")
+    clock = ForwardClock(first.restorer)
+    start = time.perf_counter()
+    for image in photos.values():
+        first.enhance(photo_from_array(image.copy()))
+    share = clock.seconds / (time.perf_counter() - start)
+    print(f"PyTorch {args.precision[0]}: {100 * share:.1f}% of the pipeline time is the network (restore_tensor)")
 
 
 def _row(label: str, faces: int, times: np.ndarray) -> str:
-    """One table row: faces/s of every side, the wall-time speed-ups against the official side, and FaceRevive's
-    CPU-time speed-up."""
+    """One table row: faces/s of every side, then each FaceRevive side's wall-time and CPU-time speed-up against
+    the official side."""
     row = f"{label:<22}{faces:>6}" + "".join(f"{faces / wall:>18.3f}" for wall, _ in times)
-    row += "".join(f"{times[0, 0] / wall:>15.2f}x" for wall, _ in times[1:])
-    return row + f"{times[0, 1] / times[1, 1]:>11.2f}x"
+    row += "".join(f"{times[0, 0] / wall:>14.2f}x" for wall, _ in times[1:])
+    return row + "".join(f"{times[0, 1] / cpu:>7.2f}x" for _, cpu in times[1:])
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ SWITCH_FLAGS = {"--only_center_face": "only_center_face", "--aligned": "aligned"
 UNSUPPORTED_FLAGS = {
     "--suffix": "FaceRevive names every output after its input (restored_imgs/<name>.<ext>); there is no suffix",
 }
+# Options that were replaced, with what to write now.
+RENAMED_OPTIONS = {"bf16": "precision=bf16 (precision=fp32 | bf16 | fp16)"}
 _OPTION_LINE = re.compile(r"^(\w+):\s*(.*?)\s*(?:#\s*(.*))?$")
 
 
@@ -52,6 +54,8 @@ def translate_official_flags(args: list[str]) -> list[str]:
         flag, sep, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         if flag in UNSUPPORTED_FLAGS:
             raise OptionError(f"{flag}: {UNSUPPORTED_FLAGS[flag]}")
+        if arg.partition("=")[0] in RENAMED_OPTIONS:
+            raise OptionError(f"{arg}: this option is now {RENAMED_OPTIONS[arg.partition('=')[0]]}")
         if flag in SWITCH_FLAGS:
             out.append(f"{SWITCH_FLAGS[flag]}=true")
         elif flag in VALUE_FLAGS:
@@ -121,7 +125,25 @@ def check_options(cfg: DictConfig) -> None:
         value = cfg[key]
         if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
             raise OptionError(f"{key}={value!r}: allowed values are integers >= {minimum}")
-    switches = ("aligned", "only_center_face", "keep_gray", "bf16", "save_faces", "save_comparison", "comparison_boxes")
+    switches = ("aligned", "only_center_face", "keep_gray", "save_faces", "save_comparison", "comparison_boxes")
     for key in (*switches, "progress"):
         if not isinstance(cfg[key], bool):
             raise OptionError(f"{key}={cfg[key]!r}: allowed values are true or false")
+    check_precision(cfg.precision, cfg.device)
+
+
+def check_precision(precision: object, device: object) -> None:
+    """`precision=` is one of fp32 | bf16 | fp16 and runs on `device` (an unavailable device is left to the
+    device check, which names it)."""
+    from facerevive.restore.network import PRECISIONS, precision_problem
+    from facerevive.utils.device import resolve_device
+
+    if precision not in PRECISIONS:
+        raise OptionError(f"precision={precision!r}: allowed values are {' | '.join(PRECISIONS)}")
+    try:
+        target = resolve_device(str(device))
+    except ValueError:
+        return
+    problem = precision_problem(str(precision), target)
+    if problem is not None:
+        raise OptionError(f"precision={precision}: {problem}")

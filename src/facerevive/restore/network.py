@@ -7,6 +7,8 @@ passes and the conversion back to uint8 all stay on the device (no per-face GPU<
 from __future__ import annotations
 
 import contextlib
+import functools
+import warnings
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -17,6 +19,10 @@ from facerevive.utils.device import resolve_device
 from facerevive.utils.images import signed_to_unit, unit_to_uint8
 
 NoiseMode = Literal["random", "fixed"]
+Precision = Literal["fp32", "bf16", "fp16"]
+# The reduced precisions, run as autocast to these dtypes; fp32 is the exact default (no autocast).
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = ("fp32", *AUTOCAST_DTYPES)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -52,6 +58,37 @@ def draw_noise(net: nn.Module, num_faces: int, generator: torch.Generator, devic
     return [torch.cat([face[layer] for face in per_face]) for layer in range(len(shapes))]
 
 
+def precision_problem(precision: str, device: torch.device) -> str | None:
+    """Why the forward cannot run in `precision` on `device`, or None when it can.
+
+    Decided from what this torch build does there, not from a table: a small convolution is run under autocast
+    to that dtype on the device and must come out in it (torch raises for bf16 on a CUDA GPU without it, and
+    warns and disables autocast for a dtype the device type does not take).
+    """
+    if precision not in PRECISIONS:
+        return f"allowed values are {' | '.join(PRECISIONS)}"
+    if precision == "fp32":
+        return None
+    return _autocast_problem(precision, str(device))
+
+
+@functools.cache
+def _autocast_problem(precision: str, device: str) -> str | None:
+    kind = torch.device(device).type
+    if not torch.amp.is_autocast_available(kind):
+        return f"not supported on {device} (this torch has no autocast there)"
+    dtype = AUTOCAST_DTYPES[precision]
+    x = torch.zeros(1, 1, 4, 4, device=device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.inference_mode(), torch.autocast(kind, dtype=dtype):
+                produced = torch.nn.functional.conv2d(x, torch.zeros(1, 1, 3, 3, device=device)).dtype
+    except RuntimeError as exc:
+        return f"not supported on {device} ({str(exc).splitlines()[0]})"
+    return None if produced == dtype else f"not supported on {device} (this torch has no {dtype} autocast there)"
+
+
 class FaceRestorer:
     """Restores aligned uint8 BGR faces with a GFPGAN generator.
 
@@ -59,8 +96,11 @@ class FaceRestorer:
       driven by the predicted latent codes alone (see `facerevive.archs.stylegan2_arch.apply_sft`).
     - `noise='random'` draws fresh StyleGAN2 noise per face like the official GFPGANer, from `seed` so a run
       is reproducible; `noise='fixed'` uses the noise maps stored in the checkpoint (steadier on video).
-    - `bf16` runs the forward under bfloat16 autocast (GPU speed option; not bit-compatible with fp32).
-    - `device` 'auto' picks CUDA when available; `batch_size` None is `default_batch_size(device)`.
+    - `precision` 'fp32' (default) is exact; 'bf16' / 'fp16' run the forward under bfloat16 / float16
+      autocast, faster where the device has the units for it, within a measured error of fp32 (see
+      docs/restore/README.md). One the device cannot run is a ValueError naming `precision=`.
+    - `device` 'auto' picks CUDA, then Apple's MPS, then the CPU; `batch_size` None is
+      `default_batch_size(device)`.
     """
 
     def __init__(
@@ -70,7 +110,7 @@ class FaceRestorer:
         batch_size: int | None = None,
         fidelity: float = 1.0,
         noise: NoiseMode = "random",
-        bf16: bool = False,
+        precision: Precision = "fp32",
     ) -> None:
         if not 0.0 <= fidelity <= 1.0:
             raise ValueError(f"fidelity must be within [0, 1], got {fidelity}")
@@ -79,17 +119,22 @@ class FaceRestorer:
         if noise not in ("random", "fixed"):
             raise ValueError(f"noise must be 'random' or 'fixed', got {noise!r}")
         self.device = resolve_device(device)
+        problem = precision_problem(precision, self.device)
+        if problem is None and precision != "fp32" and hasattr(net, "noise_map_shapes"):
+            problem = "an exported network runs in the dtype it was exported in (facerevive-export dtype=)"
+        if problem is not None:
+            raise ValueError(f"precision={precision}: {problem}")
         self.net = net.to(self.device).eval()
         self.batch_size = batch_size or default_batch_size(self.device)
         self.fidelity = float(fidelity)
         self.noise = noise
-        self.bf16 = bf16
+        self.precision = precision
         self.face_size = face_size_of(net)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self.bf16:
+        if self.precision == "fp32":
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
 
     @torch.inference_mode()
     def restore_tensor(self, faces: torch.Tensor, seed: int = 0) -> torch.Tensor:
