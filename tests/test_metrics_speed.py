@@ -74,3 +74,24 @@ def test_lpips_bf16_switch_is_close_but_not_the_exact_value():
     assert value.dtype == expected.dtype
     assert not torch.equal(value, expected)  # the switch is on: bfloat16 convolutions
     assert_rel_close(value, expected, 5e-2, "LPIPS bf16")
+
+
+def test_identity_gt_embeddings_are_computed_once_per_set():
+    torch.manual_seed(2)
+    scorer = metrics.IdentityScorer(weights=None)
+    scorer.setup(torch.device("cpu"), SetInfo("set", True))
+    calls = []
+    embedder = scorer.embedder
+
+    def counting(img: torch.Tensor) -> torch.Tensor:
+        calls.append(len(img))
+        return embedder(img)
+
+    scorer.embedder = counting
+    restored, gt = _tensor(_faces(2, 64, 64, seed=8)).float(), _tensor(_faces(2, 64, 64, seed=9)).float()
+    first = scorer.update(restored, gt)
+    second = scorer.update(restored, gt)  # a second method: the same GT batch
+    assert calls == [2, 2, 2]
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    scorer.update(restored, gt.flip(-1))  # other GT images: computed
+    assert calls == [2, 2, 2, 2, 2]

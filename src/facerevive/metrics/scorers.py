@@ -25,6 +25,7 @@ import torch
 
 from facerevive.metrics import fid as fid_lib
 from facerevive.metrics.cpu_scoring import image_by_image
+from facerevive.metrics.gt_cache import GTOutputs
 from facerevive.metrics.identity import IdentityEmbedder, build_arcface, cosine, degrees, mean_degrees
 from facerevive.metrics.landmarks import LandmarkDetector, build_awing, landmark_distance
 from facerevive.metrics.lpips import LPIPS
@@ -154,7 +155,8 @@ class NIQEScorer(Scorer):
 
 
 class IdentityScorer(Scorer):
-    """Deg. (degrees, VQFR's < 1 degree exclusion), IDD (radians) and IDS (cosine) from one embedding pass."""
+    """Deg. (degrees, VQFR's < 1 degree exclusion), IDD (radians) and IDS (cosine) from one embedding pass;
+    the GT embeddings are computed once per test set (metrics.gt_cache)."""
 
     columns = (Column("deg", "Deg.↓", False), Column("idd", "IDD↓", False), Column("ids", "IDS↑", True))
 
@@ -162,12 +164,14 @@ class IdentityScorer(Scorer):
         super().__init__()
         self.weights = weights
         self.embedder: IdentityEmbedder  # set by setup
+        self.gt_outputs = GTOutputs()
 
     def setup(self, device: torch.device, test_set: SetInfo) -> None:
         self.embedder = IdentityEmbedder(build_arcface(self.weights)).to(device)
+        self.gt_outputs.clear()
 
     def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        cos = cosine(self.embedder(restored), self.embedder(_needs(gt)))
+        cos = cosine(self.embedder(restored), self.gt_outputs.get(_needs(gt), self.embedder))
         deg = degrees(cos)
         return {"deg": deg, "idd": deg / 180.0 * math.pi, "ids": cos}
 
@@ -179,7 +183,8 @@ class IdentityScorer(Scorer):
 
 
 class LandmarkScorer(Scorer):
-    """LMD: mean distance of the 98 AWing landmarks of restored and GT faces."""
+    """LMD: mean distance of the 98 AWing landmarks of restored and GT faces; the GT landmarks are computed once
+    per test set (metrics.gt_cache)."""
 
     columns = (Column("lmd", "LMD↓", False),)
 
@@ -187,12 +192,14 @@ class LandmarkScorer(Scorer):
         super().__init__()
         self.weights = weights
         self.detector: LandmarkDetector  # set by setup
+        self.gt_outputs = GTOutputs()
 
     def setup(self, device: torch.device, test_set: SetInfo) -> None:
         self.detector = LandmarkDetector(build_awing(self.weights)).to(device)
+        self.gt_outputs.clear()
 
     def score(self, restored: torch.Tensor, gt: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        return {"lmd": landmark_distance(self.detector(restored), self.detector(_needs(gt)))}
+        return {"lmd": landmark_distance(self.detector(restored), self.gt_outputs.get(_needs(gt), self.detector))}
 
 
 class FIDScorer(Scorer):
