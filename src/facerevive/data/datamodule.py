@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from facerevive.data.pipeline import DegradationPipeline
 from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
+from facerevive.data.worker_threads import limit_worker_threads
 
 DatasetLike = Dataset | Callable[[], Dataset] | None
 
@@ -107,12 +108,13 @@ class FaceDataModule(L.LightningDataModule):
         return self.datasets[split]
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        """Worker settings shared by every loader."""
+        """Worker settings shared by every loader; each worker process runs on one thread (`limit_worker_threads`)."""
         workers = self._settings.num_workers
         kwargs: dict[str, Any] = {
             "num_workers": workers,
             "persistent_workers": self._settings.persistent_workers and workers > 0,
             "pin_memory": self._settings.pin_memory,
+            "worker_init_fn": limit_worker_threads if workers > 0 else None,
         }
         if workers > 0 and self._settings.prefetch_factor is not None:
             kwargs["prefetch_factor"] = self._settings.prefetch_factor

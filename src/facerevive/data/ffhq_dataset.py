@@ -35,6 +35,7 @@ from facerevive.data import component_boxes as cb
 from facerevive.data.image_io import to_chw_tensor
 from facerevive.data.pipeline import DegradationPipeline
 from facerevive.data.sources import ImageSource, first_good_face, open_source, stem
+from facerevive.data.worker_threads import limit_worker_threads
 
 
 def _distributed_rank() -> int:
@@ -105,6 +106,7 @@ class FFHQDegradationDataset(Dataset):
             self.box_keys = self._match_box_keys(component_path, self.boxes)
         self.bad_files: dict[str, str] = {}
         self._rng_owner: tuple[int, int] | None = None
+        self._threads_limited_in: int | None = None
         if check_images:
             self._check_all()
 
@@ -148,6 +150,14 @@ class FFHQDegradationDataset(Dataset):
             self.pipeline.reseed(int(seed.generate_state(1, np.uint64)[0]))
             self._rng_owner = token
 
+    def _limit_threads_in_worker(self) -> None:
+        """In a DataLoader worker, once per process: one thread for OpenCV and BLAS (`limit_worker_threads`), also
+        when the loader is not `FaceDataModule`'s (which sets it as its `worker_init_fn`)."""
+        pid = os.getpid()
+        if self._threads_limited_in != pid and torch.utils.data.get_worker_info() is not None:
+            limit_worker_threads()
+            self._threads_limited_in = pid
+
     def _load(self, index: int) -> tuple[int, np.ndarray]:
         """The GT at `index`, or at the next good index: bad files are counted and warned about once each."""
         return first_good_face(self.source, index, self.bad_files, self.out_size, self.resize_gt)
@@ -178,6 +188,7 @@ class FFHQDegradationDataset(Dataset):
 
     def generate(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """One sample and the parameters drawn for it ({'index', 'hflip', 'applied': [(step, params)]})."""
+        self._limit_threads_in_worker()
         self._ensure_rng()
         index, gt = self._load(index)
         flipped = self.use_hflip and bool(self.pipeline.rng.random() < 0.5)
