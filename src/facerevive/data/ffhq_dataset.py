@@ -151,7 +151,7 @@ class FFHQDegradationDataset(Dataset):
             self._rng_owner = token
 
     def _limit_threads_in_worker(self) -> None:
-        """In a DataLoader worker, once per process: one thread for OpenCV and BLAS (`limit_worker_threads`), also
+        """In a DataLoader worker, once per process: one thread for torch and BLAS/OpenMP (`limit_worker_threads`), also
         when the loader is not `FaceDataModule`'s (which sets it as its `worker_init_fn`)."""
         pid = os.getpid()
         if self._threads_limited_in != pid and torch.utils.data.get_worker_info() is not None:
