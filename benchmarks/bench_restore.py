@@ -15,9 +15,10 @@ aligned faces (restored as aligned=true does). The share of FaceRevive's time sp
 printed last: it bounds what overlapping detection and paste-back with the network could save.
 
 With --onnx the same network is exported (activation-form modulated conv, noise as inputs, dynamic batch) and
-run through onnxruntime in the same pipeline as extra columns: fp32, and fp16 with --onnx-fp16 (a GPU format;
-on the CPU onnxruntime falls back to slow kernels). The fp16 export's error against the fp32 PyTorch network on
-the same faces and noise is printed (max abs in uint8 levels and PSNR of the restored faces).
+run through onnxruntime in the same pipeline as extra columns: fp32, and fp16 with --onnx-fp16 (on the CPU
+onnxruntime runs the ops it has no fp16 kernel for in fp32 between casts). The fp16 export's error against the
+fp32 PyTorch network on the same faces and noise is printed (max abs in uint8 levels and PSNR of the restored
+faces).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.reference import import_reference  # noqa: E402
 
+from facerevive.data.sources import IMAGE_EXTENSIONS  # noqa: E402
 from facerevive.restore import FaceRestorer, RestorePipeline, TinyRetinaFaceDetector, photo_from_array  # noqa: E402
 from facerevive.restore.build import build_network  # noqa: E402
 from facerevive.restore.network import PRECISIONS  # noqa: E402
@@ -128,7 +130,7 @@ def restored_error(reference: list[torch.Tensor], other: FaceRestorer, faces: li
 
 def aligned_faces(folder: Path, size: int) -> list[np.ndarray]:
     """The images of `folder` as aligned faces of the network's size (resized as aligned=true does)."""
-    faces = [cv2.imread(str(path)) for path in sorted(folder.iterdir()) if path.suffix.lower() in (".png", ".jpg")]
+    faces = [cv2.imread(str(path)) for path in sorted(folder.iterdir()) if path.suffix.lower() in IMAGE_EXTENSIONS]
     return [face if face.shape[:2] == (size, size) else cv2.resize(face, (size, size)) for face in faces]
 
 
@@ -164,7 +166,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--onnx", action="store_true", help="add onnxruntime columns (the same network exported)")
-    parser.add_argument("--onnx-fp16", action="store_true", help="with --onnx: an fp16 export too (GPU format)")
+    parser.add_argument("--onnx-fp16", action="store_true", help="with --onnx: an fp16 export too")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -71,13 +71,14 @@ def test_bad_options_are_one_line_and_exit_2(compose, capsys, monkeypatch, args,
     assert len([line for line in err.splitlines() if line.startswith("restore:")]) == 1
 
 
+def run_restore_script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python restore.py <args>` from the checkout, its run folders under `tmp_path`."""
+    command = [sys.executable, "restore.py", *args, f"paths.log_dir={tmp_path}"]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+
+
 def test_an_unsupported_official_flag_is_one_line_from_the_script(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "restore.py", "--suffix", "_r", f"paths.log_dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_restore_script(tmp_path, "--suffix", "_r")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("restore: --suffix: FaceRevive names every output after its input")
 

@@ -10,8 +10,6 @@ which is what sets the gap.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.reference import import_reference
+from test_restore_cli import run_restore_script
 from torchvision.transforms.functional import normalize
 
 from facerevive.cli.restore_options import OptionError, translate_official_flags
@@ -117,12 +116,7 @@ def test_device_refusal_is_one_line_before_a_model_is_built(compose, capsys, mon
 
 
 def test_invalid_precision_from_the_script_is_one_line_and_exit_2(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "restore.py", "input=x.jpg", "precision=fp8", f"paths.log_dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_restore_script(tmp_path, "input=x.jpg", "precision=fp8")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         "restore: precision='fp8': allowed values are fp32 | bf16 | fp16 (facerevive-restore --help lists the options)"

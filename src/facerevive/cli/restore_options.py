@@ -54,8 +54,9 @@ def translate_official_flags(args: list[str]) -> list[str]:
         flag, sep, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         if flag in UNSUPPORTED_FLAGS:
             raise OptionError(f"{flag}: {UNSUPPORTED_FLAGS[flag]}")
-        if arg.partition("=")[0] in RENAMED_OPTIONS:
-            raise OptionError(f"{arg}: this option is now {RENAMED_OPTIONS[arg.partition('=')[0]]}")
+        renamed = RENAMED_OPTIONS.get(arg.partition("=")[0])
+        if renamed is not None:
+            raise OptionError(f"{arg}: this option is now {renamed}")
         if flag in SWITCH_FLAGS:
             out.append(f"{SWITCH_FLAGS[flag]}=true")
         elif flag in VALUE_FLAGS:

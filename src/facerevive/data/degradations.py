@@ -84,10 +84,10 @@ def _dense_cost_ms(size: int, large: bool) -> float:
     return min(_direct_cost_ms(size), 5.0 if large else 10.3)
 
 
-def _dense(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """One 2-D correlation with `kernel`: `_correlate_dft` where it is the cheapest, else `cv2.filter2D`."""
+def _dense(img: np.ndarray, kernel: np.ndarray, large: bool) -> np.ndarray:
+    """One 2-D correlation with `kernel`: `_correlate_dft` where it is the cheapest, else `cv2.filter2D`
+    (`large`: the image's shorter side is at least DFT_MIN_SIDE)."""
     size = kernel.shape[0]
-    large = min(img.shape[:2]) >= DFT_MIN_SIDE
     if large and _dense_cost_ms(size, large) < _direct_cost_ms(size):
         return _correlate_dft(img, kernel)
     return cv2.filter2D(img, -1, kernel)
@@ -164,8 +164,9 @@ def blur(img: np.ndarray, kernel: np.ndarray, tolerance: float = BLUR_TOLERANCE)
         if np.abs(kernel - approx).sum() <= tolerance / 2:
             rank = r + 1
             break
-    if rank * _separable_cost_ms(size) >= _dense_cost_ms(size, min(img.shape[:2]) >= DFT_MIN_SIDE):
-        return _dense(img, kernel)
+    large = min(img.shape[:2]) >= DFT_MIN_SIDE
+    if rank * _separable_cost_ms(size) >= _dense_cost_ms(size, large):
+        return _dense(img, kernel, large)
     terms = [(u[:, r] * np.sqrt(s[r]), vt[r] * np.sqrt(s[r])) for r in range(rank)]
     symmetric = [(_symmetrize(column), _symmetrize(row)) for column, row in terms]
     # Equal singular values could mix symmetric and antisymmetric vectors; keep the symmetrised terms only when

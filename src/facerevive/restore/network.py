@@ -36,12 +36,16 @@ def face_size_of(net: nn.Module) -> int:
     return 1 << log_size
 
 
+def is_exported(net: nn.Module) -> bool:
+    """Whether `net` is an exported network run by a runtime (it lists its noise maps as `noise_map_shapes`)."""
+    return hasattr(net, "noise_map_shapes")
+
+
 def noise_shapes(net: nn.Module) -> list[tuple[int, ...]]:
     """Shapes (1, 1, h, w) of the StyleGAN2 decoder's per-layer noise maps, in the order the layers run (an
-    exported network run by a runtime lists them as `noise_map_shapes`)."""
-    exported = getattr(net, "noise_map_shapes", None)
-    if exported is not None:
-        return list(exported)
+    exported network lists them itself)."""
+    if is_exported(net):
+        return list(cast(Any, net).noise_map_shapes)
     decoder = cast(Any, net).stylegan_decoder
     return [tuple(getattr(decoder.noises, f"noise{i}").shape) for i in range(decoder.num_layers)]
 
@@ -120,7 +124,7 @@ class FaceRestorer:
             raise ValueError(f"noise must be 'random' or 'fixed', got {noise!r}")
         self.device = resolve_device(device)
         problem = precision_problem(precision, self.device)
-        if problem is None and precision != "fp32" and hasattr(net, "noise_map_shapes"):
+        if problem is None and precision != "fp32" and is_exported(net):
             problem = "an exported network runs in the dtype it was exported in (facerevive-export dtype=)"
         if problem is not None:
             raise ValueError(f"precision={precision}: {problem}")
