@@ -20,6 +20,8 @@ _.init_parsing_model
 # Lightning reads these flags of the module and the trainer (models.base).
 _.automatic_optimization
 _.should_stop
+# A Lightning Strategy hook (models.ddp).
+_.configure_ddp
 
 # Test helpers: torch backend flags, Hydra's job number, an attribute the reference shim puts on basicsr's module,
 # and a callback named only as a `_target_` on a train.py command line.
