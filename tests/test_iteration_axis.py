@@ -86,6 +86,9 @@ def check_lr_rows_line_up(cfg, recorder: RunRecorder, lr: float, gamma: float) -
     for row, expected in zip(lr_rows, [lr, lr * gamma], strict=True):
         rates = [float(value) for key, value in row.items() if key.startswith("lr-")]
         assert rates and rates == pytest.approx([expected] * len(rates), rel=1e-6), row
+    # The module's own lr/g: the rate each iteration trained at, the monitor's figure at the same step.
+    own = [(int(row["step"]), float(row["lr/g"])) for row in rows if "lr/g" in row]
+    assert own == [(1, pytest.approx(lr, rel=1e-6)), (2, pytest.approx(lr * gamma, rel=1e-6))]
 
     assert recorder.step_metric("*") == ITERATION_AXIS
     assert not [row for row in recorder.rows if "trainer/global_step" in row]

@@ -331,12 +331,13 @@ class GFPGANModule(IterationModule):
         start = time.perf_counter()
         with self.rng.active(self.device, self.global_rank):
             losses = self.train_iteration(batch, self.iteration)
-        self.step_schedulers()
-        batch_size = batch["lq"].shape[0]
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, batch_size=batch_size)
+        # The rates this iteration trained at (as BasicSR logs them), read before the schedulers move on.
         lrs = {"lr/g": self._lr("g"), "lr/d": self._lr("d")}
         if self.use_components:
             lrs["lr/d_component"] = self._lr("d_left_eye")
+        self.step_schedulers()
+        batch_size = batch["lq"].shape[0]
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, batch_size=batch_size)
         self.log_dict(lrs, on_step=True, batch_size=batch_size)
         self.log("train/iteration", float(self.iteration), on_step=True, batch_size=batch_size)
         self.log("train/nonfinite_skipped", float(self.nonfinite.skipped), on_step=True, batch_size=batch_size)

@@ -220,12 +220,12 @@ class StyleGAN2Module(IterationModule):
         start = time.perf_counter()
         with self.rng.active(self.device, self.global_rank):
             losses = self.train_iteration(batch["gt"], self.iteration)
+        # The rates this iteration trained at (as BasicSR logs them), read before the schedulers move on.
+        progress = {"lr/g": self._lr("g"), "lr/d": self._lr("d")}
         self.step_schedulers()
         batch_size = batch["gt"].shape[0]
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, batch_size=batch_size)
-        progress = {
-            "lr/g": self._lr("g"),
-            "lr/d": self._lr("d"),
+        progress |= {
             "train/mean_path_length": float(self.mean_path_length),
             "train/iteration": float(self.iteration),
             "train/nonfinite_skipped": float(self.nonfinite.skipped),
