@@ -240,17 +240,34 @@ def check_demo(command: DocCommand, tmp_path: Path) -> None:
         load_settings(args)
 
 
+def makefile_install_words() -> set[str]:
+    """Every word (option, value, requirement) of the Makefile's pip commands in its .venv install recipe."""
+    recipe = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    words: set[str] = set()
+    for line in recipe.splitlines():
+        if "$(BIN)/pip install" in line:
+            words.update(shlex.split(line.split("$(BIN)/pip install", 1)[1]))
+    return words
+
+
 def check_pip_install(command: DocCommand, tmp_path: Path) -> None:
-    """`pip install .` / `pip install '.[extras]'`: every extra named is declared in pyproject.toml (the wheel's
-    install and a restore outside the checkout run in tests/test_packaging.py)."""
+    """`pip install [options] <what>`: the tree (`.` or `.[extras]`, every extra declared in pyproject.toml) or the
+    tools the Makefile's install recipe puts first, with only options that recipe uses. `make install` runs that
+    recipe in every CI run, so a documented install cannot drift from a tested one (the wheel's install and a
+    restore outside the checkout run in tests/test_packaging.py)."""
     import tomllib
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    (spec,) = command.argv[2:]
-    extras = re.fullmatch(r"\.(?:\[([\w,]+)\])?", spec)
-    assert extras, f"{command.source}: `{command.text}` installs {spec!r}, not this tree"
-    missing = set((extras.group(1) or "").split(",")) - set(declared) - {""}
-    assert not missing, f"{command.source}: extras {sorted(missing)} are not in pyproject.toml"
+    recipe = makefile_install_words()
+    for word in command.argv[2:]:
+        extras = re.fullmatch(r"\.(?:\[([\w,]+)\])?", word)
+        if extras:
+            missing = set((extras.group(1) or "").split(",")) - set(declared) - {""}
+            assert not missing, f"{command.source}: extras {sorted(missing)} are not in pyproject.toml"
+        else:
+            assert word in recipe, (
+                f"{command.source}: `{command.text}`: {word!r} is not in the Makefile's install recipe"
+            )
 
 
 def run_with_own_config_dir(command: DocCommand, tmp_path: Path) -> None:
