@@ -46,6 +46,9 @@ def recorder(monkeypatch: pytest.MonkeyPatch):
     recorder = RunRecorder(monkeypatch)
     yield recorder
     wandb.finish()
+    # W&B keeps one process-wide session with the environment it started under (WANDB_MODE=disabled here): end it,
+    # so that later tests' W&B settings (offline runs in their own directories) take effect.
+    wandb.teardown()
 
 
 def test_wandb_logs_the_step_as_iteration_and_plots_against_it(recorder: RunRecorder, tmp_path: Path) -> None:
