@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.benchmarks import run_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
 # One thread: on a shared CPU, two threads per process slow small ops down far more than they help.
 TINY = ["--size", "64", "--narrow", "0.25", "--style-feat", "64", "--rounds", "1", "--threads", "1"]
 
 
 @pytest.mark.slow
 def test_bench_train_tiny_prints_both_sides_profile_and_utilisation(tmp_path: Path) -> None:
-    figures_path = tmp_path / "figures.json"
-    done = subprocess.run(
-        [sys.executable, str(BENCH), *TINY, "--profile", "--json", str(figures_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+    out, figures = run_benchmark("bench_train.py", [*TINY, "--profile"], tmp_path, timeout=600)
     assert "| | official | FaceRevive | ratio |" in out
     assert "**amortised s/iteration**" in out and "x** |" in out
     assert "peak memory MiB" in out
@@ -33,7 +21,6 @@ def test_bench_train_tiny_prints_both_sides_profile_and_utilisation(tmp_path: Pa
     assert "## Utilisation (FaceRevive)" in out and "/ fp32 matmul peak" in out
     assert " 0 FLOP " not in out
 
-    figures = json.loads(figures_path.read_text())
     assert figures["ratio"] > 0
     assert all(figures["times_s"][side]["r1"] and figures["times_s"][side]["plain"] for side in figures["times_s"])
     assert (

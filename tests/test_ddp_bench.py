@@ -3,14 +3,11 @@ table printed and the weights compared (timings not checked)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.benchmarks import run_benchmark
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ddp.py"
 # Two iterations (one timed) without the perceptual and identity networks: the DDP machinery, not the losses.
 TINY = [
     "--iters",
@@ -28,20 +25,10 @@ TINY = [
 
 @pytest.mark.slow
 def test_bench_ddp_tiny_prints_both_strategies_and_their_ratio(tmp_path: Path) -> None:
-    figures_path = tmp_path / "figures.json"
-    done = subprocess.run(
-        [sys.executable, str(BENCH), *TINY, "--json", str(figures_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+    out, figures = run_benchmark("bench_ddp.py", TINY, tmp_path, timeout=300)
     assert "| | find_unused_parameters=True | UsedGradientsDDPStrategy | ratio |" in out
     assert "**mean s/iteration (R1 included)**" in out and "x** |" in out
     assert "identical weights after each round: yes" in out
-    figures = json.loads(figures_path.read_text())
     assert figures["world_size"] == 2 and figures["identical_weights"] is True
     assert [len(v) for v in figures["times_s"].values()] == [1, 1]
     assert figures["ratio"] > 0
