@@ -155,6 +155,27 @@ def run_restore(command: DocCommand, tmp_path: Path) -> None:
     assert "RANDOM" in out and list((tmp_path / "results" / "restored_imgs").iterdir())
 
 
+def run_paired_evaluate(command: DocCommand, tmp_path: Path) -> None:
+    """`evaluate.py dataset=paired dataset.root=<folder> ...` on a paired folder of that name that the test makes
+    (the sample faces degraded at 64 px), with the input and a tiny random network as methods: the report is
+    titled with the folder's name (or the command's dataset.name), never "CelebA-Test"."""
+    args = command.argv[2:]
+    (root_arg,) = [a for a in args if a.startswith("dataset.root=")]
+    root = tmp_path / Path(root_arg.removeprefix("dataset.root=")).name
+    sh(
+        [PYTHON, "-m", "facerevive.data.synthesize_testset", "--gt", str(SAMPLES), "--out", str(root), "--size", "64"],
+        tmp_path,
+    )
+    args = [f"dataset.root={root}" if a == root_arg else a for a in args]
+    tiny = ["methods=[input,random:gfpgan_v1.4]", f"random_overrides={TINY_RESTORE[0].split('=', 1)[1]}"]
+    run_dir = tmp_path / "run"
+    logs = [f"paths.log_dir={tmp_path / 'logs'}", f"hydra.run.dir={run_dir}"]
+    sh([PYTHON, "evaluate.py", *args, *tiny, *logs], tmp_path)
+    names = [a.removeprefix("dataset.name=") for a in args if a.startswith("dataset.name=")]
+    title = (run_dir / "metrics.md").read_text().splitlines()[0]
+    assert title == f"# {names[0] if names else root.name}", title
+
+
 def run_export(command: DocCommand, tmp_path: Path) -> None:
     """An export of random weights: run at the tiny size into a scratch folder; the written file is checked
     against PyTorch by the command itself."""
@@ -298,6 +319,7 @@ RULES: list[Rule] = [
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
     (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
     (r"^python restore\.py --help$", run_as_is),
+    (r"^python evaluate\.py dataset=paired ", run_paired_evaluate),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
     (r"^facerevive-(train|evaluate|restore|export)$", console_script),
     (r"^facerevive-demo( |$)", check_demo),

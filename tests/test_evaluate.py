@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import os
 import re
@@ -25,7 +26,7 @@ from facerevive.archs import ResNetArcFace
 from facerevive.cli.evaluate import run
 from facerevive.evaluation import MethodError, MethodKind, parse_method
 from facerevive.evaluation import methods as methods_module
-from facerevive.evaluation.methods import FOLDER_PREFIX, OURS_PREFIX, latest_quickstart_checkpoint
+from facerevive.evaluation.methods import FOLDER_PREFIX, OURS_PREFIX, latest_finished_checkpoint
 from facerevive.evaluation.report import MethodResult, Results, best_rows, format_value, markdown
 from facerevive.evaluation.runner import SettingError, evenly_spaced
 from facerevive.metrics import Column, Scorer
@@ -162,11 +163,18 @@ def test_folder_method_names_the_missing_image(workspace, config):
     assert "face_02" in report.methods[0].error and str(folder) in report.methods[0].error
 
 
+def _run_checkpoint(runs: Path, name: str, iteration: int, total_iter: int) -> Path:
+    """A run folder's checkpoints/last.ckpt saying its iteration and its run's model.total_iter (as training
+    writes them)."""
+    ckpt = runs / name / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save({"iteration": iteration, "run_config": {"model": {"total_iter": total_iter}}}, ckpt)
+    return ckpt
+
+
 def test_method_specs_one_kind_per_prefix(tmp_path):
     runs = tmp_path / "runs"
-    ckpt = runs / "2026-01-02_10-00-00" / "checkpoints" / "last.ckpt"
-    ckpt.parent.mkdir(parents=True)
-    ckpt.write_bytes(b"x")
+    ckpt = _run_checkpoint(runs, "2026-01-02_10-00-00", 400, 400)
     assert parse_method("input", runs).kind is MethodKind.INPUT
     assert parse_method("gt", runs).is_reference_row
     official = parse_method("v1.4", runs)
@@ -185,12 +193,21 @@ def test_method_specs_one_kind_per_prefix(tmp_path):
         parse_method("ours:latest", tmp_path / "no_runs")
 
 
-def test_latest_quickstart_run_is_the_newest(tmp_path):
+def test_latest_run_is_the_newest_finished_one_and_says_so(tmp_path, caplog):
+    """ours:latest passes over a newer run that stopped early (a 1-iteration typo run) and names the one it
+    picked; with no finished run it says so in one line."""
     for date in ("2026-01-02_10-00-00", "2026-03-01_09-00-00", "2026-02-01_00-00-00"):
-        ckpt = tmp_path / date / "checkpoints" / "last.ckpt"
-        ckpt.parent.mkdir(parents=True)
-        ckpt.write_bytes(b"x")
-    assert latest_quickstart_checkpoint(tmp_path).parts[-3] == "2026-03-01_09-00-00"
+        _run_checkpoint(tmp_path, date, 120, 120)
+    _run_checkpoint(tmp_path, "2026-04-01_00-00-00", 1, 400)
+    with caplog.at_level(logging.INFO, logger="facerevive.evaluation.methods"):
+        picked = latest_finished_checkpoint(tmp_path)
+    assert picked.parts[-3] == "2026-03-01_09-00-00"
+    assert f"ours:latest is {picked} (iteration 120 of 120" in caplog.text
+    assert "2026-04-01_00-00-00 (unfinished: iteration 1 of 400)" in caplog.text
+    unfinished = tmp_path / "unfinished"
+    _run_checkpoint(unfinished, "2026-05-01_00-00-00", 1, 400)
+    with pytest.raises(MethodError, match=r"no finished run .* 2026-05-01_00-00-00 .*iteration 1 of 400"):
+        latest_finished_checkpoint(unfinished)
 
 
 def test_make_evaluate_without_quickstart_run_fails_with_one_clear_line(tmp_path):
@@ -444,7 +461,8 @@ def test_gallery_page_csvs_and_note(workspace, config):
     assert [c["text"] for c in scores["head"]] == ["Method", "PSNR (raw)↑", "SSIM (raw)↑"]  # LPIPS collapsed
     assert [r[0]["text"] for r in scores["rows"]] == ["Input", "GFPGAN v1.4", "GT"]
     input_psnr = report.methods[0].summary["psnr_raw"]
-    assert scores["rows"][0][1]["text"] == format_value("psnr_raw", input_psnr)
+    input_std = format_value("psnr_raw", report.methods[0].std("psnr_raw"))
+    assert scores["rows"][0][1]["text"] == f"{format_value('psnr_raw', input_psnr)} ± {input_std}"
     assert scores["rows"][2][1]["text"] == "∞"
     error = scores["rows"][1][1]
     assert error["colspan"] == 2 and error["text"] == "not computed: GFPGANv1.4.pth missing (make weights)"

@@ -21,6 +21,8 @@ from test_train import compose_cfg
 
 from facerevive.archs import StyleGAN2Discriminator, StyleGAN2Generator
 from facerevive.callbacks import PriorSamplesCallback
+from facerevive.callbacks.image_grid import LABEL_HEIGHT
+from facerevive.callbacks.prior_samples import psi_label
 from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.cli.train import run as train_run
 from facerevive.data.make_lmdb import make_lmdb
@@ -222,7 +224,13 @@ def test_callback_writes_grids_and_says_fid_not_computed(tmp_path: Path, monkeyp
     from torchvision.io import read_image
 
     strip = read_image(str(images / "truncation_00000002.png"))
-    assert strip.shape[1:] == (2 * 34 + 2, 3 * 34 + 2)  # 2 rows x 3 psi of 32 px with 2 px padding
+    # 2 rows x 3 psi of 32 px with 2 px padding, under a label strip naming each column's psi
+    assert strip.shape[1:] == (LABEL_HEIGHT + 2 * 34 + 2, 3 * 34 + 2)
+    labels = strip[:, :LABEL_HEIGHT].float().mean(0)
+    assert all((labels[:, 2 + 34 * c : 34 * (c + 1)] < 128).any() for c in range(3)), "a psi column has no label"
+    assert psi_label(0.5) == "psi 0.5"
+    samples = read_image(str(images / "samples_00000002.png"))
+    assert (samples[:, :LABEL_HEIGHT].float().mean(0) < 128).any(), "the sample grid has no label"
 
 
 def test_callback_fid_is_a_number_with_weights_and_statistics(tmp_path: Path) -> None:

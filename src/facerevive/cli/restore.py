@@ -20,6 +20,7 @@ from facerevive.cli.restore_options import OptionError, check_options, option_he
 from facerevive.restore.build import instantiate_pipeline, model_caveat
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.device import resolve_device
+from facerevive.utils.provenance import provenance
 from facerevive.weights import set_pretrained_dir
 
 log = logging.getLogger("restore")
@@ -57,12 +58,16 @@ def run(cfg: DictConfig) -> Summary:
         if "make weights" in str(exc):
             log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
         raise SystemExit(2) from exc
-    caveat = model_caveat(cfg.weights, pipeline.face_size)
+    record = provenance(cfg.weights, resolve_device(cfg.device))
+    caveat = model_caveat(cfg.weights, pipeline.face_size, record["weights"]["source"])
     if caveat is not None:
         log.warning("%s", caveat.message)
+    record["caveat"] = caveat.label if caveat else None
     output = to_absolute_path(cfg.output)
     make_runner = instantiate(cfg.runner, _partial_=True)
-    runner: RestoreRunner = make_runner(pipeline=pipeline, output=output, note=caveat.label if caveat else None)
+    runner: RestoreRunner = make_runner(
+        pipeline=pipeline, output=output, note=caveat.label if caveat else None, provenance=record
+    )
     try:
         summary = runner.run(to_absolute_path(str(cfg.input)))
     except OutputError as exc:

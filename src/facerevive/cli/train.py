@@ -280,7 +280,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                     )
                 raise interruption
         if trainer.is_global_zero:
-            summary = run_summary(trainer, Path(cfg.paths.output_dir))
+            summary = run_summary(trainer, Path(cfg.paths.output_dir), resumed_from=ckpt_path)
             print("\n".join(["", f"FaceRevive {cfg.task_name}: finished {model.iteration} iterations", *summary]))
     finally:
         import wandb

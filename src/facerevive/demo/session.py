@@ -35,6 +35,8 @@ from facerevive.restore.comparison import to_display
 from facerevive.restore.images import BadInputError, read_photo
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.runner import OutputError, RestoreRunner
+from facerevive.utils.device import resolve_device
+from facerevive.utils.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -181,11 +183,12 @@ class DemoRestorer:
         cfg = self.run_config(options, folder)
         inputs = self._copy_uploads(uploads, folder / "inputs")
         pipeline = self.pipeline(cfg)
-        caveat = model_caveat(options.weights, pipeline.face_size)
+        record = provenance(options.weights, resolve_device(cfg.device))
+        caveat = model_caveat(options.weights, pipeline.face_size, record["weights"]["source"])
         if caveat is not None:
             log.warning("%s", caveat.message)
         make_runner = instantiate(cfg.runner, _partial_=True)
-        runner: RestoreRunner = make_runner(pipeline=pipeline, note=caveat.label if caveat else None)
+        runner: RestoreRunner = make_runner(pipeline=pipeline, note=caveat.label if caveat else None, provenance=record)
         try:
             summary = runner.run(folder / "inputs")
         except OutputError as exc:

@@ -1,6 +1,7 @@
 """gallery.html: the scores as an HTML table, then every shown test image with each method's output.
 
-The scores table has one column per computed metric (best in bold, the GT row not ranked); the columns that were
+The scores table has one column per computed metric (mean ± standard deviation over the images; best in bold,
+a GT row not ranked), and the provenance of every row is listed under it; the columns that were
 not computed are named in one note, each reason once with its columns, instead of filling the table with "not
 computed". In the image table every face links to its full-size PNG (click to enlarge) and carries its own
 per-image scores. No script and no external file: the page opens from disk in any browser.
@@ -17,6 +18,8 @@ from facerevive.evaluation.report import (
     best_rows,
     format_value,
     image_notes,
+    provenance_lines,
+    spread,
     strip_not_computed,
 )
 from facerevive.metrics.scorers import Column
@@ -72,7 +75,8 @@ def scores_table(results: Results) -> list[str]:
             for column in columns:
                 text = _e(format_value(column.key, method.summary.get(column.key, math.nan)))
                 bold = row in best.get(column.key, set())
-                cells.append(f"<td><strong>{text}</strong></td>" if bold else f"<td>{text}</td>")
+                std = _e(spread(method, column.key))
+                cells.append(f"<td><strong>{text}</strong>{std}</td>" if bold else f"<td>{text}{std}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out += ["</tbody>", "</table>"]
     return out
@@ -152,10 +156,11 @@ def gallery_html(results: Results, rows: list[dict[str, str]], title: str) -> st
     notes = report_notes(results)
     if notes:
         out += ['<ul class="notes">', *[f"<li>{_e(note)}</li>" for note in notes], "</ul>"]
-    out.append(
-        f"<p>{len(results.images)} images. Best in bold (the GT row is not ranked); ↑ higher is better, "
-        "↓ lower is better.</p>"
-    )
+    out.append(f"<p>{_e(results.legend())}</p>")
+    provenance = provenance_lines(results)
+    if provenance:
+        out += ["<h2>Provenance</h2>", '<ul class="provenance">', *[f"<li>{_e(line)}</li>" for line in provenance]]
+        out.append("</ul>")
     shown = f"{len(rows)} of {len(results.images)} images" if len(rows) < len(results.images) else "every image"
     out += [
         f"<h2>Images ({_e(shown)}; click a face to enlarge it)</h2>",

@@ -3,7 +3,8 @@
 - `input`: the LQ image itself (resized to the GT size when they differ): the paper's "Input" row;
 - `gt`: the ground truth (the paper's "GT" row; paired sets only);
 - an official name (`gfpgan_v1`, `gfpgan_v1.2`, `gfpgan_v1.3`, `gfpgan_v1.4`) or `random:<name>`;
-- `ours:<checkpoint>`: a FaceRevive Lightning checkpoint or export; `ours:latest` is the newest quickstart run;
+- `ours:<checkpoint>`: a FaceRevive Lightning checkpoint or export; `ours:latest` is the newest finished run of
+  the task configured (`latest_task`, the quickstart by default), and the log says which one it picked;
 - `folder:<dir>`: images already restored by any tool, matched to the test set by file name.
 Network outputs are quantised to 8 bits, as the restored PNGs that every reference script reads. A restorer
 returns `Restored`: the faces at the GT size, the size each had before that resize (the report says when they
@@ -33,6 +34,7 @@ from facerevive.data import UnpairedImageDataset
 from facerevive.data.image_io import BadImageError
 from facerevive.data.sources import stem
 from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signed
+from facerevive.utils.provenance import checkpoint_progress
 from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
 from facerevive.weights.build import RANDOM_PREFIX
 
@@ -100,6 +102,13 @@ class MethodSpec:
         return _slug(self.target or self.kind.value)
 
     @property
+    def weights_spec(self) -> str | None:
+        """What the method's weights are, as `weights_record` reads it (None for methods without a network)."""
+        if self.kind is MethodKind.RANDOM:
+            return RANDOM_PREFIX + self.target
+        return self.target if self.kind in (MethodKind.OFFICIAL, MethodKind.OURS) else None
+
+    @property
     def is_reference_row(self) -> bool:
         """GT is shown for comparison and never marked best."""
         return self.kind is MethodKind.GT
@@ -115,12 +124,28 @@ class MethodSpec:
         return path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
 
 
-def latest_quickstart_checkpoint(runs_dir: Path) -> Path:
-    """`checkpoints/last.ckpt` of the newest run under `runs_dir` (the quickstart's runs), or a one-line error."""
-    runs = sorted(runs_dir.glob("*/checkpoints/last.ckpt")) if runs_dir.is_dir() else []
+def latest_finished_checkpoint(runs_dir: Path) -> Path:
+    """`checkpoints/last.ckpt` of the newest finished run under `runs_dir` (a task's runs folder; a run is
+    finished when its last checkpoint reached the run's `model.total_iter`), or a one-line error. The run picked
+    and the newer unfinished runs passed over are logged."""
+    runs = sorted(runs_dir.glob("*/checkpoints/last.ckpt"), reverse=True) if runs_dir.is_dir() else []
     if not runs:
         raise MethodError(f"no quickstart run with checkpoints/last.ckpt under {runs_dir}: run `make train` first")
-    return runs[-1]
+    passed_over: list[str] = []
+    for checkpoint in runs:
+        iteration, total = checkpoint_progress(checkpoint)
+        run = checkpoint.parent.parent.name
+        if iteration is not None and total is not None and iteration >= total:
+            for line in passed_over:
+                log.info("ours:latest passes over %s", line)
+            log.info("ours:latest is %s (iteration %d of %d, the newest finished run)", checkpoint, iteration, total)
+            return checkpoint
+        progress = "no iteration count" if iteration is None else f"iteration {iteration} of {total}"
+        passed_over.append(f"{run} (unfinished: {progress})")
+    raise MethodError(
+        f"no finished run under {runs_dir}: {len(passed_over)} unfinished, the newest {passed_over[0]}; finish one "
+        "(python train.py ckpt_path=last) or name its checkpoint with ours:<path>"
+    )
 
 
 def parse_method(text: str, quickstart_runs: Path) -> MethodSpec:
@@ -137,7 +162,7 @@ def parse_method(text: str, quickstart_runs: Path) -> MethodSpec:
         return MethodSpec(text, MethodKind.FOLDER, str(folder))
     if text.startswith(OURS_PREFIX):
         target = text.removeprefix(OURS_PREFIX)
-        path = latest_quickstart_checkpoint(quickstart_runs) if target == LATEST else Path(target).expanduser()
+        path = latest_finished_checkpoint(quickstart_runs) if target == LATEST else Path(target).expanduser()
         if not path.is_file():
             raise MethodError(f"method {text!r}: checkpoint {path} does not exist")
         return MethodSpec(text, MethodKind.OURS, str(path))

@@ -1,4 +1,10 @@
-"""Write the report of an evaluation: Markdown table (the GFPGAN paper's Table 1 layout), CSV, JSON, HTML gallery.
+"""Write the report of an evaluation: Markdown table (the GFPGAN paper's Table 1 layout), CSV, JSON, HTML gallery,
+and a LaTeX (booktabs) table for a paper.
+
+Each cell is the method's score with, for metrics scored per image, the standard deviation over the images
+(sample standard deviation, n - 1); set-level metrics such as FID have none. The report names what made every
+row (weights file and SHA-256, iteration, random or not) and the software (FaceRevive version and git commit,
+torch and CUDA, device): `Results.software` and `MethodResult.weights` (facerevive.utils.provenance).
 
 `Results` holds everything: for each method its summary per column, notes, and per-image values; for each column
 either a number per method or the "not computed: ..." line that replaces it. The CSV files hold numbers only
@@ -34,6 +40,17 @@ class MethodResult:
     # Images not scored (name -> reason naming the file) and resizes to the GT size ("WxH -> WxH" -> count).
     bad_images: dict[str, str] = field(default_factory=dict)
     resized: dict[str, int] = field(default_factory=dict)
+    # The weights record of a network method (facerevive.utils.provenance.WeightsRecord.as_dict); None otherwise.
+    weights: dict[str, Any] | None = None
+
+    def std(self, key: str) -> float:
+        """The sample standard deviation of column `key` over the images scored (NaN with fewer than two, or for
+        a set-level metric)."""
+        values = [v[key] for v in self.per_image.values() if key in v and math.isfinite(v[key])]
+        if len(values) < 2:
+            return math.nan
+        mean = sum(values) / len(values)
+        return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 @dataclass
@@ -48,6 +65,20 @@ class Results:
     images: list[str] = field(default_factory=list)
     interrupted: str = ""  # why the evaluation stopped before its last method (the report keeps the rows done)
     note: str = ""  # what the reader must know about the test set (the dataset config's `note`)
+    software: dict[str, str] = field(default_factory=dict)  # facerevive.utils.provenance.software_record
+
+    @property
+    def has_reference_row(self) -> bool:
+        """Whether a GT row is shown (then the legend says it is not ranked)."""
+        return any(m.is_reference_row for m in self.methods)
+
+    def legend(self) -> str:
+        """The line under the table: images, what the cells are, what bold means."""
+        unranked = " (the GT row is not ranked)" if self.has_reference_row else ""
+        return (
+            f"{len(self.images)} images. Cells: mean ± standard deviation over the images (set-level metrics such as "
+            f"FID: the value). Best in bold{unranked}; ↑ higher is better, ↓ lower is better."
+        )
 
 
 def best_rows(results: Results) -> dict[str, set[int]]:
@@ -87,6 +118,38 @@ def cell(results: Results, row: int, column: Column) -> str:
     return format_value(column.key, method.summary.get(column.key, math.nan))
 
 
+def spread(method: MethodResult, key: str) -> str:
+    """' ± 1.23' (the standard deviation, formatted as the column), or "" where there is none."""
+    std = method.std(key)
+    return "" if math.isnan(std) or method.error else f" ± {format_value(key, std)}"
+
+
+def provenance_lines(results: Results) -> list[str]:
+    """What made the report: the software line, then one line per network method naming its weights."""
+    lines = []
+    if results.software:
+        sw = results.software
+        lines.append(
+            f"software: FaceRevive {sw.get('version')} (git {sw.get('git_commit')}), torch {sw.get('torch')}, "
+            f"CUDA {sw.get('cuda')}, device {sw.get('device')}"
+        )
+    for method in results.methods:
+        if method.weights is None:
+            continue
+        w = method.weights
+        if w.get("file") is None:
+            lines.append(f"{method.label}: RANDOM WEIGHTS ({w.get('spec')}, no file)")
+            continue
+        iteration = w.get("iteration")
+        progress = "iteration unknown" if iteration is None else f"iteration {iteration}"
+        if iteration is not None and w.get("total_iter"):
+            progress += f" of {w['total_iter']}"
+        random = "RANDOM WEIGHTS" if w.get("random_weights") else "trained weights"
+        source = f", exported from {w['source']}" if w.get("source") != w.get("spec") else ""
+        lines.append(f"{method.label}: {w.get('file')} (sha256 {w.get('sha256')}), {progress}, {random}{source}")
+    return lines
+
+
 def markdown(results: Results) -> str:
     best = best_rows(results)
     lines = [f"# {results.dataset}", ""]
@@ -100,7 +163,8 @@ def markdown(results: Results) -> str:
         cells = []
         for column in results.columns:
             text = cell(results, i, column)
-            cells.append(f"**{text}**" if i in best.get(column.key, set()) else text)
+            text = f"**{text}**" if i in best.get(column.key, set()) else text
+            cells.append(text + (spread(method, column.key) if column.key not in results.not_computed else ""))
         lines.append(f"| {method.label} | " + " | ".join(cells) + " |")
     notes = [f"- {label}: {msg}" for label, msg in _column_notes(results)]
     notes += [f"- {m.label}: {m.error}" for m in results.methods if m.error]
@@ -110,7 +174,10 @@ def markdown(results: Results) -> str:
         notes.append(f"- INTERRUPTED: {results.interrupted}; the methods after the last row did not run")
     if notes:
         lines += ["", *notes]
-    lines += ["", f"{len(results.images)} images. Best in bold (the GT row is not ranked); ↑ higher is better."]
+    lines += ["", results.legend()]
+    provenance = provenance_lines(results)
+    if provenance:
+        lines += ["", "## Provenance", "", *[f"- {line}" for line in provenance]]
     return "\n".join(lines) + "\n"
 
 
@@ -217,12 +284,15 @@ def json_text(results: Results) -> str:
         "not_computed": results.not_computed,
         "images": results.images,
         "interrupted": results.interrupted or None,
+        "software": results.software,
         "methods": [
             {
                 "label": m.label,
                 "slug": m.slug,
                 "error": m.error or None,
+                "weights": m.weights,
                 "summary": {k: _json_number(v) for k, v in m.summary.items()},
+                "std": {k: _json_number(m.std(k)) for k in m.summary if not math.isnan(m.std(k))},
                 "notes": {k: v for k, v in m.notes.items() if v},
                 "bad_images": m.bad_images,
                 "resized": m.resized,

@@ -6,20 +6,23 @@ from pathlib import Path
 
 from facerevive.evaluation.gallery_page import gallery_html
 from facerevive.evaluation.report import Results, csv_text, json_text, markdown, per_image_csv_text
+from facerevive.evaluation.report_latex import latex_table
 from facerevive.utils.files import atomic_write
 
 
 def write_report(results: Results, out_dir: Path, gallery_rows: list[dict[str, str]]) -> dict[str, Path]:
-    """Write metrics.md, metrics.csv, per_image.csv, metrics.json and gallery.html into `out_dir`; returns their
-    paths."""
+    """Write metrics.md, metrics.tex, metrics.csv, per_image.csv, metrics.json and gallery.html into `out_dir`;
+    returns their paths."""
     paths = {
         "markdown": out_dir / "metrics.md",
+        "latex": out_dir / "metrics.tex",
         "csv": out_dir / "metrics.csv",
         "per_image_csv": out_dir / "per_image.csv",
         "json": out_dir / "metrics.json",
         "html": out_dir / "gallery.html",
     }
     _write_utf8(paths["markdown"], markdown(results))
+    _write_utf8(paths["latex"], latex_table(results))
     _write_utf8(paths["csv"], csv_text(results))
     _write_utf8(paths["per_image_csv"], per_image_csv_text(results))
     _write_utf8(paths["json"], json_text(results))

@@ -37,13 +37,14 @@ from facerevive.evaluation.methods import (
 )
 from facerevive.evaluation.report import MethodResult, Results, cell
 from facerevive.evaluation.report_files import write_report
-from facerevive.evaluation.testsets import TestSet, load_test_set
+from facerevive.evaluation.testsets import TestSet, load_test_set, set_name
 from facerevive.metrics.assets import MissingWeightsError
 from facerevive.metrics.scorers import Column, Scorer
 from facerevive.utils.device import resolve_device
 from facerevive.utils.images import unit_to_uint8
 from facerevive.utils.instantiate import instantiate_loggers
 from facerevive.utils.progress import progress_bar
+from facerevive.utils.provenance import software_record, weights_record
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,8 @@ class Evaluation:
     def score(self, spec: MethodSpec) -> MethodResult:
         """One pass of `spec` over the set: restore, score, save; a method that cannot run gets its error."""
         result = MethodResult(spec.label, spec.slug, spec.is_reference_row)
+        if spec.weights_spec is not None:
+            result.weights = weights_record(spec.weights_spec).as_dict()
         torch.manual_seed(self.seed)
         try:
             restorer = self.open(spec)
@@ -265,7 +268,7 @@ def parse_methods(texts: Sequence[str], quickstart_runs: Path, dataset: DictConf
     if not specs:
         raise MethodError("methods=[...] is empty: name at least one method")
     if not dataset.paired and any(spec.kind is MethodKind.GT for spec in specs):
-        raise MethodError(f"method 'gt' needs a paired set; {dataset.name} has LQ images only")
+        raise MethodError(f"method 'gt' needs a paired set; {set_name(dataset)} has LQ images only")
     return specs
 
 
@@ -304,6 +307,7 @@ def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
         protocol=_plain_dict(cfg.metrics, "metrics"),
         images=test_set.names,
         note=str(cfg.dataset.get("note") or ""),
+        software=software_record(device),
     )
     if report.note:
         log.warning("%s: %s", test_set.name, report.note)

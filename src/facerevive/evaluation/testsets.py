@@ -94,6 +94,16 @@ def collate_checked(items: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
+def set_name(cfg: DictConfig) -> str:
+    """The test set's name in the report: `name`, or when it is null the name of its `root` folder (a user's
+    own set, configs/dataset/paired.yaml)."""
+    name = cfg.get("name")
+    if name:
+        return str(name)
+    root = Path(str(cfg.get("root") or "")).resolve()
+    return root.name or "test set"
+
+
 def synthesize_once(gt: str | Path, out: str | Path, seed: int, size: int, degradation: DictConfig) -> Path:
     """The paired set at `out` (lq/, hq/), created from the GT folder `gt` with the `degradation` pipeline
     config (`_target_`) if it is not there yet."""
@@ -127,15 +137,17 @@ def prepare_dataset(cfg: DictConfig) -> TestImages:
     except InstantiationException as exc:  # Hydra wraps the dataset's own error: keep a data error's message
         if not isinstance(exc.__cause__, SourceError | OSError):
             raise
-        raise DatasetError(f"test set {cfg.name}: {exc.__cause__}") from exc
+        raise DatasetError(f"test set {set_name(cfg)}: {exc.__cause__}") from exc
     expected = PairedImageDataset if cfg.paired else UnpairedImageDataset
     if not isinstance(dataset, expected):
         raise DatasetError(
-            f"test set {cfg.name}: images._target_ must build a {expected.__name__} (paired: {cfg.paired}), "
+            f"test set {set_name(cfg)}: images._target_ must build a {expected.__name__} (paired: {cfg.paired}), "
             f"got {type(dataset).__name__}"
         )
     if len(dataset) == 0:
-        raise DatasetError(f"test set {cfg.name} has no images ({OmegaConf.to_container(cfg.images, resolve=True)})")
+        raise DatasetError(
+            f"test set {set_name(cfg)} has no images ({OmegaConf.to_container(cfg.images, resolve=True)})"
+        )
     return dataset
 
 
@@ -147,4 +159,4 @@ def load_test_set(cfg: DictConfig) -> TestSet:
         gt_files = [Path(images.gt.path(gt_key)) for _, gt_key in images.pairs]
     else:
         names, gt_files = [stem(key) for key in images.lq.keys], []
-    return TestSet(str(cfg.name), isinstance(images, PairedImageDataset), images, names, gt_files)
+    return TestSet(set_name(cfg), isinstance(images, PairedImageDataset), images, names, gt_files)

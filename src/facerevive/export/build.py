@@ -16,11 +16,9 @@ from facerevive.archs.modconv import set_modconv_form
 from facerevive.export.graph import RestorationGraph
 from facerevive.export.metadata import ExportInfo
 from facerevive.export.onnx_export import FORMATS, export_onnx, export_torchscript, parse_batch
-from facerevive.restore.build import build_network, is_random_model
+from facerevive.restore.build import build_network
 from facerevive.restore.network import face_size_of, noise_shapes
-from facerevive.weights.build import official_name
-from facerevive.weights.download import sha256_of
-from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
+from facerevive.utils.provenance import export_metadata, weights_record
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +34,14 @@ class Export:
     info: ExportInfo
 
 
-def source_file(spec: str) -> Path | None:
-    """The weight file behind `spec` (a release name or a path); None for random networks."""
-    if is_random_model(spec):
-        return None
-    name = official_name(spec)
-    return weight_path(OFFICIAL_MODELS[name].weights) if name is not None else Path(spec)
-
-
 def describe(net: nn.Module, spec: str, graph: RestorationGraph, modconv: str, dtype: str, batch: str) -> ExportInfo:
-    """The metadata of an export of `net` built from `spec`."""
-    source = source_file(spec)
+    """The metadata of an export of `net` built from `spec` (with the provenance record of its weights)."""
+    record = weights_record(spec)
     return ExportInfo(
         architecture=type(net).__name__,
         net_g_config=dict(getattr(net, "config", {})),
         source=spec,
-        source_sha256=sha256_of(source) if source is not None else None,
+        source_sha256=record.sha256,
         noise=graph.noise,
         noise_shapes=noise_shapes(net) if graph.noise == "input" else [],
         modconv=modconv,
@@ -59,6 +49,7 @@ def describe(net: nn.Module, spec: str, graph: RestorationGraph, modconv: str, d
         batch=batch,
         fidelity=graph.fidelity,
         out_size=face_size_of(net),
+        provenance=export_metadata(record, "cpu"),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import facerevive
@@ -30,6 +30,9 @@ class ExportInfo:
     fidelity: float
     out_size: int
     opset: int | None = None
+    # The provenance record (facerevive.utils.provenance.export_metadata: random_weights, iteration, git_commit,
+    # torch, cuda, device), so that a restore from the export labels random or quickstart weights as PyTorch does.
+    provenance: Mapping[str, str] = field(default_factory=dict)
 
     def as_strings(self) -> dict[str, str]:
         """`facerevive.*` keys with string values."""
@@ -51,6 +54,7 @@ class ExportInfo:
         }
         if self.opset is not None:
             values["opset"] = str(self.opset)
+        values = {**self.provenance, **values}
         return {f"facerevive.{key}": str(value) for key, value in values.items()}
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 from facerevive.restore.build import ModelCaveat, build_pipeline, model_caveat
 from facerevive.restore.images import Photo, check_size, photo_from_array
 from facerevive.restore.pipeline import RestorePipeline, RestoreResult
+from facerevive.utils.provenance import weights_record
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ class Restorer:
     def __init__(self, weights: str = "gfpgan_v1.4", seed: int = 0, **options: Any) -> None:
         self.pipeline: RestorePipeline = build_pipeline(weights=weights, **options)
         self.seed = seed
-        self.caveat: ModelCaveat | None = model_caveat(weights, self.pipeline.face_size)
+        source = weights_record(weights, hash_file=False).source  # an export says what it was made from
+        self.caveat: ModelCaveat | None = model_caveat(weights, self.pipeline.face_size, source)
         if self.caveat is not None:
             log.warning("%s", self.caveat.message)
 

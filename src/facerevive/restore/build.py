@@ -46,17 +46,21 @@ class ModelCaveat:
     message: str
 
 
-def model_caveat(spec: str, face_size: int) -> ModelCaveat | None:
+def model_caveat(spec: str, face_size: int, source: str | None = None) -> ModelCaveat | None:
     """The caveat of the weights `spec` restoring `face_size` px faces: random weights, a quickstart checkpoint
-    (a run folder of the quickstart), or a model smaller than the releases; None for a full model."""
+    (a run folder of the quickstart), or a model smaller than the releases; None for a full model. `source` is
+    what an export (ONNX, safetensors) records it was made from: an export of random or quickstart weights gets
+    the caveat of those weights."""
     spec = str(spec)
-    if is_random_model(spec):
-        message = f"weights={spec} is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration"
+    origin = str(source or spec)
+    exported = f" (exported from {origin})" if origin != spec else ""
+    if is_random_model(origin):
+        message = f"weights={spec}{exported} is RANDOMLY INITIALISED: the outputs show the pipeline, not a restoration"
         return ModelCaveat("RANDOM WEIGHTS", message)
-    if QUICKSTART_TASK in Path(spec).parts:
+    if QUICKSTART_TASK in Path(origin).parts:
         return ModelCaveat(
             "QUICKSTART MODEL",
-            f"weights={spec} is a quickstart checkpoint ({face_size} px, trained minutes on a few faces): "
+            f"weights={spec}{exported} is a quickstart checkpoint ({face_size} px, trained minutes on a few faces): "
             "its faces show the training machinery, not a usable restoration",
         )
     if face_size < RELEASE_FACE_SIZE:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,10 +146,25 @@ def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, rotations)) if rotations or orientation in (2, 4, 5, 7) else image
 
 
-def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an image atomically, creating folders; raises OSError naming the file when the encoder fails."""
+# Where a PNG's text chunks go: after the signature (8 bytes) and the IHDR chunk (4 + 4 + 13 + 4 bytes).
+_PNG_AFTER_IHDR = 33
+
+
+def png_text_chunk(keyword: str, text: str) -> bytes:
+    """A PNG tEXt chunk (Latin-1 keyword and text, as the PNG specification requires)."""
+    data = keyword.encode("latin-1") + b"\0" + text.encode("latin-1", errors="replace")
+    return struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+
+
+def write_image(path: str | Path, image: np.ndarray, text: Mapping[str, str] | None = None) -> Path:
+    """Write an image atomically, creating folders; raises OSError naming the file when the encoder fails.
+    `text` is stored as PNG text chunks (keyword -> text) when the file is a PNG; other formats leave it out."""
     path = Path(path)
     ok, encoded = cv2.imencode(path.suffix, image)
     if not ok:
         raise OSError(f"could not encode {path}")
-    return atomic_write(path, encoded.tofile)
+    data = encoded.tobytes()
+    if text and path.suffix.lower() == ".png":
+        chunks = b"".join(png_text_chunk(key, value) for key, value in text.items())
+        data = data[:_PNG_AFTER_IHDR] + chunks + data[_PNG_AFTER_IHDR:]
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))

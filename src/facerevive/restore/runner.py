@@ -10,10 +10,13 @@ and the summary says so.
 from __future__ import annotations
 
 import glob
+import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,7 +34,7 @@ from facerevive.restore.images import (
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.smoothing import LandmarkSmoother
 from facerevive.restore.video_writer import RestoredVideoWriter
-from facerevive.utils.files import ensure_writable_dir
+from facerevive.utils.files import atomic_write_text, ensure_writable_dir
 from facerevive.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,10 @@ log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 OUTPUT_DIRS = ("restored_imgs", "cropped_faces", "restored_faces", "comparison", "cmp", "restored_videos")
 ANIMATED_AS_VIDEO = {".gif"}  # animated images that OpenCV's video reader decodes frame by frame
+# What made the outputs (weights file and SHA-256, iteration, versions, device), beside them in the output folder;
+# every PNG written also carries it as a text chunk under PNG_TEXT_KEY.
+PROVENANCE_FILE = "provenance.json"
+PNG_TEXT_KEY = "facerevive"
 
 
 class OutputError(OSError):
@@ -125,7 +132,8 @@ def expand_inputs(spec: str | Path, exclude: Path | None = None) -> list[Path]:
     paths = [p for p in paths if not p.name.startswith(".")]
     if exclude is not None:
         excluded = {(exclude / name).resolve() for name in OUTPUT_DIRS}
-        paths = [p for p in paths if not excluded.intersection(p.resolve().parents)]
+        record = (exclude / PROVENANCE_FILE).resolve()
+        paths = [p for p in paths if not excluded.intersection(p.resolve().parents) and p.resolve() != record]
     return paths
 
 
@@ -147,7 +155,9 @@ class RestoreRunner:
     """Writes, for each input photo `name`: restored_imgs/name.ext, cropped_faces/name_XX.png,
     restored_faces/name_XX.png (`save_faces`), comparison/name.jpg (input | restored, faces boxed when
     `comparison_boxes`) and cmp/name_XX.png (input crop | restored face) (`save_comparison`). A progress bar
-    runs over the inputs (and a video's frames) on stderr when `progress` and stderr is a terminal."""
+    runs over the inputs (and a video's frames) on stderr when `progress` and stderr is a terminal. With
+    `provenance` (facerevive.utils.provenance: weights, software), it is written as provenance.json in the output
+    folder and into every PNG's text chunk `facerevive`."""
 
     def __init__(
         self,
@@ -164,6 +174,7 @@ class RestoreRunner:
         max_side: int = 8000,
         max_output_megapixels: float | None = 300,
         progress: bool = True,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.output = Path(output)
@@ -178,6 +189,9 @@ class RestoreRunner:
         self.max_side = max_side
         self.max_output_megapixels = max_output_megapixels
         self.progress = progress
+        self.provenance = provenance
+        compact = json.dumps(provenance, sort_keys=True, separators=(",", ":")) if provenance else ""
+        self._png_text = {PNG_TEXT_KEY: compact} if provenance else None
         self.summary = Summary()
         self._inputs: set[Path] = set()
         self._used_names: set[str] = set()
@@ -186,6 +200,11 @@ class RestoreRunner:
         """Restore every input of `spec`; bad inputs are reported and skipped, never fatal. An output folder
         that cannot be written raises OutputError before any input is read."""
         check_writable(self.output)
+        if self.provenance is not None:
+            try:
+                atomic_write_text(self.output / PROVENANCE_FILE, json.dumps(self.provenance, indent=2) + "\n")
+            except OSError as exc:
+                raise OutputError(f"{self.output / PROVENANCE_FILE}: cannot write ({exc.strerror or exc})") from exc
         paths = expand_inputs(spec, exclude=self.output)
         if not paths:
             self.summary.skip(str(spec), f"{spec}: no input files matched")
@@ -222,7 +241,7 @@ class RestoreRunner:
         if path.resolve() in self._inputs:
             raise BadInputError(f"{path}: refusing to overwrite an input file")
         try:
-            write_image(path, image)
+            write_image(path, image, self._png_text)
         except OSError as exc:
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 

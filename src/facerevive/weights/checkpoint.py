@@ -89,11 +89,15 @@ def safe_load(path: str | Path, allowed: Sequence[Any] = (), mmap: bool = False)
         ) from exc
 
 
-def save_export_safetensors(export: Mapping[str, Any], path: str | Path) -> Path:
+def save_export_safetensors(
+    export: Mapping[str, Any], path: str | Path, provenance: Mapping[str, str] | None = None
+) -> Path:
     """Write an official-layout export ({'params', 'params_ema'[, 'net_g_config']}) as one .safetensors file.
 
     Layout: each state dict's tensors under the prefixes 'params.' / 'params_ema.'; the generator config
-    as JSON in the metadata under 'net_g_config'. Written atomically; `read_checkpoint` reads it back.
+    as JSON in the metadata under 'net_g_config', and the `provenance` strings (source, source_sha256,
+    random_weights, iteration, versions: facerevive.utils.provenance) as metadata of their own. Written
+    atomically; `read_checkpoint` reads it back.
     """
     from safetensors.torch import save_file
 
@@ -107,7 +111,7 @@ def save_export_safetensors(export: Mapping[str, Any], path: str | Path) -> Path
     }
     if not tensors:
         raise CheckpointError(f"{path}: an export needs 'params' or 'params_ema' state dicts, got {sorted(export)}")
-    metadata = {"format": "facerevive-export"}
+    metadata = {**(provenance or {}), "format": "facerevive-export"}
     if export.get("net_g_config") is not None:
         metadata["net_g_config"] = json.dumps(export["net_g_config"])
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
