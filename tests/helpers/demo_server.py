@@ -4,13 +4,16 @@ httpx, as any client or attacker can."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,9 @@ class CallResult:
 
     @property
     def message(self) -> str:
+        """The text a user reads: the error of a refused call (the page shows it as HTML), else the data as JSON."""
+        if isinstance(self.data, dict) and isinstance(self.data.get("error"), str):
+            return html.unescape(self.data["error"])
         return self.data if isinstance(self.data, str) else json.dumps(self.data)
 
 
@@ -132,3 +138,35 @@ def call(client: httpx.Client, api_name: str, data: list) -> CallResult:
             elif line.startswith("data: ") and event in ("complete", "error"):
                 return CallResult(event, json.loads(line.removeprefix("data: ")))
     raise AssertionError(f"{api_name}: the stream ended without an answer (last event {event!r})")
+
+
+def png_bomb(path: Path, width: int, height: int, color_type: int = 0, bit_depth: int = 1) -> Path:
+    """A valid, blank PNG of `width` x `height` px that is small on disk and huge once decoded (a decompression
+    bomb): its rows of zeros are compressed as they are made, so making it never holds the image in memory."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    channels = {0: 1, 2: 3}[color_type]  # gray, RGB
+    row = bytes(1 + (width * channels * bit_depth + 7) // 8)  # filter byte 0, then the row's samples
+    rows_per_block = max(1, (1 << 22) // len(row))
+    compressor = zlib.compressobj(9)
+    parts, left = [], height
+    while left > 0:
+        rows = min(rows_per_block, left)
+        parts.append(compressor.compress(row * rows))
+        left -= rows
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The peak resident memory of process `pid` so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")

@@ -184,6 +184,7 @@ class DemoRestorer:
         try:
             uploads = uploaded_photos(list(files or []), self.upload_dir, self.settings.max_photos)
             options = replace(options, weights=self.models.choose(options.weights))
+            self._check_pixels(uploads, options)
         except (RefusedUploadError, RefusedModelError) as exc:
             raise DemoError(str(exc)) from None
         with self._runs:
@@ -208,11 +209,6 @@ class DemoRestorer:
     def _restore_into(self, folder: Path, uploads: list[Path], options: PageOptions) -> DemoRun:
         cfg = self.run_config(options, folder)
         inputs = self._copy_uploads(uploads, folder / "inputs")
-        for _, copy in inputs.values():  # the copy is what the runner reads: checked after it is taken
-            try:
-                check_pixels(copy, float(cfg.upscale), self.settings.max_input_megapixels, cfg.max_output_megapixels)
-            except RefusedUploadError as exc:
-                raise DemoError(str(exc)) from None
         pipeline = self.pipeline(cfg)
         caveat = model_caveat(options.weights, pipeline.face_size)
         if caveat is not None:
@@ -232,6 +228,15 @@ class DemoRestorer:
         if caveat is not None:
             run.report.insert(0, f"{caveat.label}: {caveat.message}. {CAVEAT_ADVICE}")
         return run
+
+    def _check_pixels(self, uploads: list[Path], options: PageOptions) -> None:
+        """Refuse a photo with too many pixels, or too many at the page's upscale, from its header: before a run
+        folder is made or anything decoded. (An upload never changes: Gradio stores each one in a new folder.)"""
+        upscale = options.upscale if isinstance(options.upscale, int | float) and options.upscale > 0 else 1.0
+        limit = self.settings.option("max_output_megapixels")
+        for upload in uploads:
+            if upload.is_file():
+                check_pixels(upload, float(upscale), self.settings.max_input_megapixels, limit)
 
     def _new_run_folder(self) -> Path:
         """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order
