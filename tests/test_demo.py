@@ -15,10 +15,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.demo_server import png_bomb
 
 from facerevive.archs.gfpgan_clean_arch import StyleConvClean
-from facerevive.demo.launch import main
-from facerevive.demo.models import ModelMenu
+from facerevive.demo.launch import exposure_warning, main
+from facerevive.demo.models import ModelMenu, RefusedModelError
 from facerevive.demo.session import DemoError, DemoRestorer, PageOptions, safe_stem
 from facerevive.demo.settings import DEMO_CONFIG, DemoSettings, SettingsError, load_settings
 from facerevive.weights import set_pretrained_dir
@@ -244,3 +245,111 @@ def test_launcher_help_and_bad_setting(capsys):
     assert done.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("demo: nope: not a demo setting") and error.count("\n") == 1
+
+
+def test_only_files_inside_the_upload_folder_are_read(restorer, tmp_path):
+    secret = Path(shutil.copy(PHOTO, tmp_path / "secret.png"))
+    (inside,) = uploaded(restorer, PHOTO)
+    link = inside.parent / "link.png"
+    link.symlink_to(secret)
+    named = {
+        "outside": secret,
+        "missing": tmp_path / "missing.png",
+        "traversal": Path(str(inside.parent) + "/.." * 40 + str(secret)),
+        "link": link,
+    }
+    runs = set(restorer.work_dir.glob("run-*"))
+    for case, path in named.items():
+        with pytest.raises(DemoError) as error:
+            restorer.restore([path], PAGE)
+        assert str(error.value) == f"{path.name}: not a file uploaded to this demo", case
+    assert set(restorer.work_dir.glob("run-*")) == runs, "nothing was run"
+
+
+def test_pixel_limits_are_read_from_the_header_before_anything_is_decoded(restorer, tmp_path):
+    bomb = png_bomb(tmp_path / "blank.png", 7999, 7999, color_type=2, bit_depth=8)  # 187 kB, 192 MB decoded
+    before = cv2.imdecode
+    decoded = []
+    cv2.imdecode = lambda *args: decoded.append(args) or before(*args)  # type: ignore[assignment]
+    try:
+        with pytest.raises(DemoError, match=r"blank.png: 7999x7999 px \(64.0 MP\) is above this demo's limit of 25 MP"):
+            restorer.restore(uploaded(restorer, bomb), PAGE)
+    finally:
+        cv2.imdecode = before
+    assert decoded == [], "the bomb was decoded before it was refused"
+    big = uploaded(restorer, png_bomb(tmp_path / "huge.png", 60000, 60000))  # 3.6 gigapixels, 437 kB
+    with pytest.raises(DemoError, match=r"huge.png: more pixels than PIL opens, above this demo's limit of 25 MP"):
+        restorer.restore(big, PAGE)
+    wide = tmp_path / "wide.png"  # 8.4 MP, within the input limit; 134 MP at upscale 4, above the demo's 100 MP
+    cv2.imwrite(str(wide), np.zeros((2000, 4200, 3), np.uint8))
+    with pytest.raises(DemoError, match=r"wide.png: the output would be 134.4 MP at upscale 4, above this demo's"):
+        restorer.restore(uploaded(restorer, wide), replace(PAGE, upscale=4.0))
+
+
+def test_typed_models_only_with_the_option_and_only_inside_models_dir(tmp_path):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "mine.pth").write_bytes(b"weights")
+    (models_dir / "notes.txt").write_text("not a model")
+    outside = tmp_path / "outside.pth"
+    outside.write_bytes(b"\x80secret")
+    uploads = tmp_path / "uploads"
+    (uploads / "h").mkdir(parents=True)
+    (uploads / "h" / "crafted.pth").write_bytes(b"plain data")
+    (models_dir / "uploads").symlink_to(uploads)  # a link from the models folder into the demo's uploads
+
+    menu = ModelMenu(load_settings([*TINY_DEMO, f"models_dir={models_dir}"]), private_folders=(uploads,))
+    assert str(models_dir / "mine.pth") in [value for _, value in menu.choices()]
+    assert str(models_dir / "notes.txt") not in [value for _, value in menu.choices()]
+    with pytest.raises(RefusedModelError, match="not in this demo's model menu"):
+        menu.choose("mine.pth")  # typed, without allow_custom_models
+
+    menu = ModelMenu(
+        load_settings([*TINY_DEMO, f"models_dir={models_dir}", "allow_custom_models=true"]), private_folders=(uploads,)
+    )
+    assert menu.choose("mine.pth") == str(models_dir / "mine.pth")
+    refused = {
+        "outside": str(outside),
+        "missing": str(models_dir / "missing.pth"),
+        "traversal": f"{models_dir}/../outside.pth",
+        "not a model": "notes.txt",
+        "through a link into the uploads": "uploads/h/crafted.pth",
+        "a folder": str(models_dir),
+        "null byte": "mine.pth\x00",
+    }
+    messages = set()
+    for case, value in refused.items():
+        with pytest.raises(RefusedModelError) as error:
+            menu.choose(value)
+        messages.add(str(error.value).replace(value[:120], "<value>"))
+        assert "secret" not in str(error.value), case
+    assert messages == {"model <value>: not a model file of this demo's models folder"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["allow_custom_models=true"], "allow_custom_models=true: set models_dir= too"),
+        (["models_dir=/no/such/folder"], "models_dir=/no/such/folder: not a folder"),
+        (["allow_custom_models=yes"], "allow_custom_models='yes': allowed values are true and false"),
+        (["auth_env=FACEREVIVE_TEST_UNSET_LOGIN"], "the environment variable FACEREVIVE_TEST_UNSET_LOGIN must hold"),
+        (["max_queue=0"], "max_queue=0: allowed values are integers >= 1"),
+        (["max_input_megapixels=0"], "max_input_megapixels=0: allowed values are numbers > 0"),
+    ],
+)
+def test_security_settings_that_cannot_work(overrides, message):
+    with pytest.raises(SettingsError) as error:
+        load_settings(overrides)
+    assert message in str(error.value)
+
+
+def test_login_from_an_environment_variable_and_the_warning_off_loopback(monkeypatch):
+    monkeypatch.setenv("FACEREVIVE_TEST_LOGIN", "ann:s3cret:with-colon")
+    settings = load_settings(["auth_env=FACEREVIVE_TEST_LOGIN"])
+    assert settings.auth == ("ann", "s3cret:with-colon")
+    assert exposure_warning(settings) is None, "127.0.0.1 is reachable from this machine only"
+    warning = exposure_warning(load_settings(["server_name=0.0.0.0"]))
+    assert warning is not None and "other machines can reach this demo" in warning and "NO login" in warning
+    assert "asks a login" in str(
+        exposure_warning(load_settings(["server_name=0.0.0.0", "auth_env=FACEREVIVE_TEST_LOGIN"]))
+    )
