@@ -137,6 +137,15 @@ def test_server_paths_in_the_model_box_are_refused_alike(client, tmp_path, syste
     assert "secret" not in messages.pop()
 
 
+def test_page_values_that_are_not_data_are_refused(client):
+    (photo,) = upload(client, [PHOTO])
+    interpolation = restore_args([file_data(photo)], model="${oc.env:" + AUTH_ENV + "}")  # would print the login
+    refused(call(client, "restore", interpolation), "not in the list of choices", "not in this demo's model menu")
+    not_a_number = restore_args([file_data(photo)])
+    not_a_number[2] = float("nan")  # fidelity: JSON carries NaN, which passes every range check
+    refused(call(client, "restore", not_a_number), "fidelity=nan: not a finite number")
+
+
 def test_paths_of_files_never_uploaded_are_refused(client, demo, folder, tmp_path):
     (photo,) = upload(client, [PHOTO])
     upload_dir = Path(photo).parent.parent  # Gradio's upload folder: <folder>/<hash>/<name>

@@ -126,7 +126,8 @@ def file_data(path: str, name: str | None = None) -> dict:
 
 def call(client: httpx.Client, api_name: str, data: list) -> CallResult:
     """Call the endpoint `api_name` with `data` and wait for its answer."""
-    joined = client.post(f"/gradio_api/call/{api_name}", json={"data": data})
+    body = json.dumps({"data": data})  # as Python writes JSON: NaN and Infinity included, as an attacker may send
+    joined = client.post(f"/gradio_api/call/{api_name}", content=body, headers={"Content-Type": "application/json"})
     if joined.status_code != 200:
         return CallResult(str(joined.status_code), joined.json().get("detail", joined.text))
     event_id = joined.json()["event_id"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import tempfile
@@ -145,6 +146,10 @@ class DemoRestorer:
         for key, value in page.items():  # request values are data: an OmegaConf interpolation would be resolved
             if isinstance(value, str) and "${" in value:
                 raise DemoError(f"{key}: a page value cannot hold '${{'")
+        for key in ("fidelity", "upscale"):  # JSON carries NaN and Infinity, which no range check catches
+            value = getattr(options, key)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DemoError(f"{key}={value}: not a finite number")
         if isinstance(options.upscale, int | float) and options.upscale > self.settings.max_upscale:
             raise DemoError(f"upscale={options.upscale:g}: this demo upscales at most {self.settings.max_upscale:g}x")
         cfg = OmegaConf.merge(self.settings.restore, page, {"input": str(folder / "inputs")})
