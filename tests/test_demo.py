@@ -355,3 +355,19 @@ def test_login_from_an_environment_variable_and_the_warning_off_loopback(monkeyp
     assert "asks a login" in str(
         exposure_warning(load_settings(["server_name=0.0.0.0", "auth_env=FACEREVIVE_TEST_LOGIN"]))
     )
+
+
+def test_an_unexpected_error_shows_its_type_not_its_text(settings, tmp_path):
+    import gradio as gr
+
+    from facerevive.demo.app import build_app
+
+    class Broken(DemoRestorer):
+        def restore(self, files, options):
+            raise RuntimeError(f"cannot open {tmp_path}/private/file")
+
+    app = build_app(settings, Broken(settings, tmp_path / "work", tmp_path, ModelMenu(settings)))
+    (restore,) = [block.fn for block in app.fns.values() if block.name == "restore"]
+    with pytest.raises(gr.Error) as error:
+        restore([], "random:gfpgan_v1.4", 1.0, 2.0, "none", False, False, "random", 0)
+    assert error.value.message == "restoration failed (RuntimeError; the server's log says more)"
