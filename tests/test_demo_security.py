@@ -191,6 +191,18 @@ def test_eight_concurrent_clients_get_a_result_or_a_busy_refusal(demo):
     assert statuses.count("complete") <= 1 + MAX_QUEUE + 2, statuses  # one running, the queue, late arrivals
 
 
+def test_the_runs_inputs_and_results_are_not_served_by_path(client, system_temp):
+    (photo,) = upload(client, [PHOTO])
+    result = call(client, "restore", restore_args([file_data(photo)]))
+    assert result.status == "complete", result.data
+    run_files = [p for p in system_temp.rglob("run-*/*/*") if p.is_file()]  # inputs/, results/ (this machine's view)
+    assert run_files, "no run folder found in the demo's private folder"
+    for path in run_files[:5]:
+        assert client.get(f"/gradio_api/file={path}").status_code == 403, path
+    shown = result.data[0][1]["url"]  # the after image, served from Gradio's cache
+    assert client.get(shown).status_code == 200
+
+
 def test_sigterm_leaves_nothing_in_the_system_temp_folder(demo, client, system_temp):
     (photo,) = upload(client, [PHOTO])
     result = call(client, "restore", restore_args([file_data(photo)]))

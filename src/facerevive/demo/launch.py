@@ -37,7 +37,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @dataclass(frozen=True)
 class DemoFolders:
     """The demo's private folder (`root`, removed at exit) and what lives in it: Gradio's upload and cache folder
-    (GRADIO_TEMP_DIR), the process's temporary folder (TMPDIR), and the runs unless `work_dir` keeps them."""
+    (GRADIO_TEMP_DIR), the process's temporary folder (TMPDIR) with the files each run hands to Gradio (`pages`),
+    and the runs unless `work_dir` keeps them."""
 
     root: Path
     runs: Path
@@ -50,6 +51,12 @@ class DemoFolders:
     def temp(self) -> Path:
         return self.root / "tmp"
 
+    @property
+    def pages(self) -> Path:
+        """Each run's previews and zip: in the process's temp folder, from which Gradio takes a function's files
+        (copying them into its cache) without serving the folder itself, unlike `allowed_paths`."""
+        return self.temp / "pages"
+
 
 @contextlib.contextmanager
 def demo_folders(settings: DemoSettings) -> Iterator[DemoFolders]:
@@ -60,7 +67,7 @@ def demo_folders(settings: DemoSettings) -> Iterator[DemoFolders]:
     root = Path(tempfile.mkdtemp(prefix="facerevive-demo-", dir=settings.work_dir)).resolve()
     try:
         folders = DemoFolders(root, settings.work_dir.resolve() if settings.work_dir is not None else root / "runs")
-        for folder in (folders.uploads, folders.temp, folders.runs):
+        for folder in (folders.uploads, folders.temp, folders.pages, folders.runs):
             folder.mkdir(exist_ok=True)
         yield folders
     finally:
@@ -136,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from facerevive.demo.app import build_app
 
         models = ModelMenu(settings, private_folders=(folders.root,))
-        restorer = DemoRestorer(settings, folders.runs, folders.uploads, models)
+        restorer = DemoRestorer(settings, folders.runs, folders.uploads, models, page_dir=folders.pages)
         try:
             app = build_app(settings, restorer)
             app.queue(default_concurrency_limit=settings.concurrent_runs, max_size=settings.max_queue).launch(
@@ -145,9 +152,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 max_file_size=f"{settings.max_upload_mb:g}mb",
                 show_error=True,
                 auth=settings.auth,
-                # The runs' previews and zips are handed to Gradio, which copies them into its (private) cache;
-                # nothing else of the disk is served: the model folders are blocked outright.
-                allowed_paths=[str(folders.runs)],
+                # No allowed_paths: Gradio serves only its own (private) upload and cache folder; the runs'
+                # inputs and results are never served, and the model folders are blocked outright.
                 blocked_paths=[str(f) for f in (settings.pretrained_dir, settings.models_dir) if f is not None],
             )
         finally:

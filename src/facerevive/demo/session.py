@@ -123,11 +123,16 @@ class DemoRestorer:
     progress and refuses new ones, so the demo's folders can be removed at exit without a run writing into them.
     """
 
-    def __init__(self, settings: DemoSettings, work_dir: Path, upload_dir: Path, models: ModelMenu) -> None:
+    def __init__(
+        self, settings: DemoSettings, work_dir: Path, upload_dir: Path, models: ModelMenu, page_dir: Path | None = None
+    ) -> None:
         self.settings = settings
         self.work_dir = work_dir
         work_dir.mkdir(parents=True, exist_ok=True)
         self.upload_dir = upload_dir
+        # Where each run's previews and zip go (<page_dir>/<run>/), apart from its inputs and results: the files
+        # handed to Gradio, which copies them into its cache (launch.py keeps this folder private to the process).
+        self.page_dir = work_dir if page_dir is None else page_dir
         self.models = models
         self._pipelines: OrderedDict[str, RestorePipeline] = OrderedDict()
         self._runs = threading.Condition()
@@ -201,10 +206,10 @@ class DemoRestorer:
             try:
                 run = self._restore_into(folder, uploads, options)
             except BaseException:  # a failed run leaves nothing behind
-                shutil.rmtree(folder, ignore_errors=True)
+                self._remove_run(folder)
                 raise
             for stale in sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]:
-                shutil.rmtree(stale, ignore_errors=True)
+                self._remove_run(stale)
             return run
         finally:
             with self._runs:
@@ -243,6 +248,13 @@ class DemoRestorer:
             if upload.is_file():
                 check_pixels(upload, float(upscale), self.settings.max_input_megapixels, limit)
 
+    def _page_folder(self, folder: Path) -> Path:
+        return folder if self.page_dir == self.work_dir else self.page_dir / folder.name
+
+    def _remove_run(self, folder: Path) -> None:
+        shutil.rmtree(self._page_folder(folder), ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
     def _new_run_folder(self) -> Path:
         """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order
         (`work_dir` is not created again once the demo has removed it)."""
@@ -265,8 +277,9 @@ class DemoRestorer:
         return copies
 
     def _previews(self, inputs: dict[str, tuple[str, Path]], folder: Path, caveat: ModelCaveat | None) -> DemoRun:
-        results, previews = folder / "results", folder / "previews"
-        previews.mkdir()
+        page = self._page_folder(folder)
+        results, previews = folder / "results", page / "previews"
+        previews.mkdir(parents=True)
         max_side = self.settings.preview_max_side
         photos, faces = [], []
         for stem, (name, source) in inputs.items():
@@ -296,7 +309,7 @@ class DemoRestorer:
                 preview = previews / f"{stem}_face{index:02d}.png"
                 cv2.imwrite(str(preview), pair)
                 faces.append(FacePreview(f"{name}, face {index + 1}: input | restored", preview))
-        archive = self._zip(results, folder, caveat)
+        archive = self._zip(results, page, caveat)
         return DemoRun(photos, faces, archive, caveat)
 
     @staticmethod
