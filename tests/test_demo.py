@@ -18,7 +18,7 @@ import torch
 from helpers.demo_server import png_bomb
 
 from facerevive.archs.gfpgan_clean_arch import StyleConvClean
-from facerevive.demo.launch import exposure_warning, main
+from facerevive.demo.launch import demo_folders, exposure_warning, main
 from facerevive.demo.models import ModelMenu, RefusedModelError
 from facerevive.demo.session import DemoError, DemoRestorer, PageOptions, safe_stem
 from facerevive.demo.settings import DEMO_CONFIG, DemoSettings, SettingsError, load_settings
@@ -371,3 +371,15 @@ def test_an_unexpected_error_shows_its_type_not_its_text(settings, tmp_path):
     with pytest.raises(gr.Error) as error:
         restore([], "random:gfpgan_v1.4", 1.0, 2.0, "none", False, False, "random", 0)
     assert error.value.message == "restoration failed (RuntimeError; the server's log says more)"
+
+
+def test_the_private_folder_is_inside_work_dir_and_removed_at_exit_keeping_the_runs(tmp_path):
+    settings = load_settings([f"work_dir={tmp_path / 'kept'}"])
+    # KeyboardInterrupt is what SIGTERM raises in the demo (launch._stop).
+    with pytest.raises(KeyboardInterrupt), demo_folders(settings) as folders:
+        assert folders.root.parent == (tmp_path / "kept").resolve() and folders.runs == (tmp_path / "kept").resolve()
+        assert {folders.uploads, folders.temp, folders.pages} <= set(folders.root.rglob("*"))
+        (folders.runs / "run-1").mkdir()
+        (folders.uploads / "photo.png").write_bytes(b"a user's photo")
+        raise KeyboardInterrupt
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["run-1"], "only the kept run folders stay"
