@@ -51,3 +51,6 @@ _.summarize
 
 # PyAV's AudioFrame.sample_rate, set on the tone of the video test (tests/test_restore_video.py) for the encoder.
 _.sample_rate
+
+# tempfile.tempdir, set by the demo so every temporary file of its process lands in its private folder (demo.launch).
+_.tempdir

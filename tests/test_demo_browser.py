@@ -71,7 +71,6 @@ def demo_url(tmp_path_factory) -> Iterator[str]:
     env = {
         **os.environ,
         "GRADIO_ANALYTICS_ENABLED": "False",
-        "GRADIO_TEMP_DIR": str(folder / "gradio"),
         "FACEREVIVE_WEIGHTS_DIR": str(folder / "no_weights"),
         "OMP_NUM_THREADS": "1",  # the tiny network runs fastest on one thread when the CPUs are shared
     }
@@ -138,7 +137,7 @@ def test_upload_restore_fidelity_and_error_in_browser(demo_url, browser, tmp_pat
     page.goto(demo_url)
     page.wait_for_selector("#restore")
     intro = page.locator("#intro").inner_text()
-    assert "up to 8 photos" in intro and "300 MP" in intro and "32 px" in intro, intro
+    assert "up to 8 photos" in intro and "100 MP" in intro and "25 MP" in intro and "32 px" in intro, intro
 
     # Two photos and a broken file: the photos are restored, the broken file is listed with its reason.
     upload(page, [*PHOTOS, broken])

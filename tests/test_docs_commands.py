@@ -14,6 +14,7 @@ A command that matches no rule fails the test: add the command's check when you 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -21,6 +22,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import pytest
@@ -257,7 +259,13 @@ def check_demo(command: DocCommand, tmp_path: Path) -> None:
     args = command.argv[1:]
     if args in ([], ["--help"]):
         console_script(command, tmp_path)
-    else:
+        return
+    # What the operator prepares: the folder `models_dir=` names, the login variable `auth_env=` names.
+    values = dict(arg.split("=", 1) for arg in args if "=" in arg)
+    if "models_dir" in values:
+        (tmp_path / values["models_dir"]).mkdir(parents=True, exist_ok=True)
+    login = {values["auth_env"]: "docs:placeholder"} if "auth_env" in values else {}
+    with contextlib.chdir(tmp_path), mock.patch.dict(os.environ, login):
         load_settings(args)
 
 

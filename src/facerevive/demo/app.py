@@ -11,8 +11,9 @@ from typing import Any
 
 import gradio as gr
 
-from facerevive.demo.session import PHOTO_SUFFIXES, DemoError, DemoRestorer, DemoRun, PageOptions
+from facerevive.demo.session import DemoError, DemoRestorer, DemoRun, PageOptions
 from facerevive.demo.settings import DemoSettings
+from facerevive.demo.uploads import PHOTO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ def limits_text(settings: DemoSettings) -> str:
     output = f"at most {megapixels:g} MP" if megapixels is not None else "not limited"
     return (
         f"Limits: up to {settings.max_photos} photos a run, {settings.max_upload_mb:g} MB a file "
-        f"({', '.join(s.lstrip('.') for s in PHOTO_SUFFIXES)}); each photo's shorter side at least "
+        f"({', '.join(s.lstrip('.') for s in PHOTO_SUFFIXES)}); each photo at most "
+        f"{settings.max_input_megapixels:g} MP, its shorter side at least "
         f"{settings.option('min_side')} px and its longer side at most {settings.option('max_side')} px; "
         f"the restored photo (photo size x upscale) {output}. Previews are shrunk to "
         f"{settings.preview_max_side} px; the zip holds the full-size results."
@@ -66,12 +68,16 @@ def build_app(settings: DemoSettings, restorer: DemoRestorer) -> gr.Blocks:
             return run_outputs(restorer.restore(files, options))
         except DemoError as exc:  # the message is HTML in the page: file names are escaped
             raise gr.Error(html.escape(str(exc)), duration=None, print_exception=False) from exc
-        except Exception as exc:  # a bug or an unexpected failure: shown on the page too, with its type
-            log.exception("the demo run failed")
-            raise gr.Error(html.escape(f"restoration failed ({type(exc).__name__}: {exc})"), duration=None) from exc
+        except Exception as exc:  # a bug or an unexpected failure: its type on the page, its text (which may name
+            log.exception("the demo run failed")  # server files) only in the server's log
+            message = f"restoration failed ({type(exc).__name__}; the server's log says more)"
+            raise gr.Error(message, duration=None, print_exception=False) from exc
 
-    def show_photo(pairs: list[tuple[str, str]], event: gr.SelectData) -> tuple[str, str]:
-        return pairs[event.index]
+    def show_photo(pairs: list[tuple[str, str]], event: gr.SelectData) -> Any:
+        index = event.index  # sent by the client: only an index of this session's own results is taken
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(pairs):
+            return pairs[index]
+        return gr.skip()
 
     with gr.Blocks(title="FaceRevive demo", delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {TITLE}\n{limits_text(settings)}", elem_id="intro")
@@ -84,11 +90,13 @@ def build_app(settings: DemoSettings, restorer: DemoRestorer) -> gr.Blocks:
                     elem_id="photos",
                 )
                 model = gr.Dropdown(
-                    settings.model_choices(),
+                    restorer.models.choices(),
                     value=str(settings.option("weights")),
-                    allow_custom_value=True,
+                    allow_custom_value=settings.allow_custom_models,
                     label="Model",
-                    info="a GFPGAN release, or type the path of a FaceRevive checkpoint or export",
+                    info="a GFPGAN release, or type the path of a FaceRevive checkpoint or export in the models folder"
+                    if settings.allow_custom_models
+                    else "a GFPGAN release or one of this demo's models",
                     elem_id="model",
                 )
                 fidelity = gr.Slider(
@@ -159,7 +167,7 @@ def build_app(settings: DemoSettings, restorer: DemoRestorer) -> gr.Blocks:
         started = button.click(
             lambda: (None, [], [], None, "Restoring...", []), outputs=outputs, queue=False, show_progress="hidden"
         )
-        finished = started.then(restore, inputs=inputs, outputs=outputs, concurrency_limit=1)
+        finished = started.then(restore, inputs=inputs, outputs=outputs)  # queue limits: launch.py
         finished.failure(lambda: "**No result**: the message says why.", outputs=report)
         photos.select(show_photo, inputs=pairs, outputs=slider)
     return app

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -27,9 +29,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from facerevive.cli.restore_options import OptionError, check_options
-from facerevive.data.sources import IMAGE_EXTENSIONS
+from facerevive.demo.models import ModelMenu, RefusedModelError
 from facerevive.demo.previews import MIN_FACE_PREVIEW, enlarge, fit_to, shrink, with_banner
 from facerevive.demo.settings import DemoSettings
+from facerevive.demo.uploads import RefusedUploadError, check_pixels, uploaded_photos
 from facerevive.restore.build import ModelCaveat, instantiate_pipeline, model_caveat, pipeline_options
 from facerevive.restore.comparison import to_display
 from facerevive.restore.images import BadInputError, read_photo
@@ -40,8 +43,6 @@ from facerevive.utils.provenance import provenance
 
 log = logging.getLogger(__name__)
 
-# Still-image types the runner restores as photos (videos and animated GIFs are `facerevive-restore`'s job).
-PHOTO_SUFFIXES = IMAGE_EXTENSIONS
 # What the page adds to the caveat of a model that is not a full release (restore.build.model_caveat).
 CAVEAT_ADVICE = "Choose a release (make weights downloads them) for real restorations."
 
@@ -118,18 +119,47 @@ def _is_face_of(path: Path, stem: str) -> bool:
 class DemoRestorer:
     """Runs the demo's restorations, each into its own folder under `work_dir` (the newest `keep_runs` are kept).
 
+    A run reads only files inside `upload_dir` (the demo's private upload folder) and only the models of `models`.
     Built pipelines are cached by every option that shapes them except the fidelity, which is the restorer's
-    per-call weight; so moving the fidelity slider does not load the model again.
+    per-call weight; so moving the fidelity slider does not load the model again. `close` waits for the runs in
+    progress and refuses new ones, so the demo's folders can be removed at exit without a run writing into them.
     """
 
-    def __init__(self, settings: DemoSettings, work_dir: Path) -> None:
+    def __init__(
+        self, settings: DemoSettings, work_dir: Path, upload_dir: Path, models: ModelMenu, page_dir: Path | None = None
+    ) -> None:
         self.settings = settings
         self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.upload_dir = upload_dir
+        # Where each run's previews and zip go (<page_dir>/<run>/), apart from its inputs and results: the files
+        # handed to Gradio, which copies them into its cache (launch.py keeps this folder private to the process).
+        self.page_dir = work_dir if page_dir is None else page_dir
+        self.models = models
         self._pipelines: OrderedDict[str, RestorePipeline] = OrderedDict()
+        self._runs = threading.Condition()
+        self._running = 0
+        self._closed = False
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Refuse new runs and wait (at most `timeout` seconds) for those in progress to end."""
+        with self._runs:
+            self._closed = True
+            self._runs.wait_for(lambda: self._running == 0, timeout)
 
     def run_config(self, options: PageOptions, folder: Path) -> DictConfig:
         """configs/restore.yaml with the demo's changes, the page's options and this run's folders (checked)."""
-        cfg = OmegaConf.merge(self.settings.restore, asdict(options), {"input": str(folder / "inputs")})
+        page = asdict(options)
+        for key, value in page.items():  # request values are data: an OmegaConf interpolation would be resolved
+            if isinstance(value, str) and "${" in value:
+                raise DemoError(f"{key}: a page value cannot hold '${{'")
+        for key in ("fidelity", "upscale"):  # JSON carries NaN and Infinity, which no range check catches
+            value = getattr(options, key)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DemoError(f"{key}={value}: not a finite number")
+        if isinstance(options.upscale, int | float) and options.upscale > self.settings.max_upscale:
+            raise DemoError(f"upscale={options.upscale:g}: this demo upscales at most {self.settings.max_upscale:g}x")
+        cfg = OmegaConf.merge(self.settings.restore, page, {"input": str(folder / "inputs")})
         assert isinstance(cfg, DictConfig)
         cfg.output = str(folder / "results")
         try:
@@ -150,7 +180,11 @@ class DemoRestorer:
             try:
                 pipeline = instantiate_pipeline(cfg.pipeline)
             except (OSError, RuntimeError, ValueError, TypeError, InstantiationException) as exc:
-                raise DemoError(f"model {cfg.weights}: {exc}") from exc
+                if self.models.in_menu(str(cfg.weights)):  # the operator's model: the reason helps them
+                    raise DemoError(f"model {cfg.weights}: {exc}") from exc
+                log.warning("typed model %s could not be built: %s", cfg.weights, exc)
+                reason = "could not be loaded (the server's log says why)"
+                raise DemoError(f"model {Path(cfg.weights).name}: {reason}") from None
         self._pipelines[key] = pipeline
         while len(self._pipelines) > self.settings.cached_pipelines:
             self._pipelines.popitem(last=False)
@@ -159,25 +193,30 @@ class DemoRestorer:
 
     def restore(self, files: Sequence[str | Path] | None, options: PageOptions) -> DemoRun:
         """Restore the uploaded `files` with `options`; DemoError when nothing can be restored."""
-        uploads = [Path(f) for f in files or []]
-        if not uploads:
-            raise DemoError("upload one or more photos first")
-        if len(uploads) > self.settings.max_photos:
-            raise DemoError(
-                f"{len(uploads)} photos uploaded: the demo restores at most {self.settings.max_photos} at once"
-            )
-        wrong = [p.name for p in uploads if p.suffix.lower() not in PHOTO_SUFFIXES]
-        if wrong:
-            raise DemoError(f"{', '.join(wrong)}: not a photo type the demo takes ({' '.join(PHOTO_SUFFIXES)})")
-        folder = self._new_run_folder()
         try:
-            run = self._restore_into(folder, uploads, options)
-        except BaseException:  # a failed run leaves nothing behind
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        for stale in sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]:
-            shutil.rmtree(stale, ignore_errors=True)
-        return run
+            uploads = uploaded_photos(list(files or []), self.upload_dir, self.settings.max_photos)
+            options = replace(options, weights=self.models.choose(options.weights))
+            self._check_pixels(uploads, options)
+        except (RefusedUploadError, RefusedModelError) as exc:
+            raise DemoError(str(exc)) from None
+        with self._runs:
+            if self._closed:
+                raise DemoError("the demo is stopping: no new runs")
+            self._running += 1
+        try:
+            folder = self._new_run_folder()
+            try:
+                run = self._restore_into(folder, uploads, options)
+            except BaseException:  # a failed run leaves nothing behind
+                self._remove_run(folder)
+                raise
+            for stale in sorted(self.work_dir.glob("run-*"))[: -self.settings.keep_runs]:
+                self._remove_run(stale)
+            return run
+        finally:
+            with self._runs:
+                self._running -= 1
+                self._runs.notify_all()
 
     def _restore_into(self, folder: Path, uploads: list[Path], options: PageOptions) -> DemoRun:
         cfg = self.run_config(options, folder)
@@ -203,9 +242,25 @@ class DemoRestorer:
             run.report.insert(0, f"{caveat.label}: {caveat.message}. {CAVEAT_ADVICE}")
         return run
 
+    def _check_pixels(self, uploads: list[Path], options: PageOptions) -> None:
+        """Refuse a photo with too many pixels, or too many at the page's upscale, from its header: before a run
+        folder is made or anything decoded. (An upload never changes: Gradio stores each one in a new folder.)"""
+        upscale = options.upscale if isinstance(options.upscale, int | float) and options.upscale > 0 else 1.0
+        limit = self.settings.option("max_output_megapixels")
+        for upload in uploads:
+            if upload.is_file():
+                check_pixels(upload, float(upscale), self.settings.max_input_megapixels, limit)
+
+    def _page_folder(self, folder: Path) -> Path:
+        return folder if self.page_dir == self.work_dir else self.page_dir / folder.name
+
+    def _remove_run(self, folder: Path) -> None:
+        shutil.rmtree(self._page_folder(folder), ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
     def _new_run_folder(self) -> Path:
-        """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order."""
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        """A fresh folder for one run, unique even when several demos share `work_dir`, named in start order
+        (`work_dir` is not created again once the demo has removed it)."""
         folder = Path(tempfile.mkdtemp(prefix=f"run-{time.time_ns()}-", dir=self.work_dir))
         (folder / "inputs").mkdir()
         return folder
@@ -225,8 +280,9 @@ class DemoRestorer:
         return copies
 
     def _previews(self, inputs: dict[str, tuple[str, Path]], folder: Path, caveat: ModelCaveat | None) -> DemoRun:
-        results, previews = folder / "results", folder / "previews"
-        previews.mkdir()
+        page = self._page_folder(folder)
+        results, previews = folder / "results", page / "previews"
+        previews.mkdir(parents=True)
         max_side = self.settings.preview_max_side
         photos, faces = [], []
         for stem, (name, source) in inputs.items():
@@ -256,7 +312,7 @@ class DemoRestorer:
                 preview = previews / f"{stem}_face{index:02d}.png"
                 cv2.imwrite(str(preview), pair)
                 faces.append(FacePreview(f"{name}, face {index + 1}: input | restored", preview))
-        archive = self._zip(results, folder, caveat)
+        archive = self._zip(results, page, caveat)
         return DemoRun(photos, faces, archive, caveat)
 
     @staticmethod

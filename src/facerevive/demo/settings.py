@@ -7,6 +7,7 @@ raised before anything is built.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options
-from facerevive.restore.build import is_random_model, restore_config
-from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
+from facerevive.restore.build import restore_config
 
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 # Restore options that each run sets itself, so they cannot be changed under `restore:`.
 RUN_KEYS = ("input", "output")
 # Demo options that are whole numbers, with their smallest allowed value.
-MINIMUM_INTEGERS = {"server_port": 1, "max_photos": 1, "preview_max_side": 64, "cached_pipelines": 1, "keep_runs": 1}
+MINIMUM_INTEGERS = {
+    "server_port": 1,
+    "max_photos": 1,
+    "preview_max_side": 64,
+    "cached_pipelines": 1,
+    "keep_runs": 1,
+    "max_queue": 1,
+    "concurrent_runs": 1,
+}
 PLACEHOLDER_INPUT = "<uploaded photos>"
 
 
@@ -40,9 +48,15 @@ class DemoSettings:
 
     server_name: str
     server_port: int
+    auth: tuple[str, str] | None
     models: tuple[str, ...]
+    models_dir: Path | None
+    allow_custom_models: bool
     max_photos: int
     max_upload_mb: float
+    max_input_megapixels: float
+    max_queue: int
+    concurrent_runs: int
     max_upscale: float
     preview_max_side: int
     cached_pipelines: int
@@ -54,18 +68,6 @@ class DemoSettings:
     def option(self, key: str) -> Any:
         """A restore option as the demo uses it (the page's default for the options the page sets)."""
         return self.restore[key]
-
-    def model_choices(self) -> list[tuple[str, str]]:
-        """(label, value) entries of the model menu: every release (marked when its file is not downloaded),
-        then the configured models and the default model when it is not a release."""
-        choices = []
-        for name in OFFICIAL_MODELS:
-            present = weight_path(OFFICIAL_MODELS[name].weights).is_file()
-            choices.append((name if present else f"{name} (not downloaded: make weights)", name))
-        for spec in (*self.models, str(self.option("weights"))):
-            if spec not in [value for _, value in choices]:
-                choices.append((f"{spec} (RANDOM WEIGHTS)" if is_random_model(spec) else spec, spec))
-        return choices
 
 
 def _composed() -> DictConfig:
@@ -109,12 +111,38 @@ def _check_numbers(cfg: DictConfig) -> None:
             raise SettingsError(f"{key}={value!r}: allowed values are integers >= {minimum}")
     if cfg.server_port > 65535:
         raise SettingsError(f"server_port={cfg.server_port}: allowed values are 1 to 65535")
-    for key, low in (("max_upload_mb", 0.0), ("max_upscale", 1.0)):
+    for key, low in (("max_upload_mb", 0.0), ("max_input_megapixels", 0.0), ("max_upscale", 1.0)):
         value = cfg[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
             raise SettingsError(f"{key}={value!r}: allowed values are numbers > {low:g}")
     if not all(isinstance(spec, str) for spec in cfg.models):
         raise SettingsError(f"models={list(cfg.models)!r}: a list of model names or checkpoint paths")
+    if not isinstance(cfg.allow_custom_models, bool):
+        raise SettingsError(f"allow_custom_models={cfg.allow_custom_models!r}: allowed values are true and false")
+
+
+def _models_dir(cfg: DictConfig) -> Path | None:
+    """`models_dir` as an existing folder; typed model paths need it (they are taken only from inside it)."""
+    if cfg.models_dir is None:
+        if cfg.allow_custom_models:
+            raise SettingsError("allow_custom_models=true: set models_dir= too, the folder typed model paths come from")
+        return None
+    folder = Path(str(cfg.models_dir)).expanduser()
+    if not folder.is_dir():
+        raise SettingsError(f"models_dir={cfg.models_dir}: not a folder")
+    return folder.resolve()
+
+
+def _auth(cfg: DictConfig) -> tuple[str, str] | None:
+    """The (user, password) of the login, read from the environment variable that `auth_env` names (a password is
+    never a setting: settings are files and command lines, which are committed and listed by `ps`)."""
+    if cfg.auth_env is None:
+        return None
+    name = str(cfg.auth_env)
+    user, colon, password = os.environ.get(name, "").partition(":")
+    if not (user and colon and password):
+        raise SettingsError(f"auth_env={name}: the environment variable {name} must hold user:password")
+    return user, password
 
 
 def load_settings(overrides: list[str] | None = None) -> DemoSettings:
@@ -134,9 +162,15 @@ def load_settings(overrides: list[str] | None = None) -> DemoSettings:
     return DemoSettings(
         server_name=str(cfg.server_name),
         server_port=int(cfg.server_port),
+        auth=_auth(cfg),
         models=tuple(cfg.models),
+        models_dir=_models_dir(cfg),
+        allow_custom_models=bool(cfg.allow_custom_models),
         max_photos=int(cfg.max_photos),
         max_upload_mb=float(cfg.max_upload_mb),
+        max_input_megapixels=float(cfg.max_input_megapixels),
+        max_queue=int(cfg.max_queue),
+        concurrent_runs=int(cfg.concurrent_runs),
         max_upscale=float(cfg.max_upscale),
         preview_max_side=int(cfg.preview_max_side),
         cached_pipelines=int(cfg.cached_pipelines),
