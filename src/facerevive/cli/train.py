@@ -33,9 +33,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli import CONFIG_DIR
+from facerevive.cli.train_preflight import report
+from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.files import atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
-from facerevive.utils.preflight import check_pretrained_paths, log_random_inits, validate_training_config
+from facerevive.utils.preflight import PreflightError, log_random_inits, preflight
 from facerevive.utils.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load
@@ -46,8 +48,6 @@ log = logging.getLogger("facerevive.train")
 # runs (trainer, logger, callbacks, debug, hparams_search, hydra/...) is not part of it: `trainer=gpu` is the
 # quickstart on a GPU.
 RECIPE_GROUPS = ("data", "model")
-# Keys that hold the training image size; the first is the one home, the others must agree with it.
-SIZE_KEYS = ("model.net_g.out_size", "data.out_size", "model.net_d.out_size")
 # The resolved config of a run, written into its run directory (`extras.print_config=true` also prints it).
 CONFIG_FILE = "config.yaml"
 
@@ -75,10 +75,6 @@ HARMLESS_NOTES = {
     "facerevive.archs.vgg_arch": ("VGGFeatureExtractor: no load_path given",),
     "facerevive.models.gfpgan_module": ("net_identity: identity_load_path is null",),
 }
-
-
-class ConfigError(ValueError):
-    """A composed training config that cannot work (e.g. sizes that disagree)."""
 
 
 class _DropNotes(logging.Filter):
@@ -142,16 +138,6 @@ def train_overrides(args: Sequence[str]) -> list[str]:
     if choices:
         return ["~experiment", *args]
     return list(args)
-
-
-def check_sizes(cfg: DictConfig) -> None:
-    """data.out_size and model.net_d.out_size must equal model.net_g.out_size (the one home of the image size)."""
-    home, *others = SIZE_KEYS
-    expected = OmegaConf.select(cfg, home)
-    for key in others:
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and value != expected:
-            raise ConfigError(f"{key}={value} does not match {home}={expected}")
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -230,10 +216,9 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects)."""
     silence_harmless_output()
     set_pretrained_dir(cfg.paths.pretrained_dir)
-    check_sizes(cfg)
-    validate_training_config(cfg)
-    check_pretrained_paths(cfg)
-    log_random_inits(cfg)
+    preflight(cfg)  # facerevive-train has run it before the run folder existed; the Python path runs it here
+    use_cpu_threads(cfg.get("threads"))
+    log_random_inits(cfg, logging.getLevelNamesMapping()[random_init_level(cfg)])
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
@@ -290,6 +275,11 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return metrics, objects
 
 
+def random_init_level(cfg: DictConfig) -> str:
+    """`extras.random_init_log_level` (WARNING unless the recipe starts from scratch on purpose)."""
+    return str(OmegaConf.select(cfg, "extras.random_init_log_level", default="WARNING")).upper()
+
+
 def apply_extras(cfg: DictConfig) -> None:
     """Optional niceties of `cfg.extras`: silence every warning, print the resolved config (which every run
     writes to <run dir>/config.yaml)."""
@@ -310,6 +300,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     apply_extras(cfg)
     try:
         metrics, _ = run(cfg)
+    except PreflightError as exc:  # sweeps: each job's config is checked in its own run folder
+        report(exc)
     except (CheckpointError, StorageError, ResumeConfigError) as exc:
         raise SystemExit(f"error: {exc}") from exc
     metric_name = cfg.get("optimized_metric")
