@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from facerevive.cli import CONFIG_DIR
 from facerevive.evaluation import EvaluationError, Results, evaluate_methods
+from facerevive.utils.cpu_threads import ThreadSettingError, use_cpu_threads
 from facerevive.weights import set_pretrained_dir
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ def run(cfg: DictConfig) -> tuple[Results, Path]:
     """Evaluate as `cfg` says, with `paths.pretrained_dir` as the weights folder; returns the results and the
     report folder."""
     set_pretrained_dir(cfg.paths.pretrained_dir)
+    use_cpu_threads(cfg.get("threads"))
     return evaluate_methods(cfg)
 
 
@@ -33,7 +35,7 @@ def main(cfg: DictConfig) -> None:
     """The command: the report printed and written, or one `evaluate: <reason>` line and exit status 2."""
     try:
         results, out_dir = run(cfg)
-    except EvaluationError as exc:
+    except (*EvaluationError, ThreadSettingError) as exc:
         log.error("%s", exc)
         print(f"evaluate: {exc}", file=sys.stderr)
         sys.exit(2)

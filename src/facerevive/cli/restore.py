@@ -19,6 +19,7 @@ from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options, option_help, translate_official_flags
 from facerevive.restore.build import instantiate_pipeline, model_caveat
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
+from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
 
@@ -49,6 +50,7 @@ def run(cfg: DictConfig) -> Summary:
         check_options(cfg)
     except OptionError as exc:
         _usage_error(str(exc))
+    use_cpu_threads(cfg.threads)
     try:
         resolve_device(cfg.device)
         pipeline = instantiate_pipeline(cfg.pipeline)
