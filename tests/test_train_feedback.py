@@ -237,6 +237,18 @@ def test_progress_prints_plain_lines_off_a_terminal() -> None:
 
 
 @pytest.mark.usefixtures("as_iteration_module")
+def test_progress_off_a_terminal_comes_at_least_every_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow run (25 s per iteration, a line every 50 iterations) is never silent for more than a minute."""
+    clock = iter(range(0, 10_000, 25))
+    monkeypatch.setattr("facerevive.callbacks.progress.time.perf_counter", lambda: float(next(clock)))
+    stream = io.StringIO()
+    module = FakeModule(iteration=0, total_iter=12, last_losses={}, nonfinite=SimpleNamespace(skipped=0))
+    drive(IterationProgressBar(print_every_n_iter=50, print_every_seconds=60, stream=stream), module, 12)
+    printed = [int(line.split()[1].split("/")[0]) for line in stream.getvalue().splitlines()]
+    assert printed == [1, 4, 7, 10, 12]  # 75 s apart (the first call after a minute), and the last
+
+
+@pytest.mark.usefixtures("as_iteration_module")
 def test_progress_redraws_one_line_on_a_terminal_without_colour_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     """One line redrawn with carriage returns; a log record to the same stream blanks it first; the last stays."""
     monkeypatch.setenv("COLUMNS", "200")  # the line is cut to the terminal's width

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli import CONFIG_DIR
+from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
 from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.files import atomic_write_text
@@ -312,7 +313,44 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return metrics[metric_name]
 
 
+TRAIN_HELP = CommandHelp(
+    config_name="train.yaml",
+    usage=(
+        "usage: python train.py [experiment=<recipe>] [group=choice ...] [key=value ...]",
+        '       (the same: facerevive-train ..., make train ARGS="...")',
+    ),
+    intro=(
+        "Trains GFPGAN as the composed config says. A bare `python train.py` is the quickstart (a small 64 px model "
+        "on data/samples, CPU, a few minutes); experiment=gfpgan_v1 is the paper recipe, "
+        "experiment=gfpgan_v1.4_finetune fine-tunes the v1.4 release on data.root (make weights first). Every "
+        "problem of a run (files, data, device, W&B key, settings) is listed at once before anything is built."
+    ),
+    groups=("experiment", "trainer", "logger", "data", "model/net_g", "model/init_d", "debug", "hparams_search"),
+    keys={
+        "data.root": "the training faces: a folder of aligned faces, a *.lmdb, a *.zip or a list file",
+        "data.val": "the validation set (lq_root, gt_root); null trains without validation",
+        "model.total_iter": "iterations to train",
+        "data.batch_size": "faces per iteration and device",
+        "model.optimizer_g.lr": "generator learning rate (optimizer_d, optimizer_component: the discriminators')",
+        "model.init.net_g": "start the generator from a release (gfpgan_v1.4, ...) or a file; null = random",
+        "trainer.accelerator": "cpu | gpu | auto (or choose trainer=cpu / trainer=gpu / trainer=ddp)",
+        "trainer.devices": "devices per node",
+        "data.num_workers": "data-loader processes; null = one per CPU this process may use besides itself",
+        "threads": "CPU threads (torch, BLAS); null = the CPUs this process may use (or env FACEREVIVE_THREADS)",
+        "seed": "seed of everything (data order, degradations, initialisation)",
+        "ckpt_path": "resume: a checkpoint path, or `last` for the newest run of this task",
+        "paths.pretrained_dir": "the weights folder (make weights fills it)",
+        "paths.log_dir": "where run folders go (<log_dir>/<task_name>/runs/<date>)",
+    },
+)
+
+
 def main() -> None:
-    """Console entry point: applies the quickstart rule to the command line, then runs Hydra."""
-    sys.argv = [sys.argv[0], *train_overrides(sys.argv[1:])]
+    """Console entry point: `--help` prints the short help; else the quickstart rule is applied to the command
+    line and Hydra runs."""
+    args = train_overrides(sys.argv[1:])
+    if wants_help(args):
+        print_help(TRAIN_HELP, args)
+        raise SystemExit(0)
+    sys.argv = [sys.argv[0], *args]
     _hydra_main()
