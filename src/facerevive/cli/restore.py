@@ -22,6 +22,7 @@ from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
+from facerevive.weights.hint import weights_command
 
 log = logging.getLogger("restore")
 
@@ -56,7 +57,7 @@ def run(cfg: DictConfig) -> Summary:
         pipeline = instantiate_pipeline(cfg.pipeline)
     except (OSError, RuntimeError, ValueError, InstantiationException) as exc:
         log.error("%s", exc)
-        if "make weights" in str(exc):
+        if weights_command() in str(exc):
             log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
         raise SystemExit(2) from exc
     caveat = model_caveat(cfg.weights, pipeline.face_size)

@@ -23,6 +23,7 @@ from facerevive.restore.build import is_random_model
 from facerevive.utils.cpu_threads import thread_setting, use_cpu_threads
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 
 log = logging.getLogger("demo")
@@ -56,9 +57,10 @@ def check_default_model(settings: DemoSettings) -> None:
         log.warning("model %s is RANDOMLY INITIALISED: every output is labelled RANDOM WEIGHTS", weights)
     elif weights in OFFICIAL_MODELS and not weight_path(OFFICIAL_MODELS[weights].weights).is_file():
         log.warning(
-            "%s is missing (make weights downloads it); the page will say so, and restore.weights=random:%s runs "
+            "%s is missing (%s downloads it); the page will say so, and restore.weights=random:%s runs "
             "the demo with random weights",
             weight_path(OFFICIAL_MODELS[weights].weights),
+            weights_command(weights),
             weights,
         )
 

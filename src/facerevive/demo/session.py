@@ -35,13 +35,14 @@ from facerevive.restore.comparison import to_display
 from facerevive.restore.images import BadInputError, read_photo
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.runner import OutputError, RestoreRunner
+from facerevive.weights.hint import weights_command
 
 log = logging.getLogger(__name__)
 
 # Still-image types the runner restores as photos (videos and animated GIFs are `facerevive-restore`'s job).
 PHOTO_SUFFIXES = IMAGE_EXTENSIONS
 # What the page adds to the caveat of a model that is not a full release (restore.build.model_caveat).
-CAVEAT_ADVICE = "Choose a release (make weights downloads them) for real restorations."
+CAVEAT_ADVICE = f"Choose a release ({weights_command()} downloads them) for real restorations."
 
 
 class DemoError(Exception):

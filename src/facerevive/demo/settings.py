@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options
 from facerevive.restore.build import is_random_model, restore_config
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
@@ -61,7 +62,7 @@ class DemoSettings:
         choices = []
         for name in OFFICIAL_MODELS:
             present = weight_path(OFFICIAL_MODELS[name].weights).is_file()
-            choices.append((name if present else f"{name} (not downloaded: make weights)", name))
+            choices.append((name if present else f"{name} (not downloaded: {weights_command()})", name))
         for spec in (*self.models, str(self.option("weights"))):
             if spec not in [value for _, value in choices]:
                 choices.append((f"{spec} (RANDOM WEIGHTS)" if is_random_model(spec) else spec, spec))
