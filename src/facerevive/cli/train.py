@@ -53,12 +53,15 @@ RECIPE_GROUPS = ("data", "model")
 CONFIG_FILE = "config.yaml"
 
 # Third-party warnings that need no action, matched by message and category: Lightning's own use of a torch
-# pytree class torch deprecated; the frozen networks in eval mode (on purpose, see IterationModule.train); and
-# an epoch shorter than log_every_n_steps (logging counts batches across epochs, so such runs log anyway).
+# pytree class torch deprecated; the frozen networks in eval mode (on purpose, see IterationModule.train); an
+# epoch shorter than log_every_n_steps (logging counts batches across epochs, so such runs log anyway); and a
+# module without validation (the StyleGAN2 prior: its samples and FID callback are its validation) given the
+# shared DataModule, whose val_dataloader Lightning then skips, as intended.
 HARMLESS_WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
     (r"Found \d+ module\(s\) in eval mode at the start of training", PossibleUserWarning),
     (r"The number of training batches \(\d+\) is smaller than the logging interval", PossibleUserWarning),
+    (r"You passed in a `val_dataloader` but have no `validation_step`", UserWarning),
 )
 # Start-up notes that need no action, by logger and message start: Lightning's seed (it is in the run config),
 # accelerators found (trainer.accelerator chooses; "GPU available but not used" still shows), our own summary
