@@ -6,6 +6,7 @@ Attributes assigned here are read by the frameworks that own the objects, not by
 from unittest.mock import Mock
 
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis
+from facerevive.cli.train_preflight import TrainPreflight
 
 _ = Mock()  # stands for the foreign objects below
 
@@ -51,3 +52,6 @@ _.summarize
 
 # PyAV's AudioFrame.sample_rate, set on the tone of the video test (tests/test_restore_video.py) for the encoder.
 _.sample_rate
+
+# The training preflight callback: built by Hydra from configs/train.yaml (hydra.callbacks.preflight._target_).
+TrainPreflight
