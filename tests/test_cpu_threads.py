@@ -106,3 +106,13 @@ def test_a_one_cpu_affinity_gives_one_thread_everywhere() -> None:
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "1"]
+
+
+def test_restore_refuses_a_bad_thread_count_in_one_line(tmp_path: Path) -> None:
+    from helpers.configs import compose_config
+
+    from facerevive.cli.restore_options import OptionError, check_options
+
+    cfg = compose_config("restore.yaml", ["input=photo.jpg", "threads=0"], tmp_path)
+    with pytest.raises(OptionError, match=r"^threads=0: allowed values are integers >= 1"):
+        check_options(cfg)
