@@ -151,14 +151,15 @@ def use_cpu_threads(setting: object = None) -> int:
     """Size every thread pool of this process to `thread_count(setting)` and return that count."""
     count = thread_count(setting)
     set_thread_pools(count)
-    log.info("CPU threads: %d (%s)", count, "threads= / " + ENV_VAR if thread_setting(setting) else describe_cpus())
+    chosen = thread_setting(setting) is not None
+    log.info("CPU threads: %d (%s)", count, f"threads= / {ENV_VAR}" if chosen else describe_cpus())
     return count
 
 
 def describe_cpus() -> str:
-    """'2 CPUs by affinity, quota 1.5 CPUs' (what available_cpus saw), for logs."""
+    """'affinity: 2 of the host's 8 CPUs, cgroup quota 1.5 CPUs' (what available_cpus saw), for logs."""
     quota = cgroup_quota_cpus()
-    text = f"{affinity_cpus()} CPUs by affinity of {os.cpu_count()} on the host"
+    text = f"affinity: {affinity_cpus()} of the host's {os.cpu_count()} CPUs"
     return text + (f", cgroup quota {quota:g} CPUs" if quota is not None else "")
 
 
