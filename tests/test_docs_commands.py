@@ -338,7 +338,7 @@ RULES: list[Rule] = [
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
     (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
-    (r"^python restore\.py --help$", run_as_is),
+    (r"^python (restore|train|evaluate)\.py --help$", run_as_is),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
     (r"^facerevive-(train|evaluate|restore|export)$", console_script),
     (r"^facerevive-demo( |$)", check_demo),
