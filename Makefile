@@ -49,7 +49,7 @@ format: $(STAMP) ## apply ruff fixes and formatting
 weights: $(STAMP) ## download the official release weights into experiments/pretrained_models (SHA-256 checked)
 	$(BIN)/python -m facerevive.weights.download $(ARGS)
 
-train: $(STAMP) ## train the quickstart model on data/samples (CPU, a few minutes)
+train: $(STAMP) ## train the quickstart model on data/samples (CPU, ~5 min on 2 free cores)
 	$(BIN)/python train.py $(ARGS)
 
 evaluate: $(STAMP) ## benchmark report of the latest quickstart run on the sample faces

@@ -6,6 +6,7 @@ Attributes assigned here are read by the frameworks that own the objects, not by
 from unittest.mock import Mock
 
 from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis
+from facerevive.cli.train_preflight import TrainPreflight
 
 _ = Mock()  # stands for the foreign objects below
 
@@ -54,3 +55,5 @@ _.sample_rate
 
 # tempfile.tempdir, set by the demo so every temporary file of its process lands in its private folder (demo.launch).
 _.tempdir
+# The training preflight callback: built by Hydra from configs/train.yaml (hydra.callbacks.preflight._target_).
+TrainPreflight

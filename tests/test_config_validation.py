@@ -1,5 +1,5 @@
 """Training configs are validated before anything heavy is built: one line naming the key and the allowed
-values (the quickstart config with one bad value each)."""
+values (the quickstart config with one bad value each), every problem of a run listed in one pass."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import pytest
 import torch
 from helpers.configs import compose_config, tiny_net_g_config
 
-from facerevive.cli.train import ConfigError, check_sizes, train_overrides
 from facerevive.cli.train import run as train_run
-from facerevive.utils.preflight import ConfigValueError, validate_training_config
+from facerevive.cli.train import train_overrides
+from facerevive.utils.preflight import PreflightError, preflight, size_problems, training_problems
 from facerevive.weights.build import generator_from_config
-from facerevive.weights.checkpoint import CheckpointError
 
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logger=csv"]
 
@@ -37,19 +36,19 @@ def quickstart(tmp_path: Path, overrides: list[str]):
 )
 def test_bad_value_is_one_line_naming_the_key(tmp_path, overrides, message):
     cfg = quickstart(tmp_path, overrides)
-    with pytest.raises(ConfigValueError, match=message):
-        validate_training_config(cfg)
+    with pytest.raises(PreflightError, match=message):
+        preflight(cfg)
 
 
 @pytest.mark.parametrize("batch", [1, 3, 4, 8])
 def test_batches_the_discriminator_handles_pass(tmp_path, batch):
-    validate_training_config(quickstart(tmp_path, [f"data.batch_size={batch}"]))
+    assert training_problems(quickstart(tmp_path, [f"data.batch_size={batch}"])) == []
 
 
 def test_data_out_size_must_match_the_generator(tmp_path):
     cfg = quickstart(tmp_path, ["data.out_size=-1"])
-    with pytest.raises(ConfigError, match=r"^data.out_size=-1 does not match model.net_g.out_size=64$"):
-        check_sizes(cfg)
+    (problem,) = size_problems(cfg)
+    assert problem.startswith("data.out_size=-1 does not match model.net_g.out_size=64")
 
 
 def test_decoder_of_the_wrong_size_names_the_file(tmp_path):
@@ -57,18 +56,23 @@ def test_decoder_of_the_wrong_size_names_the_file(tmp_path):
     path = tmp_path / "decoder_32.pth"
     torch.save({"params_ema": decoder.state_dict()}, path)
     cfg = quickstart(tmp_path, [f"model.net_g.decoder_load_path={path}"])
-    with pytest.raises(CheckpointError, match=r"decoder_load_path=.*decoder_32.pth does not fit .*out_size=64"):
-        validate_training_config(cfg)
+    with pytest.raises(PreflightError, match=r"decoder_load_path=.*decoder_32.pth does not fit .*out_size=64"):
+        preflight(cfg)
 
 
 def test_decoder_of_the_right_size_passes(tmp_path):
     decoder = generator_from_config(tiny_net_g_config()).stylegan_decoder
     path = tmp_path / "decoder_64.pth"
     torch.save({"params_ema": decoder.state_dict()}, path)
-    validate_training_config(quickstart(tmp_path, [f"model.net_g.decoder_load_path={path}"]))
+    assert training_problems(quickstart(tmp_path, [f"model.net_g.decoder_load_path={path}"])) == []
 
 
 def test_train_run_validates_before_building(tmp_path):
     cfg = quickstart(tmp_path, ["data.batch_size=0", "data.root=/nonexistent"])
-    with pytest.raises(ConfigValueError, match=r"^data.batch_size=0: allowed values are integers >= 1$"):
+    with pytest.raises(PreflightError) as info:
         train_run(cfg)
+    assert info.value.problems == [
+        "data.batch_size=0: allowed values are integers >= 1",
+        "data.root=/nonexistent: no such folder or file; give aligned training faces with data.root=<folder> (a "
+        "folder, a *.lmdb, a *.zip or a list file; data/README.md says how to make them)",
+    ]

@@ -8,8 +8,12 @@ exactly one rule below, which says how it is checked:
 - `run`: run for real, in a subprocess, with tiny overrides appended where the full command would take long;
 - `make -n`: a make target that would recurse into the test suite, install, download or benchmark: the target
   must exist and print the command it runs;
-- `external`: a third-party command that fetches a data set over the network; its reason is stated.
+- `external`: a third-party command that fetches a data set (or a package) over the network; its reason is stated.
 A command that matches no rule fails the test: add the command's check when you add it to the docs.
+
+The README's set-up says to activate `.venv` in every new shell (`source .venv/bin/activate`), and the commands run
+here as they would then: `.venv/bin` first on PATH (the checkout's `.venv` where it exists, else this interpreter's
+environment), VIRTUAL_ENV set; `test_activation_comes_before_the_commands` keeps the docs saying so.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ EXTERNAL = {
     "git clone https://github.com/NVlabs/ffhq-dataset": "fetches NVlabs' FFHQ scripts (network)",
     "cd data/downloads/ffhq-dataset && python download_ffhq.py": "downloads FFHQ, 89 GB (network)",
     "wget ": "downloads an official release file (network; `make weights` does the same)",
+    "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu": "PyTorch's CPU build from "
+    "PyTorch's own index (network; the Makefile installs from the default index)",
     "gdown ": "downloads the VQFR test sets from Google Drive (network)",
     "cd data/downloads/vqfr_testsets && for f in *.zip": "unpacks the downloaded test sets",
 }
@@ -82,13 +88,25 @@ DRY_RUN_TARGETS = {
 }
 
 
+ACTIVATE = "source .venv/bin/activate"
+
+
+def virtual_env() -> Path:
+    """The environment the README's set-up makes: the checkout's .venv (make train / make test create it), else
+    the one running the tests (a shared one during development)."""
+    own = ROOT / ".venv"
+    return own if (own / "bin" / "python").is_file() else Path(PYTHON).parent.parent
+
+
 def environment(tmp_path: Path) -> dict[str, str]:
+    """The variables of a shell in which `source .venv/bin/activate` ran (VIRTUAL_ENV, its bin first on PATH)."""
     return {
         **os.environ,
         "WANDB_MODE": "disabled",
         "PROJECT_ROOT": str(ROOT),
         "FACEREVIVE_WEIGHTS_DIR": str(tmp_path / "no_weights"),
-        "PATH": os.pathsep.join([str(Path(PYTHON).parent), os.environ.get("PATH", "")]),
+        "VIRTUAL_ENV": str(virtual_env()),
+        "PATH": os.pathsep.join([str(virtual_env() / "bin"), os.environ.get("PATH", "")]),
     }
 
 
@@ -314,6 +332,26 @@ def run_with_own_config_dir(command: DocCommand, tmp_path: Path) -> None:
     assert f"task_name: {name}" in out
 
 
+def check_activation(command: DocCommand, tmp_path: Path) -> None:
+    """`source .venv/bin/activate`: `make install` (which make train / make test run first) creates .venv with
+    `python -m venv`, and in a new shell (no PYTHONPATH, a bare PATH) the activated `python` imports FaceRevive."""
+    assert f"-m venv --clear {ROOT.joinpath('.venv').relative_to(ROOT)}" in sh(["make", "-n", "install"], tmp_path)
+    activate = virtual_env() / "bin" / "activate"
+    assert activate.is_file(), f"{activate} is missing"
+    shell = f". {shlex.quote(str(activate))} && cd {shlex.quote(str(ROOT))} && python -c 'import facerevive'"
+    fresh = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(["bash", "-c", shell], env=fresh, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def weights_script(command: DocCommand, tmp_path: Path) -> None:
+    """`facerevive-weights <names>` downloads: its module must exist, parse its options and know the names."""
+    names = [arg for arg in command.argv[1:] if not arg.startswith("-")]
+    out = sh([PYTHON, "-m", "facerevive.weights.download", "--list", "--dir", str(tmp_path)], tmp_path)
+    for name in names:
+        assert re.search(rf"^{re.escape(name)} ", out, re.M), f"{name}: not a weights name"
+
+
 def external(command: DocCommand, tmp_path: Path) -> None:
     """Not FaceRevive's command: nothing to run here (the reason is in EXTERNAL)."""
 
@@ -321,12 +359,15 @@ def external(command: DocCommand, tmp_path: Path) -> None:
 Rule = tuple[str, Callable[[DocCommand, Path], None]]
 RULES: list[Rule] = [
     (r"^make (train|evaluate)$", run_make_train_then_evaluate),
+    (rf"^{re.escape(ACTIVATE)}$", check_activation),
+    (r"^pip install torch torchvision --index-url ", external),
     (r"^pip install ", check_pip_install),
+    (r"^facerevive-weights( |$)", weights_script),
     (r"^facerevive-train --config-dir ", run_with_own_config_dir),
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
     (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
-    (r"^python restore\.py --help$", run_as_is),
+    (r"^python (restore|train|evaluate)\.py --help$", run_as_is),
     (r"^python evaluate\.py dataset=paired ", run_paired_evaluate),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
     (r"^facerevive-(train|evaluate|restore|export)$", console_script),
@@ -389,3 +430,13 @@ def test_every_command_has_a_rule() -> None:
     for command in COMMANDS:
         rule_for(command)
     assert not [c for c in COMMANDS if shlex.split(c.text.splitlines()[0], comments=True) == []]
+
+
+def test_activation_comes_before_the_commands() -> None:
+    """The README's first block is the two set-up commands; the activation follows before any `python` or
+    `facerevive-` command; every other doc file that shows such commands says to activate first."""
+    readme = [c for c in doc_commands() if c.source == "README.md"]
+    assert [c.text for c in readme[:3]] == ["make train", "make test", ACTIVATE]
+    needs_env = re.compile(r"^(python|facerevive-)")
+    for source in sorted({c.source for c in doc_commands() if needs_env.match(c.text)} - {"README.md"}):
+        assert ACTIVATE in (ROOT / source).read_text(encoding="utf-8"), f"{source} does not say `{ACTIVATE}`"

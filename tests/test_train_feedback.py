@@ -28,7 +28,7 @@ from PIL import Image
 from facerevive.callbacks.image_grid import LABEL_HEIGHT, PADDING
 from facerevive.callbacks.progress import IterationProgressBar, format_duration, progress_text
 from facerevive.cli import PROJECT_ROOT
-from facerevive.cli.train import CONFIG_FILE, apply_extras, train_overrides
+from facerevive.cli.train import CONFIG_FILE, apply_extras, random_init_level, silence_harmless_output, train_overrides
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
 from facerevive.utils.preflight import log_random_inits
 
@@ -96,7 +96,7 @@ def test_console_shows_iteration_progress_and_nothing_harmless(quickstart_run) -
     assert "_target_: facerevive.models.GFPGANModule" in (run_dir / CONFIG_FILE).read_text()
     # What is left: one preflight line, the network table, progress, the checkpoint notes, the summary.
     random = "random initialisation (no pretrained file): model.net_g.decoder_load_path, model.perceptual.load_path"
-    assert random in out
+    assert f"[INFO] - {random}" in out  # the quickstart's random start is on purpose: a note, not a warning
     assert "trainable params" in out and "net_g_ema" in out
 
 
@@ -237,6 +237,18 @@ def test_progress_prints_plain_lines_off_a_terminal() -> None:
 
 
 @pytest.mark.usefixtures("as_iteration_module")
+def test_progress_off_a_terminal_comes_at_least_every_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow run (25 s per iteration, a line every 50 iterations) is never silent for more than a minute."""
+    clock = iter(range(0, 10_000, 25))
+    monkeypatch.setattr("facerevive.callbacks.progress.time.perf_counter", lambda: float(next(clock)))
+    stream = io.StringIO()
+    module = FakeModule(iteration=0, total_iter=12, last_losses={}, nonfinite=SimpleNamespace(skipped=0))
+    drive(IterationProgressBar(print_every_n_iter=50, print_every_seconds=60, stream=stream), module, 12)
+    printed = [int(line.split()[1].split("/")[0]) for line in stream.getvalue().splitlines()]
+    assert printed == [1, 4, 7, 10, 12]  # 75 s apart (the first call after a minute), and the last
+
+
+@pytest.mark.usefixtures("as_iteration_module")
 def test_progress_redraws_one_line_on_a_terminal_without_colour_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     """One line redrawn with carriage returns; a log record to the same stream blanks it first; the last stays."""
     monkeypatch.setenv("COLUMNS", "200")  # the line is cut to the terminal's width
@@ -291,3 +303,23 @@ def test_print_config_flag_prints_the_resolved_config(tmp_path: Path, capsys) ->
     apply_extras(cfg)
     printed = capsys.readouterr().out
     assert "_target_: facerevive.models.GFPGANModule" in printed and "${" not in printed
+
+
+def test_lightning_skipping_validation_of_a_module_without_it_is_silenced() -> None:
+    """The prior (no validation_step) on the shared DataModule: Lightning skips its val loop, as intended."""
+    import warnings
+
+    from lightning.pytorch.utilities import rank_zero_warn
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_harmless_output()
+        rank_zero_warn("You passed in a `val_dataloader` but have no `validation_step`. Skipping val loop.")
+        rank_zero_warn("an unrelated warning")
+    assert [str(w.message) for w in caught] == ["an unrelated warning"]
+
+
+def test_random_initialisation_is_a_warning_except_where_it_is_the_recipe(tmp_path: Path) -> None:
+    quickstart = compose_config("train.yaml", train_overrides([]), tmp_path)
+    paper = compose_config("train.yaml", train_overrides(["experiment=gfpgan_v1"]), tmp_path)
+    assert (random_init_level(quickstart), random_init_level(paper)) == ("INFO", "WARNING")

@@ -83,7 +83,9 @@ class VGGFeatureExtractor(nn.Module):
         else:
             path = Path(load_path)
             if not path.is_file():
-                raise FileNotFoundError(f"VGG weights not found: {path} (run `make weights`)")
+                from facerevive.weights.hint import weights_command
+
+                raise FileNotFoundError(f"VGG weights not found: {path} (run `{weights_command('vgg19')}`)")
             vgg_net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
         layers: OrderedDict[str, nn.Module] = OrderedDict()

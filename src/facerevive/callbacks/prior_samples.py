@@ -32,6 +32,7 @@ from facerevive.callbacks.image_grid import PADDING, ImageGridCallback, label_st
 from facerevive.metrics.assets import MissingWeightsError
 from facerevive.metrics.fid import FIDInception, FIDStats, frechet_distance
 from facerevive.utils.images import signed_to_unit
+from facerevive.weights.hint import weights_command
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class PriorSamplesCallback(ImageGridCallback):
                 reasons.append(f"Inception weights {exc.filename} missing")
             if reasons:
                 self.fid_unavailable = (
-                    f"FID not computed: {'; '.join(reasons)} (make weights, or give the files as "
+                    f"FID not computed: {'; '.join(reasons)} ({weights_command()}, or give the files as "
                     "callbacks.prior_samples.fid_stats / fid_inception)"
                 )
                 log.warning(self.fid_unavailable)

@@ -3,7 +3,8 @@ of an epoch), iterations per second, the ETA of the whole run and the main losse
 
 On a terminal one line is redrawn in place (carriage return, no colour or cursor codes); a log record written to
 the same stream first clears it, so log lines never run into the bar. Elsewhere (a file, a pipe, CI) a plain line
-is printed every `print_every_n_iter` iterations and at the first and last one.
+is printed every `print_every_n_iter` iterations, at least every `print_every_seconds` (a slow run is never silent
+for long) and at the first and last one.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class IterationProgressBar(ProgressBar):
     """Progress of an IterationModule run (GFPGAN or the StyleGAN2 prior) on `stream` (default sys.stdout).
 
     `losses`: the loss terms to show, in order, of those the module reports in `last_losses` (names a module does
-    not have are left out). `refresh_seconds`: the shortest interval between two redraws on a terminal.
+    not have are left out). `refresh_seconds`: the shortest interval between two redraws on a terminal;
+    `print_every_seconds`: the longest silence off a terminal (a line is printed once it has passed).
     """
 
     def __init__(
@@ -79,12 +81,16 @@ class IterationProgressBar(ProgressBar):
         losses: Sequence[str] = ("l_g_pix", "l_g_percep", "l_identity", "l_g_gan", "l_g", "l_d"),
         print_every_n_iter: int = 50,
         refresh_seconds: float = 0.5,
+        print_every_seconds: float = 60.0,
         stream: TextIO | None = None,
     ) -> None:
         super().__init__()
         if print_every_n_iter < 1:
             raise ValueError(f"print_every_n_iter must be >= 1, got {print_every_n_iter}")
+        if not print_every_seconds > 0:
+            raise ValueError(f"print_every_seconds must be > 0, got {print_every_seconds}")
         self.losses = tuple(losses)
+        self.print_every_seconds = print_every_seconds
         self.print_every_n_iter = print_every_n_iter
         self.refresh_seconds = refresh_seconds
         self._stream = stream
@@ -171,8 +177,11 @@ class IterationProgressBar(ProgressBar):
             if not (first or last) and now - self._drawn_at < self.refresh_seconds:
                 return
             self._drawn_at = now
-        elif not (first or last or module.iteration % self.print_every_n_iter == 0):
-            return
+        else:
+            due = module.iteration % self.print_every_n_iter == 0 or now - self._drawn_at >= self.print_every_seconds
+            if not (first or last or due):
+                return
+            self._drawn_at = now
         available = _losses(module)
         text = progress_text(
             module.iteration,

@@ -19,6 +19,8 @@ CONFIG_DIR = (Path(__file__).parents[1] / "configs").resolve()
 _CHECKOUT = Path(__file__).resolve().parents[3]
 IN_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "src" / "facerevive").is_dir()
 PROJECT_ROOT = _CHECKOUT if IN_CHECKOUT else Path.cwd()
+# A checkout's Makefile: where it is, commands say `make ...`; elsewhere the console scripts.
+CHECKOUT_MAKEFILE = _CHECKOUT / "Makefile"
 os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
 if not IN_CHECKOUT:
     os.environ.setdefault("FACEREVIVE_WEIGHTS_DIR", str(Path.home() / ".cache" / "facerevive" / "pretrained_models"))

@@ -15,7 +15,9 @@ import hydra
 from omegaconf import DictConfig
 
 from facerevive.cli import CONFIG_DIR
+from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.evaluation import EvaluationError, Results, evaluate_methods
+from facerevive.utils.cpu_threads import ThreadSettingError, use_cpu_threads
 from facerevive.weights import set_pretrained_dir
 
 log = logging.getLogger(__name__)
@@ -25,15 +27,51 @@ def run(cfg: DictConfig) -> tuple[Results, Path]:
     """Evaluate as `cfg` says, with `paths.pretrained_dir` as the weights folder; returns the results and the
     report folder."""
     set_pretrained_dir(cfg.paths.pretrained_dir)
+    use_cpu_threads(cfg.get("threads"))
     return evaluate_methods(cfg)
 
 
+EVALUATE_HELP = CommandHelp(
+    config_name="evaluate.yaml",
+    usage=(
+        "usage: python evaluate.py [dataset=<test set>] [methods=[...]] [key=value ...]",
+        '       (the same: facerevive-evaluate ..., make evaluate ARGS="...")',
+    ),
+    intro=(
+        "Scores every method on every metric of a test set and writes the report (metrics.md, metrics.csv, "
+        "per_image.csv, metrics.json, gallery.html) into the run folder. A bare `python evaluate.py` scores the "
+        "latest quickstart run on the sample faces."
+    ),
+    groups=("dataset", "logger"),
+    keys={
+        "methods": "rows of the report: input, gt, gfpgan_v1[.2|.3|.4], ours:<checkpoint> or ours:latest, "
+        "folder:<restored images>, random:<name>",
+        "dataset.root": "the test set's folder",
+        "device": "auto | cpu | cuda | cuda:N | mps",
+        "batch_size": "images per forward",
+        "num_workers": "data-loader processes",
+        "threads": "CPU threads (torch, BLAS); null = the CPUs this process may use (or env FACEREVIVE_THREADS)",
+        "save_restored": "keep every restored image under restored/<method>/",
+        "gallery_size": "images in the HTML gallery (null = all)",
+        "paths.pretrained_dir": "the weights folder (make weights fills it)",
+    },
+)
+
+
+def main() -> None:
+    """Console entry point: `--help` prints the short help, else Hydra runs the evaluation."""
+    if wants_help(sys.argv[1:]):
+        print_help(EVALUATE_HELP, sys.argv[1:])
+        raise SystemExit(0)
+    _hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate.yaml")
-def main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> None:
     """The command: the report printed and written, or one `evaluate: <reason>` line and exit status 2."""
     try:
         results, out_dir = run(cfg)
-    except EvaluationError as exc:
+    except (*EvaluationError, ThreadSettingError) as exc:
         log.error("%s", exc)
         print(f"evaluate: {exc}", file=sys.stderr)
         sys.exit(2)

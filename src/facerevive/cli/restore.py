@@ -19,9 +19,11 @@ from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options, option_help, translate_official_flags
 from facerevive.restore.build import instantiate_pipeline, model_caveat
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
+from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.device import resolve_device
 from facerevive.utils.provenance import provenance
 from facerevive.weights import set_pretrained_dir
+from facerevive.weights.hint import weights_command
 
 log = logging.getLogger("restore")
 
@@ -50,12 +52,13 @@ def run(cfg: DictConfig) -> Summary:
         check_options(cfg)
     except OptionError as exc:
         _usage_error(str(exc))
+    use_cpu_threads(cfg.threads)
     try:
         resolve_device(cfg.device)
         pipeline = instantiate_pipeline(cfg.pipeline)
     except (OSError, RuntimeError, ValueError, InstantiationException) as exc:
         log.error("%s", exc)
-        if "make weights" in str(exc):
+        if weights_command() in str(exc):
             log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
         raise SystemExit(2) from exc
     record = provenance(cfg.weights, resolve_device(cfg.device))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from facerevive.utils.cpu_threads import ThreadSettingError, thread_setting
+
 # Official inference_gfpgan.py flag -> FaceRevive key (the flag's value follows it on the command line).
 VALUE_FLAGS = {
     "-i": "input",
@@ -130,6 +132,10 @@ def check_options(cfg: DictConfig) -> None:
     for key in (*switches, "progress"):
         if not isinstance(cfg[key], bool):
             raise OptionError(f"{key}={cfg[key]!r}: allowed values are true or false")
+    try:
+        thread_setting(cfg.threads)
+    except ThreadSettingError as exc:
+        raise OptionError(str(exc)) from None
     check_precision(cfg.precision, cfg.device)
 
 

@@ -33,9 +33,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli import CONFIG_DIR
+from facerevive.cli.command_help import CommandHelp, print_help, wants_help
+from facerevive.cli.train_preflight import report
+from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.files import atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
-from facerevive.utils.preflight import check_pretrained_paths, log_random_inits, validate_training_config
+from facerevive.utils.preflight import PreflightError, log_random_inits, preflight
 from facerevive.utils.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load
@@ -46,18 +49,19 @@ log = logging.getLogger("facerevive.train")
 # runs (trainer, logger, callbacks, debug, hparams_search, hydra/...) is not part of it: `trainer=gpu` is the
 # quickstart on a GPU.
 RECIPE_GROUPS = ("data", "model")
-# Keys that hold the training image size; the first is the one home, the others must agree with it.
-SIZE_KEYS = ("model.net_g.out_size", "data.out_size", "model.net_d.out_size")
 # The resolved config of a run, written into its run directory (`extras.print_config=true` also prints it).
 CONFIG_FILE = "config.yaml"
 
 # Third-party warnings that need no action, matched by message and category: Lightning's own use of a torch
-# pytree class torch deprecated; the frozen networks in eval mode (on purpose, see IterationModule.train); and
-# an epoch shorter than log_every_n_steps (logging counts batches across epochs, so such runs log anyway).
+# pytree class torch deprecated; the frozen networks in eval mode (on purpose, see IterationModule.train); an
+# epoch shorter than log_every_n_steps (logging counts batches across epochs, so such runs log anyway); and a
+# module without validation (the StyleGAN2 prior: its samples and FID callback are its validation) given the
+# shared DataModule, whose val_dataloader Lightning then skips, as intended.
 HARMLESS_WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
     (r"Found \d+ module\(s\) in eval mode at the start of training", PossibleUserWarning),
     (r"The number of training batches \(\d+\) is smaller than the logging interval", PossibleUserWarning),
+    (r"You passed in a `val_dataloader` but have no `validation_step`", UserWarning),
 )
 # Start-up notes that need no action, by logger and message start: Lightning's seed (it is in the run config),
 # accelerators found (trainer.accelerator chooses; "GPU available but not used" still shows), our own summary
@@ -75,10 +79,6 @@ HARMLESS_NOTES = {
     "facerevive.archs.vgg_arch": ("VGGFeatureExtractor: no load_path given",),
     "facerevive.models.gfpgan_module": ("net_identity: identity_load_path is null",),
 }
-
-
-class ConfigError(ValueError):
-    """A composed training config that cannot work (e.g. sizes that disagree)."""
 
 
 class _DropNotes(logging.Filter):
@@ -142,16 +142,6 @@ def train_overrides(args: Sequence[str]) -> list[str]:
     if choices:
         return ["~experiment", *args]
     return list(args)
-
-
-def check_sizes(cfg: DictConfig) -> None:
-    """data.out_size and model.net_d.out_size must equal model.net_g.out_size (the one home of the image size)."""
-    home, *others = SIZE_KEYS
-    expected = OmegaConf.select(cfg, home)
-    for key in others:
-        value = OmegaConf.select(cfg, key, default=None)
-        if value is not None and value != expected:
-            raise ConfigError(f"{key}={value} does not match {home}={expected}")
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -230,10 +220,9 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects)."""
     silence_harmless_output()
     set_pretrained_dir(cfg.paths.pretrained_dir)
-    check_sizes(cfg)
-    validate_training_config(cfg)
-    check_pretrained_paths(cfg)
-    log_random_inits(cfg)
+    preflight(cfg)  # facerevive-train has run it before the run folder existed; the Python path runs it here
+    use_cpu_threads(cfg.get("threads"))
+    log_random_inits(cfg, logging.getLevelNamesMapping()[random_init_level(cfg)])
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     ckpt_path = resolve_ckpt_path(cfg)
@@ -290,6 +279,11 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     return metrics, objects
 
 
+def random_init_level(cfg: DictConfig) -> str:
+    """`extras.random_init_log_level` (WARNING unless the recipe starts from scratch on purpose)."""
+    return str(OmegaConf.select(cfg, "extras.random_init_log_level", default="WARNING")).upper()
+
+
 def apply_extras(cfg: DictConfig) -> None:
     """Optional niceties of `cfg.extras`: silence every warning, print the resolved config (which every run
     writes to <run dir>/config.yaml)."""
@@ -310,6 +304,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     apply_extras(cfg)
     try:
         metrics, _ = run(cfg)
+    except PreflightError as exc:  # sweeps: each job's config is checked in its own run folder
+        report(exc)
     except (CheckpointError, StorageError, ResumeConfigError) as exc:
         raise SystemExit(f"error: {exc}") from exc
     metric_name = cfg.get("optimized_metric")
@@ -320,7 +316,44 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return metrics[metric_name]
 
 
+TRAIN_HELP = CommandHelp(
+    config_name="train.yaml",
+    usage=(
+        "usage: python train.py [experiment=<recipe>] [group=choice ...] [key=value ...]",
+        '       (the same: facerevive-train ..., make train ARGS="...")',
+    ),
+    intro=(
+        "Trains GFPGAN as the composed config says. A bare `python train.py` is the quickstart (a small 64 px model "
+        "on data/samples, CPU, a few minutes); experiment=gfpgan_v1 is the paper recipe, "
+        "experiment=gfpgan_v1.4_finetune fine-tunes the v1.4 release on data.root (make weights first). Every "
+        "problem of a run (files, data, device, W&B key, settings) is listed at once before anything is built."
+    ),
+    groups=("experiment", "trainer", "logger", "data", "model/net_g", "model/init_d", "debug", "hparams_search"),
+    keys={
+        "data.root": "the training faces: a folder of aligned faces, a *.lmdb, a *.zip or a list file",
+        "data.val": "the validation set (lq_root, gt_root); null trains without validation",
+        "model.total_iter": "iterations to train",
+        "data.batch_size": "faces per iteration and device",
+        "model.optimizer_g.lr": "generator learning rate (optimizer_d, optimizer_component: the discriminators')",
+        "model.init.net_g": "start the generator from a release (gfpgan_v1.4, ...) or a file; null = random",
+        "trainer.accelerator": "cpu | gpu | auto (or choose trainer=cpu / trainer=gpu / trainer=ddp)",
+        "trainer.devices": "devices per node",
+        "data.num_workers": "data-loader processes; null = one per CPU this process may use besides itself",
+        "threads": "CPU threads (torch, BLAS); null = the CPUs this process may use (or env FACEREVIVE_THREADS)",
+        "seed": "seed of everything (data order, degradations, initialisation)",
+        "ckpt_path": "resume: a checkpoint path, or `last` for the newest run of this task",
+        "paths.pretrained_dir": "the weights folder (make weights fills it)",
+        "paths.log_dir": "where run folders go (<log_dir>/<task_name>/runs/<date>)",
+    },
+)
+
+
 def main() -> None:
-    """Console entry point: applies the quickstart rule to the command line, then runs Hydra."""
-    sys.argv = [sys.argv[0], *train_overrides(sys.argv[1:])]
+    """Console entry point: `--help` prints the short help; else the quickstart rule is applied to the command
+    line and Hydra runs."""
+    args = train_overrides(sys.argv[1:])
+    if wants_help(args):
+        print_help(TRAIN_HELP, args)
+        raise SystemExit(0)
+    sys.argv = [sys.argv[0], *args]
     _hydra_main()

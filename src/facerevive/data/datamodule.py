@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from facerevive.data.pipeline import DegradationPipeline
 from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
 from facerevive.data.worker_threads import limit_worker_threads
+from facerevive.utils.cpu_threads import default_num_workers
 
 DatasetLike = Dataset | Callable[[], Dataset] | None
 
@@ -69,7 +70,7 @@ class FaceDataModule(L.LightningDataModule):
         degradation: DegradationPipeline | None = None,
         batch_size: int = 3,
         val_batch_size: int = 1,
-        num_workers: int = 6,
+        num_workers: int | None = None,
         persistent_workers: bool = True,
         pin_memory: bool = True,
         drop_last: bool = True,
@@ -108,8 +109,11 @@ class FaceDataModule(L.LightningDataModule):
         return self.datasets[split]
 
     def _loader_kwargs(self) -> dict[str, Any]:
-        """Worker settings shared by every loader; each worker process runs on one thread (`limit_worker_threads`)."""
+        """Worker settings shared by every loader; each worker process runs on one thread (`limit_worker_threads`).
+        `num_workers=None`: one worker per CPU this process may use besides itself (`default_num_workers`)."""
         workers = self._settings.num_workers
+        if workers is None:
+            workers = default_num_workers()
         kwargs: dict[str, Any] = {
             "num_workers": workers,
             "persistent_workers": self._settings.persistent_workers and workers > 0,

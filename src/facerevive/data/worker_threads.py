@@ -14,12 +14,10 @@ parent had used that pool runs OpenCV sequentially anyway.
 
 from __future__ import annotations
 
-import torch
-from threadpoolctl import threadpool_limits
+from facerevive.utils.cpu_threads import set_thread_pools
 
 
 def limit_worker_threads(worker_id: int | None = None) -> None:
     """Run this process's linear-algebra code on one thread; usable as a DataLoader `worker_init_fn`."""
     del worker_id  # every worker gets the same limit
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1)
+    set_thread_pools(1)

@@ -25,8 +25,10 @@ from facerevive.demo.models import ModelMenu
 from facerevive.demo.session import DemoRestorer
 from facerevive.demo.settings import DemoSettings, SettingsError, load_settings, settings_help
 from facerevive.restore.build import is_random_model
+from facerevive.utils.cpu_threads import thread_setting, use_cpu_threads
 from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 
 log = logging.getLogger("demo")
@@ -110,9 +112,10 @@ def check_default_model(settings: DemoSettings) -> None:
         log.warning("model %s is RANDOMLY INITIALISED: every output is labelled RANDOM WEIGHTS", weights)
     elif weights in OFFICIAL_MODELS and not weight_path(OFFICIAL_MODELS[weights].weights).is_file():
         log.warning(
-            "%s is missing (make weights downloads it); the page will say so, and restore.weights=random:%s runs "
+            "%s is missing (%s downloads it); the page will say so, and restore.weights=random:%s runs "
             "the demo with random weights",
             weight_path(OFFICIAL_MODELS[weights].weights),
+            weights_command(weights),
             weights,
         )
 
@@ -126,11 +129,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = load_settings(args)
         resolve_device(settings.option("device"))
+        thread_setting(settings.option("threads"))
     except (SettingsError, RuntimeError, ValueError) as exc:
         _usage_error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     set_pretrained_dir(settings.pretrained_dir)
+    use_cpu_threads(settings.option("threads"))
     check_default_model(settings)
     # Offline: no telemetry and no version check (set before Gradio is imported).
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from facerevive.demo.settings import DemoSettings
 from facerevive.restore.build import is_random_model
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 
 # The files restore's build_network opens: checkpoints, exports (also as safetensors) and ONNX exports.
@@ -41,7 +42,7 @@ class ModelMenu:
         choices = []
         for name in OFFICIAL_MODELS:
             present = weight_path(OFFICIAL_MODELS[name].weights).is_file()
-            choices.append((name if present else f"{name} (not downloaded: make weights)", name))
+            choices.append((name if present else f"{name} (not downloaded: {weights_command()})", name))
         folder = self.settings.models_dir
         found = [] if folder is None else sorted(str(p) for p in folder.iterdir() if self._is_model_file(p))
         for spec in (*self.settings.models, str(self.settings.option("weights")), *found):

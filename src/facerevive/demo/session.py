@@ -40,11 +40,12 @@ from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.runner import OutputError, RestoreRunner
 from facerevive.utils.device import resolve_device
 from facerevive.utils.provenance import provenance
+from facerevive.weights.hint import weights_command
 
 log = logging.getLogger(__name__)
 
 # What the page adds to the caveat of a model that is not a full release (restore.build.model_caveat).
-CAVEAT_ADVICE = "Choose a release (make weights downloads them) for real restorations."
+CAVEAT_ADVICE = f"Choose a release ({weights_command()} downloads them) for real restorations."
 
 
 class DemoError(Exception):

@@ -37,6 +37,7 @@ from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signe
 from facerevive.utils.provenance import checkpoint_progress
 from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
 from facerevive.weights.build import RANDOM_PREFIX
+from facerevive.weights.hint import weights_command
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ def open_method(
     if spec.kind is MethodKind.OFFICIAL:
         path = weight_path(OFFICIAL_MODELS[spec.target].weights)
         if not path.is_file():
-            raise MethodUnavailableError(f"not computed: {path.name} missing (make weights)")
+            raise MethodUnavailableError(f"not computed: {path.name} missing ({weights_command()})")
     try:  # an official file or a checkpoint that cannot be read: the method is unavailable, the rest runs
         return NetworkRestorer(build_generator(spec.target, device))
     except CheckpointError as exc:

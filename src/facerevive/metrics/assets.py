@@ -21,7 +21,9 @@ class MissingWeightsError(FileNotFoundError):
         self.filename = filename
 
     def __str__(self) -> str:
-        return f"not computed: {self.filename} missing (make weights)"
+        from facerevive.weights.hint import weights_command
+
+        return f"not computed: {self.filename} missing ({weights_command()})"
 
 
 def _hub_checkpoints() -> Path:

@@ -21,6 +21,7 @@ from torch import nn
 from facerevive.weights.build import official_name
 from facerevive.weights.checkpoint import CheckpointError, check_compatible, extract_state_dict, read_checkpoint
 from facerevive.weights.finite import check_finite_state
+from facerevive.weights.hint import weights_command
 from facerevive.weights.recognise import describe_state_dict
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, weight_path
 
@@ -56,7 +57,7 @@ def resolve_spec(spec: str, key: str) -> Path:
         if entry.manual:
             where = f"it is published only at {entry.url}: download it by hand into {path.parent}"
         else:
-            where = f"run `make weights ARGS={name}` (python -m facerevive.weights.download {name})"
+            where = f"run `{weights_command(name)}`"
         raise FileNotFoundError(f"{key}={spec}: {path} is missing; {where}")
     path = Path(spec)
     if not path.is_file():

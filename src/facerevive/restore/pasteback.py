@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from facerevive.utils.device import resolve_device
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import weight_path
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ class FaceParser:
         if model is None:
             path = weight_path("parsenet")
             if not path.is_file():
-                raise FileNotFoundError(f"the parsing mask needs {path} (run `make weights`); use mask=square")
+                raise FileNotFoundError(
+                    f"the parsing mask needs {path} (run `{weights_command('parsenet')}`); use mask=square"
+                )
             model = ParseNet(in_size=512, out_size=512, parsing_ch=19)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
         self.model = model.eval().to(self.device)

@@ -67,7 +67,9 @@ def build_generator(
     if name is not None:
         path = weight_path(OFFICIAL_MODELS[name].weights)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing for model {name} (run `make weights`)")
+            from facerevive.weights.hint import weights_command
+
+            raise FileNotFoundError(f"{path} is missing for model {name} (run `{weights_command(name)}`)")
         config = OFFICIAL_MODELS[name].net_g_config
     else:
         path = Path(spec_str)

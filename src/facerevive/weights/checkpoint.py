@@ -150,7 +150,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     (`legacy_checkpoint_globals`). Anything else is refused (UnsafeFileError), never unpickled."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `make weights`)")
+        from facerevive.weights.hint import weights_command
+
+        raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `{weights_command()}`)")
     if path.suffix == SAFETENSORS_SUFFIX:
         return read_safetensors(path)
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 from facerevive.utils.files import atomic_path
 from facerevive.utils.progress import progress_bar
+from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, WeightFile, pretrained_dir
 
 CHUNK = 1 << 20
@@ -99,7 +100,7 @@ def ensure(name: str, directory: Path | None = None, quiet: bool = False) -> Pat
         problem = checksum_problem(entry, sha256_of(path))
         if problem is None:
             return path
-        raise DownloadError(f"{path} is present but its {problem}; delete it and run `make weights` again")
+        raise DownloadError(f"{path} is present but its {problem}; delete it and run `{weights_command()}` again")
     if entry.manual:
         raise DownloadError(f"{entry.filename} is published only at {entry.url}: download it by hand into {path}")
     fetch(entry, path, quiet=quiet)
