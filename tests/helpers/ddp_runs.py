@@ -27,7 +27,7 @@ from helpers.official_gfpgan import make_batches
 
 TESTS = Path(__file__).resolve().parents[1]
 
-# Lightning's shipped setting (configs/trainer/ddp.yaml before issue 13) and FaceRevive's.
+# trainer=ddp's strategy (Lightning's, the official recipe's setting) and trainer=ddp_used_grads'.
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "find_unused": lambda: DDPStrategy(find_unused_parameters=True, process_group_backend="gloo"),
     "used_gradients": lambda: UsedGradientsDDPStrategy(process_group_backend="gloo"),
