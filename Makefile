@@ -73,8 +73,12 @@ bench-archs: $(STAMP) ## network forward/backward speed, FaceRevive vs the offic
 bench-train: $(STAMP) ## full training iteration, FaceRevive vs the official GFPGANModel (ARGS="--profile --size 512 --narrow 1")
 	$(BIN)/python benchmarks/bench_train.py $(ARGS)
 
+# No install step: a GPU machine has no package index (scripts/device_wheels.py downloads the wheels it lacks).
+device-check: ## on one CUDA GPU, < 8 min: device tests, paper-recipe training, bench-train/restore, one JSON (ARGS=--dry-run: CPU)
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON)) scripts/device_check.py $(ARGS)
+
 clean: ## remove caches (keeps .venv and experiments)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache
 
-.PHONY: help install test test-fast lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train clean
+.PHONY: help install test test-fast lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train device-check clean

@@ -1,7 +1,8 @@
-"""UsedGradientsDDPStrategy (configs/trainer/ddp*.yaml) trains exactly as Lightning's DDP with
-find_unused_parameters=True: two CPU ranks (gloo), the GFPGAN recipe at 64 px without the perceptual and identity
-networks (the DDP machinery, not the losses), two iterations that cross the pyramid cut-off (1e-12 from iteration
-2) and end with an R1 step, each rank on its own batches. Also its bucketing and its refusal of BatchNorm statistics.
+"""UsedGradientsDDPStrategy (the opt-in trainer=ddp_used_grads) trains exactly as Lightning's DDP with
+find_unused_parameters=True (trainer=ddp): two CPU ranks (gloo), the GFPGAN recipe at 64 px without the perceptual
+and identity networks (the DDP machinery, not the losses), two iterations that cross the pyramid cut-off (1e-12
+from iteration 2) and end with an R1 step, each rank on its own batches; both ranks end with the same networks.
+Also its bucketing and its refusal of BatchNorm statistics.
 
 Run as a script, this file is one rank: it trains under both strategies and writes rank<R>.json.
 """

@@ -84,6 +84,7 @@ DRY_RUN_TARGETS = {
     "bench-eval",
     "bench-restore",
     "bench-train",
+    "device-check",
     "clean",
 }
 

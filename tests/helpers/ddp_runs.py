@@ -24,10 +24,11 @@ from facerevive.models.ddp import UsedGradientsDDPStrategy
 from helpers.configs import compose_config
 from helpers.ddp_probe import NETWORKS, state_digest
 from helpers.official_gfpgan import make_batches
+from helpers.timing import IterationTimer
 
 TESTS = Path(__file__).resolve().parents[1]
 
-# Lightning's shipped setting (configs/trainer/ddp.yaml before issue 13) and FaceRevive's.
+# trainer=ddp's strategy (Lightning's, the official recipe's setting) and trainer=ddp_used_grads'.
 STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "find_unused": lambda: DDPStrategy(find_unused_parameters=True, process_group_backend="gloo"),
     "used_gradients": lambda: UsedGradientsDDPStrategy(process_group_backend="gloo"),
@@ -96,20 +97,6 @@ def tiny_module(size: int, narrow: float, overrides: list[str]) -> Any:
         )
         torch.manual_seed(0)
         return instantiate(cfg.model)
-
-
-class IterationTimer(L.Callback):
-    """Wall seconds of each training batch (one GFPGAN iteration)."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
 
 
 def rank_and_world_size() -> tuple[int, int]:

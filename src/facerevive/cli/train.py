@@ -272,9 +272,9 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             summary = run_summary(trainer, Path(cfg.paths.output_dir), resumed_from=ckpt_path)
             print("\n".join(["", f"FaceRevive {cfg.task_name}: finished {model.iteration} iterations", *summary]))
     finally:
-        import wandb
-
-        if wandb.run is not None:
+        # Only a run that imported W&B (logger=wandb) can have one open: without it, W&B need not be installed.
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
             wandb.finish()
     return metrics, objects
 
