@@ -304,3 +304,21 @@ def test_files_facerevive_writes_still_load_and_their_decoder_path_is_never_open
     torch.save({"params_ema": prior.state_dict(), "net_g_config": prior.config}, prior_file)
     with pytest.raises(CheckpointError, match=r"prior\.pth: .*StyleGAN2GeneratorClean, a StyleGAN2 prior"):
         build_generator(prior_file)
+
+
+@pytest.mark.parametrize("name", ["/etc/hostname", "../outside.png", "faces/../../outside.png"])
+def test_a_list_file_cannot_name_images_outside_its_root(tmp_path, name):
+    """The lines of a data list file are names under its root, never paths to anywhere on the machine."""
+    from facerevive.data.sources import ListFileSource, SourceError
+
+    root = tmp_path / "data"
+    (root / "faces").mkdir(parents=True)
+    (tmp_path / "outside.png").write_bytes(b"not read")
+    (root / "faces" / "a.png").write_bytes(b"read")
+    list_file = root / "train.txt"
+    list_file.write_text(f"faces/a.png\n{name}\n")
+    with pytest.raises(SourceError, match=rf"train\.txt names {name}, outside its root"):
+        ListFileSource(list_file)
+    list_file.write_text("faces/a.png\nfaces/./a.png\n")
+    assert ListFileSource(list_file).read("faces/a.png") == b"read"
+    HOSTILE_CASES["data list file"] += 1

@@ -142,8 +142,7 @@ def write_onnx(path: Path, metadata: dict[str, str]) -> Path:
     face = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 32, 32])
     out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 32, 32])
     graph = helper.make_graph([helper.make_node("Identity", ["input"], ["output"])], "g", [face], [out])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     for key, value in {**export_metadata(), **metadata}.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
