@@ -28,6 +28,7 @@ from facerevive.archs import (
 )
 from facerevive.archs.config import recorded_target
 from facerevive.archs.equalized import Resample
+from facerevive.archs.stylegan2_arch import INTERPOLATION_MODES
 from facerevive.weights.checkpoint import CheckpointError
 
 TARGET_KEY = "_target_"
@@ -41,7 +42,6 @@ GENERATORS: dict[str, type[nn.Module]] = {
     recorded_target(cls): cls for cls in (*RESTORATION_GENERATORS, *PRIOR_GENERATORS)
 }
 RESAMPLE_MODES: tuple[str, ...] = get_args(Resample)
-INTERPOLATION_MODES = ("bilinear", "nearest")
 # The widest face a generator may restore: StyleGAN2's channel table (archs.stylegan2_channels) ends at 1024.
 MIN_OUT_SIZE = 8
 MAX_OUT_SIZE = 1024
