@@ -56,7 +56,8 @@ def assert_refusal(message: str, path: Path, bad: set[str]) -> None:
     """One line, naming the file and one of the keys that are really wrong."""
     assert "\n" not in message, message
     assert path.name in message, message
-    assert any(f"key {key!r}" in message for key in bad), f"{message!r} names none of {sorted(bad)}"
+    # A long or escaped key is shortened in the message: its quoted start must be there.
+    assert any(f"key {repr(key)[:20]}" in message for key in bad), f"{message!r} names none of {sorted(bad)}"
 
 
 def test_the_documented_payload_wrote_a_file_before_and_is_refused_now(tmp_path, marker):
