@@ -39,9 +39,16 @@ def shared_faces() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Largest relative error of each parity test, so every CI log states what parity was measured."""
+    """Largest relative error of each parity test, so every CI log states what parity was measured; the number
+    of hostile files tried per entry point."""
     from helpers.compare import PARITY_RECORDS
+    from helpers.hostile import HOSTILE_CASES
 
+    if HOSTILE_CASES:
+        terminalreporter.section("hostile files tried (tests/test_hostile_files.py)")
+        for entry_point, count in sorted(HOSTILE_CASES.items()):
+            terminalreporter.write_line(f"{count:6d}  {entry_point}")
+        terminalreporter.write_line(f"{sum(HOSTILE_CASES.values()):6d}  in all, none ran")
     if not PARITY_RECORDS:
         return
     worst: dict[str, tuple[str, float]] = {}

@@ -20,10 +20,6 @@ from facerevive import metrics
 from facerevive.metrics import fid as fid_lib
 from facerevive.metrics.matlab_resize import imresize
 
-# NIQE of scikit-image's astronaut (public domain, 512x512 RGB) by BasicSR 1.4.2's calculate_niqe
-# (BGR uint8, crop_border 0, convert_to 'y'), recorded on this machine with numpy 2.4 / scipy.
-ASTRONAUT_NIQE_BASICSR = 3.0649476661847754
-
 
 def _faces(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     """Smooth, face-like test images (uint8 RGB, N x H x W x 3): gradients, blobs and a little noise."""
@@ -103,14 +99,16 @@ def test_matlab_imresize_matches_basicsr(size):
     assert_rel_close(ours, torch.from_numpy(ref.astype(np.float64)), 1e-5, "imresize")
 
 
-def test_niqe_of_astronaut_matches_recorded_basicsr_value():
+def test_niqe_of_astronaut_matches_basicsr():
+    """scikit-image's astronaut (public domain, 512x512 RGB), a real photo, against BasicSR's calculate_niqe
+    computed live (BGR uint8, crop_border 0, convert_to 'y'). A value recorded once drifts with the installed
+    numpy/scipy/OpenCV (3.064948 recorded, 3.064607 on a later install), so the reference is never a constant."""
     skdata = pytest.importorskip("skimage.data")
     niqe = import_reference("basicsr.metrics.niqe")
     img = skdata.astronaut()
     reference = niqe.calculate_niqe(img[..., ::-1].copy(), crop_border=0)
-    assert reference == pytest.approx(ASTRONAUT_NIQE_BASICSR, abs=1e-9)  # BasicSR itself is unchanged
     ours = metrics.niqe(_tensor(img[None]))
-    assert_rel_close(ours, torch.tensor([ASTRONAUT_NIQE_BASICSR]), 1e-3, "NIQE astronaut")
+    assert_rel_close(ours, torch.tensor([reference], dtype=torch.float64), 1e-3, "NIQE astronaut")
 
 
 def test_niqe_matches_basicsr_on_synthetic_faces():

@@ -33,6 +33,11 @@ def plain(value: Any) -> Any:
     raise TypeError(f"constructor argument {value!r} ({type(value).__name__}) cannot be recorded as plain data")
 
 
+def recorded_target(cls: type) -> str:
+    """The `_target_` a FaceRevive network records for its class (what checkpoints and exports carry)."""
+    return f"facerevive.archs.{cls.__name__}"
+
+
 def records_config(cls: ModuleType) -> ModuleType:
     """Class decorator: after `__init__`, `self.config` is `{'_target_': 'facerevive.archs.<Name>', **kwargs}`.
 
@@ -41,7 +46,7 @@ def records_config(cls: ModuleType) -> ModuleType:
     """
     init: Callable[..., None] = cls.__init__
     signature = inspect.signature(init)
-    target = f"facerevive.archs.{cls.__name__}"
+    target = recorded_target(cls)
 
     @functools.wraps(init)
     def recording_init(self: Any, *args: Any, **kwargs: Any) -> None:

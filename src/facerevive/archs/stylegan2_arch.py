@@ -33,6 +33,10 @@ class _ResampleArgs(TypedDict):
     resample: Resample
 
 
+# The resampling of StyleGAN2GeneratorBilinear (plain interpolation).
+INTERPOLATION_MODES = ("bilinear", "nearest")
+
+
 def stylegan2_channels(channel_multiplier: float = 2, narrow: float = 1) -> dict[int, int]:
     """Feature widths per resolution of StyleGAN2 (and, with narrow*0.5, of the GFPGAN U-Net)."""
     wide = {4: 512, 8: 512, 16: 512, 32: 512}
@@ -239,7 +243,7 @@ class StyleGAN2GeneratorBilinear(StyleGAN2Generator):
         interpolation_mode: str = "bilinear",
         sft_half: bool = False,
     ) -> None:
-        if interpolation_mode not in ("bilinear", "nearest"):
+        if interpolation_mode not in INTERPOLATION_MODES:
             raise ValueError(f"interpolation_mode must be 'bilinear' or 'nearest', got {interpolation_mode!r}")
         super().__init__(
             out_size,

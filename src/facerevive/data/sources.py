@@ -70,9 +70,10 @@ class FolderSource(ImageSource):
 
 
 class ListFileSource(ImageSource):
-    """Images named one per line in a text file; relative names resolve against `root` (default: the file's folder).
+    """Images named one per line in a text file; names resolve against `root` (default: the file's folder).
 
-    Blank lines and lines starting with '#' are ignored. A listed file that does not exist fails at start.
+    Blank lines and lines starting with '#' are ignored. A listed file that does not exist, or a name that leads
+    outside `root` (absolute, or up through `..`), fails at start: the file's lines are data, not paths to anywhere.
     """
 
     def __init__(self, list_file: str | Path, root: str | Path | None = None) -> None:
@@ -84,6 +85,15 @@ class ListFileSource(ImageSource):
         self.keys = [line for line in lines if line and not line.startswith("#")]
         if not self.keys:
             raise SourceError(f"list file {list_path} names no images")
+        root_dir = Path(os.path.normpath(os.path.abspath(self.root)))
+        outside = next(
+            (k for k in self.keys if not Path(os.path.normpath(root_dir / k)).is_relative_to(root_dir)), None
+        )
+        if outside is not None:
+            raise SourceError(
+                f"list file {list_path} names {outside}, outside its root {self.root}: names are read only "
+                "under the root (set `root` to the folder that holds the images)"
+            )
         missing = next((k for k in self.keys if not (Path(self.root) / k).is_file()), None)
         if missing is not None:
             raise SourceError(f"list file {list_path} names {missing}, which does not exist under {self.root}")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from facerevive.weights.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
 from facerevive.weights.finite import check_finite_state
+from facerevive.weights.generator_schema import (
+    build_checked_generator,
+    plain_mapping,
+    require_restoration_generator,
+)
 from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, weight_path
 
 log = logging.getLogger(__name__)
@@ -29,14 +32,13 @@ def official_name(spec: str) -> str | None:
     return next((c for c in candidates if c in OFFICIAL_MODELS), None)
 
 
-def generator_from_config(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> nn.Module:
-    """Instantiate a generator from a `_target_` config; `decoder_load_path` is dropped (weights follow)."""
-    config = {**copy.deepcopy(dict(config)), **(overrides or {})}
-    config["decoder_load_path"] = None
-    net = instantiate(config, _convert_="all")
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"generator config {config.get('_target_')!r} built a {type(net).__name__}, not a network")
-    return net
+def generator_from_config(
+    config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None, source: str = "generator config"
+) -> nn.Module:
+    """The generator a `_target_` config describes, built through the fixed list of FaceRevive generators and
+    their argument schema (`generator_schema`), never by Hydra: the config may come from a file (`source`
+    names it in a refusal). `overrides` replaces constructor arguments; `decoder_load_path` is dropped."""
+    return build_checked_generator({**plain_mapping(config, source), **(overrides or {})}, source)
 
 
 def build_generator(
@@ -60,7 +62,7 @@ def build_generator(
             raise ValueError(f"unknown architecture in {spec_str!r}; use random:<one of {sorted(OFFICIAL_MODELS)}>")
         # The commands that build it say so once in their own words (restore.build.model_caveat).
         log.debug("model %s: randomly initialised", spec_str)
-        net = generator_from_config(OFFICIAL_MODELS[name].net_g_config, overrides)
+        net = generator_from_config(OFFICIAL_MODELS[name].net_g_config, overrides, source=spec_str)
         return net.to(device).eval()
 
     name = official_name(spec_str)
@@ -85,7 +87,8 @@ def build_generator(
                 f"{path} carries no 'net_g_config' and is not an official file name; "
                 f"use a FaceRevive checkpoint/export or an official name ({', '.join(OFFICIAL_MODELS)})"
             )
-    net = generator_from_config(config, overrides)
+    require_restoration_generator(config, str(path))
+    net = generator_from_config(config, overrides, source=str(path))
     state = extract_state_dict(checkpoint, key=key, source=str(path))
     try:
         net.load_state_dict(state, strict=True)

@@ -139,7 +139,7 @@ def read_safetensors(path: Path) -> dict[str, Any]:
     if "net_g_config" in metadata:
         try:
             grouped["net_g_config"] = json.loads(metadata["net_g_config"])
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise CheckpointError(f"{path}: the 'net_g_config' metadata is not JSON: {exc}") from exc
     return grouped
 
@@ -154,7 +154,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
         raise FileNotFoundError(f"checkpoint not found: {path} (official files: run `{weights_command()}`)")
     if path.suffix == SAFETENSORS_SUFFIX:
-        return read_safetensors(path)
+        return checked_config(read_safetensors(path), path)
     try:
         try:
             checkpoint = safe_load(path)
@@ -166,7 +166,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {exc}") from exc
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"{path} holds a {type(checkpoint).__name__}, not a checkpoint dictionary")
-    return dict(checkpoint)
+    return checked_config(dict(checkpoint), path)
+
+
+def checked_config(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`checkpoint` once the generator config it carries (if any) fits the fixed list of FaceRevive generators
+    and their argument schema (`generator_schema`): every reader of a file gets only checked configs."""
+    from facerevive.weights.generator_schema import checked_generator_config
+
+    config = checkpoint.get("net_g_config")
+    if config is not None and not (isinstance(config, Mapping) and len(config) == 0):
+        checked_generator_config(config, str(path))
+    return checkpoint
 
 
 def _is_state_dict(obj: object) -> bool:
