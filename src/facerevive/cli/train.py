@@ -243,7 +243,7 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     The run owns its run directory and checkpoint folder while it runs (facerevive.utils.run_lock, rank 0): a
     second run given one of them is refused (RunFolderBusyError) before anything is written there."""
-    if rank_zero_only.rank != 0:
+    if getattr(rank_zero_only, "rank", 0) != 0:
         return _run(cfg)
     with owned_folders(run_folders(cfg)):
         return _run(cfg)
