@@ -144,7 +144,8 @@ def release(lock: Path, me: Owner) -> None:
         lock.unlink(missing_ok=True)
 
 
-def _exit_on(signum: int, frame: FrameType | None) -> None:
+def exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    """Turn a signal whose default would kill the process into SystemExit, so the records are released."""
     raise SystemExit(128 + signum)
 
 
@@ -158,7 +159,7 @@ def owned_folders(folders: Sequence[str | Path]) -> Iterator[Owner]:
             signum = getattr(signal, name, None)
             try:
                 if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
-                    signal.signal(signum, _exit_on)
+                    signal.signal(signum, exit_on_signal)
                     stack.callback(signal.signal, signum, signal.SIG_DFL)
             except ValueError:  # not the main thread: signals stay as they are
                 pass
