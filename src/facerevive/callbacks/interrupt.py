@@ -13,7 +13,6 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 
 from facerevive.callbacks.checkpoint import IterationCheckpoint, iteration_module
-from facerevive.utils.run_lock import exit_on_signal
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +85,7 @@ class StopOnSignal(Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore()
         previous = self._previous.get(self.received) if self.received is not None else None
-        # The run lock's handler only turns the signal into an exit, which the training command makes itself
-        # after this save (with its exit status and message).
-        if callable(previous) and previous not in (signal.default_int_handler, exit_on_signal):
+        if callable(previous) and previous is not signal.default_int_handler:
             previous(self.received, None)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:

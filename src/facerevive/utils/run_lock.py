@@ -4,8 +4,9 @@ A second run pointed at a folder another live run owns (the same `hydra.run.dir`
 is refused with one line naming the folder and the owner, instead of both overwriting each other's checkpoints
 and export. The record (`.facerevive-run.lock`: pid, host, start time, the process's kernel start time and the
 SLURM job) is created atomically (a hard link of a complete temporary file, which fails when a record exists)
-and removed when the run ends, also on an exception, Ctrl-C or SIGTERM/SIGHUP. A record left by a run that
-died without cleaning up (SIGKILL, power loss) is stale and taken over with a warning when its process is gone
+and removed when the run ends, also on an exception, Ctrl-C, or a stop signal during training (StopOnSignal ends
+the run cleanly). A record left by a run that died without cleaning up (SIGKILL, a signal's default action
+outside training, power loss) is stale and taken over with a warning when its process is gone
 from this host (or its pid now belongs to a later process), or when this process is the same SLURM job (a
 requeue: SLURM ended the earlier one). A record of another host cannot be checked: the message says to remove
 it if that run is gone. A resume in the same folder after the first run ended finds no record.
@@ -17,23 +18,18 @@ import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import FrameType
 
 from facerevive.utils.files import sync_path
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".facerevive-run.lock"
-# Signals whose default action ends the process without Python's cleanup: turned into SystemExit while a lock is
-# held (StopOnSignal handles them itself during training and restores these handlers after).
-RELEASE_ON = ("SIGTERM", "SIGHUP")
 
 
 class RunFolderBusyError(RuntimeError):
@@ -144,25 +140,12 @@ def release(lock: Path, me: Owner) -> None:
         lock.unlink(missing_ok=True)
 
 
-def exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    """Turn a signal whose default would kill the process into SystemExit, so the records are released."""
-    raise SystemExit(128 + signum)
-
-
 @contextmanager
 def owned_folders(folders: Sequence[str | Path]) -> Iterator[Owner]:
     """Hold every folder of `folders` (created if absent) for this process within the block."""
     me = Owner.current()
     unique = list(dict.fromkeys(Path(folder).resolve() for folder in folders))
     with ExitStack() as stack:
-        for name in RELEASE_ON:
-            signum = getattr(signal, name, None)
-            try:
-                if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
-                    signal.signal(signum, exit_on_signal)
-                    stack.callback(signal.signal, signum, signal.SIG_DFL)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
         for folder in unique:
             lock = acquire(folder, me)
             stack.callback(release, lock, me)
