@@ -158,6 +158,7 @@ def test_build_generator_refuses_nan_weights(tmp_path):
 def test_checkpoint_callback_never_saves_a_nan_network(tmp_path):
     class Module:
         iteration = 3
+        nonfinite = NonFiniteGuard()
 
         def state_dict(self):
             return {"net_g.w": torch.tensor([float("inf")])}

@@ -102,6 +102,8 @@ class IterationCheckpoint(Checkpoint):
         self.last_model_path = ""
         self.last_export_path = ""
         self.saved_at: int | None = None
+        # A save fell inside a run of bad iterations: it is made at the next good iteration.
+        self.deferred = False
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
@@ -118,7 +120,8 @@ class IterationCheckpoint(Checkpoint):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         module = iteration_module(pl_module)
-        if module.iteration % self.every_n_iter == 0 or module.training_finished:
+        due = module.iteration % self.every_n_iter == 0 or module.training_finished
+        if due or (self.deferred and not module.nonfinite.in_bad_streak):
             self.save(trainer, module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -126,10 +129,28 @@ class IterationCheckpoint(Checkpoint):
         if self.saved_at != module.iteration and module.iteration > 0:
             self.save(trainer, module)
 
-    def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Write the iteration checkpoint (every rank takes part, rank 0 writes), last.ckpt and the exports."""
+    def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> bool:
+        """Write the iteration checkpoint (every rank takes part, rank 0 writes), last.ckpt and the exports;
+        returns whether it did.
+
+        Inside a run of bad iterations (the NaN/Inf and weight-magnitude guard `nonfinite` counts one) nothing is
+        written: the network may be exploded though finite, and every checkpoint is a rollback target. The save
+        is deferred to the next good iteration; until then last.ckpt and the export stay the last good ones.
+        """
         module = iteration_module(pl_module)
         iteration = module.iteration
+        guard = module.nonfinite
+        if guard.in_bad_streak:
+            self.deferred = True
+            log.warning(
+                "iteration %d: not saved, it ends a run of %d bad iterations (%s stays the newest checkpoint); "
+                "saving at the next good iteration",
+                iteration,
+                guard.consecutive,
+                module.last_good_checkpoint or "no checkpoint yet",
+            )
+            return False
+        self.deferred = False
         # Never a non-finite network as last.ckpt or export: the last good files stay in place.
         check_finite_state(module.state_dict(), source=f"iteration {iteration}: not saved, the network")
         self.saved_at = iteration
@@ -147,6 +168,7 @@ class IterationCheckpoint(Checkpoint):
             self._prune()
             log.info("iteration %d: saved %s", iteration, path)
         trainer.strategy.barrier("IterationCheckpoint.save")
+        return True
 
     def _prune(self) -> None:
         if self.keep_last_n is None:

@@ -36,10 +36,11 @@ from facerevive.cli import CONFIG_DIR
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
 from facerevive.utils.cpu_threads import use_cpu_threads
-from facerevive.utils.files import atomic_write_text
+from facerevive.utils.files import DiskFullError, atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
 from facerevive.utils.preflight import PreflightError, log_random_inits, preflight
 from facerevive.utils.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
+from facerevive.utils.run_lock import RunFolderBusyError, owned_folders
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load
 
@@ -79,6 +80,10 @@ HARMLESS_NOTES = {
     "facerevive.archs.vgg_arch": ("VGGFeatureExtractor: no load_path given",),
     "facerevive.models.gfpgan_module": ("net_identity: identity_load_path is null",),
 }
+
+
+class NothingTrainedError(RuntimeError):
+    """Every iteration of the run was skipped by the NaN/Inf and weight-magnitude guard: nothing was learnt."""
 
 
 class _DropNotes(logging.Filter):
@@ -216,8 +221,25 @@ def log_hyperparameters(model: L.LightningModule, trainer: L.Trainer, cfg: DictC
         logger.log_hyperparams(hparams)
 
 
+def run_folders(cfg: DictConfig) -> list[str]:
+    """The folders a run writes its own files into: the run directory and the checkpoint folder."""
+    folders = [str(cfg.paths.output_dir)]
+    checkpoints = OmegaConf.select(cfg, "callbacks.iteration_checkpoint.dirpath", default=None)
+    return [*folders, str(checkpoints)] if checkpoints else folders
+
+
 def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects)."""
+    """Build data, model, callbacks, loggers and trainer from `cfg` and fit; returns (metrics, objects).
+
+    The run owns its run directory and checkpoint folder while it runs (facerevive.utils.run_lock, rank 0): a
+    second run given one of them is refused (RunFolderBusyError) before anything is written there."""
+    if getattr(rank_zero_only, "rank", 0) != 0:
+        return _run(cfg)
+    with owned_folders(run_folders(cfg)):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     silence_harmless_output()
     set_pretrained_dir(cfg.paths.pretrained_dir)
     preflight(cfg)  # facerevive-train has run it before the run folder existed; the Python path runs it here
@@ -268,9 +290,18 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                         f"ckpt_path={interruption.checkpoint}"
                     )
                 raise interruption
+        guard = model.nonfinite
+        if guard.skipped and not guard.trained:
+            raise NothingTrainedError(
+                f"FaceRevive {cfg.task_name}: trained no iteration: all {guard.skipped} iterations run were skipped "
+                "(non-finite losses or gradients, or weights above model.nonfinite.max_abs_weight; the warnings "
+                "name each) and nothing was saved; lower the learning rates or loss weights"
+            )
         if trainer.is_global_zero:
             summary = run_summary(trainer, Path(cfg.paths.output_dir), resumed_from=ckpt_path)
-            print("\n".join(["", f"FaceRevive {cfg.task_name}: finished {model.iteration} iterations", *summary]))
+            skipped = f" ({guard.skipped} skipped by model.nonfinite, see the warnings)" if guard.skipped else ""
+            finished = f"FaceRevive {cfg.task_name}: finished {model.iteration} iterations{skipped}"
+            print("\n".join(["", finished, *summary]))
     finally:
         # Only a run that imported W&B (logger=wandb) can have one open: without it, W&B need not be installed.
         wandb = sys.modules.get("wandb")
@@ -306,7 +337,14 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         metrics, _ = run(cfg)
     except PreflightError as exc:  # sweeps: each job's config is checked in its own run folder
         report(exc)
-    except (CheckpointError, StorageError, ResumeConfigError) as exc:
+    except (
+        CheckpointError,
+        StorageError,
+        ResumeConfigError,
+        DiskFullError,
+        RunFolderBusyError,
+        NothingTrainedError,
+    ) as exc:
         raise SystemExit(f"error: {exc}") from exc
     metric_name = cfg.get("optimized_metric")
     if metric_name is None:

@@ -33,6 +33,7 @@ from torch import nn
 from facerevive.data import UnpairedImageDataset
 from facerevive.data.image_io import BadImageError
 from facerevive.data.sources import stem
+from facerevive.restore.network import BrokenNetworkError, check_network_output
 from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signed
 from facerevive.utils.provenance import checkpoint_progress
 from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
@@ -304,7 +305,9 @@ def open_method(
         path = weight_path(OFFICIAL_MODELS[spec.target].weights)
         if not path.is_file():
             raise MethodUnavailableError(f"not computed: {path.name} missing ({weights_command()})")
-    try:  # an official file or a checkpoint that cannot be read: the method is unavailable, the rest runs
-        return NetworkRestorer(build_generator(spec.target, device))
-    except CheckpointError as exc:
+    try:  # an official file or a checkpoint that cannot be read or is broken: the method is unavailable, the rest runs
+        net = build_generator(spec.target, device)
+        check_network_output(net, spec.target)
+    except (CheckpointError, BrokenNetworkError) as exc:
         raise MethodUnavailableError(f"not computed: {exc}") from exc
+    return NetworkRestorer(net)

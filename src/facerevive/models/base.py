@@ -30,7 +30,8 @@ class IterationModule(L.LightningModule, ABC):
     Subclasses list their optimisers' names in `optimizer_names` (the order `configure_optimizers` returns
     them in, which is the order of the optimiser states in a checkpoint), name the networks that never train
     in `frozen_modules`, and write their official-format file in `export_official`. Before each optimiser step
-    they ask `step_allowed` (the NaN/Inf guard `nonfinite`) and close each iteration with `end_iteration`.
+    they ask `step_allowed` (the NaN/Inf guard `nonfinite`), after it `step_kept` (the weights' magnitude), and
+    close each iteration with `end_iteration`.
     """
 
     def __init__(
@@ -45,7 +46,8 @@ class IterationModule(L.LightningModule, ABC):
         self.iteration = 0
         self.rng = RNGStream(seed)
         self.nonfinite = nonfinite or NonFiniteGuard()
-        # The newest checkpoint this run saved (set by IterationCheckpoint): the rollback policy's target.
+        # The newest checkpoint this run saved (set by IterationCheckpoint, which saves none while the guard is
+        # in a bad run of iterations, so it predates any such run): the rollback policy's target.
         self.last_good_checkpoint: str | None = None
 
     # ------------------------------------------------------------ contract
@@ -99,6 +101,11 @@ class IterationModule(L.LightningModule, ABC):
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         scaled = getattr(plugin, "scaler", None) is not None
         return self.nonfinite.check(stage, self.iteration, losses, params, check_grads=not scaled)
+
+    def step_kept(self, stage: str, params: list[tuple[str, nn.Parameter]]) -> bool:
+        """After optimiser `stage` stepped: whether its weights stay within `nonfinite.max_abs_weight` (see
+        NonFiniteGuard.check_weights); False drops the rest of the iteration, as a refused step does."""
+        return self.nonfinite.check_weights(stage, self.iteration, params)
 
     def end_iteration(self, g_loss: torch.Tensor | None, d_loss: torch.Tensor | None) -> None:
         """Tell the guard this iteration is over (resets the bad-iteration run, watches for explosion)."""

@@ -350,8 +350,9 @@ class GFPGANModule(IterationModule):
     def train_iteration(self, batch: Mapping[str, Any], iteration: int) -> dict[str, torch.Tensor]:
         """One full GFPGAN iteration; returns every loss term (detached) by its official name.
 
-        Each optimiser steps only when its losses and gradients are finite (`step_allowed`); otherwise the
-        rest of the iteration is skipped (no step, no EMA update) or the run stops, as `model.nonfinite` says.
+        Each optimiser steps only when its losses and gradients are finite (`step_allowed`), and its weights must
+        stay within `model.nonfinite.max_abs_weight` after the step (`step_kept`); otherwise the rest of the
+        iteration is skipped (no further step, no EMA update) or the run stops, as `model.nonfinite` says.
         """
         weights = self.loss_weights
         opt_g, opt_d = self.optimizer("g"), self.optimizer("d")
@@ -382,9 +383,12 @@ class GFPGANModule(IterationModule):
                     output, out_rgbs, gt, crops_fake, crops_real, real_passes, pyramid_weight, losses
                 )
                 self.manual_backward(g_total)
-                if not self.step_allowed("g", losses, list(self.net_g.named_parameters(prefix="net_g"))):
+                g_params = list(self.net_g.named_parameters(prefix="net_g"))
+                if not self.step_allowed("g", losses, g_params):
                     return losses
                 opt_g.step()
+                if not self.step_kept("g", g_params):
+                    return losses
 
         # ---- EMA of the generator
         self.update_ema(self.net_g_ema, self.net_g)
@@ -411,9 +415,12 @@ class GFPGANModule(IterationModule):
                 losses["l_d_r1"] = l_r1.detach().mean()
                 self.manual_backward(l_r1.sum())
             d_losses: dict[str, torch.Tensor] = {key: losses[key] for key in ("l_d", "l_d_r1") if key in losses}
-            if not self.step_allowed("d", d_losses, list(self.net_d.named_parameters(prefix="net_d"))):
+            d_params = list(self.net_d.named_parameters(prefix="net_d"))
+            if not self.step_allowed("d", d_losses, d_params):
                 return losses
             opt_d.step()
+            if not self.step_kept("d", d_params):
+                return losses
 
         # ---- facial-component discriminators
         for name, net in discs.items():
@@ -431,6 +438,8 @@ class GFPGANModule(IterationModule):
             return losses
         for opt in opt_components.values():
             opt.step()
+        if discs and not self.step_kept("d_component", component_params):
+            return losses
         self.end_iteration(g_total, losses["l_d"])
         return losses
 

@@ -242,8 +242,9 @@ class StyleGAN2Module(IterationModule):
     def train_iteration(self, real: torch.Tensor, iteration: int) -> dict[str, torch.Tensor]:
         """One iteration on the real images `real` ([-1, 1]); returns every loss term (detached).
 
-        Each optimiser steps only when its losses and gradients are finite (`step_allowed`); otherwise the rest
-        of the iteration is skipped (no step, no EMA update) or the run stops, as `model.nonfinite` says.
+        Each optimiser steps only when its losses and gradients are finite (`step_allowed`) and its weights stay
+        within `model.nonfinite.max_abs_weight` (`step_kept`); otherwise the rest of the iteration is skipped (no
+        further step, no EMA update) or the run stops, as `model.nonfinite` says.
         """
         losses: dict[str, torch.Tensor] = {}
         steps: list[Step] = [self._discriminator_step, self._generator_step]
@@ -263,11 +264,12 @@ class StyleGAN2Module(IterationModule):
         losses: dict[str, torch.Tensor],
         params: list[tuple[str, nn.Parameter]],
     ) -> bool:
-        """Step `optimizer` unless the NaN/Inf guard refuses; returns whether it stepped."""
+        """Step `optimizer` unless the NaN/Inf guard refuses; returns whether it stepped and its weights stay within
+        `model.nonfinite.max_abs_weight` (False: the rest of the iteration is dropped)."""
         if not self.step_allowed(stage, losses, params):
             return False
         optimizer.step()
-        return True
+        return self.step_kept(stage, params)
 
     def _discriminator_step(self, real: torch.Tensor, iteration: int, losses: dict[str, torch.Tensor]) -> bool:
         opt_d = self.optimizer("d")

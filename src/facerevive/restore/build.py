@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from facerevive.cli import CONFIG_DIR
+from facerevive.restore.network import check_network_output
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.utils.device import resolve_device
 from facerevive.weights import build_generator
@@ -76,12 +77,15 @@ def build_network(
     spec: str, device: str | torch.device = "auto", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
 ) -> nn.Module:
     """The generator for `spec` (official name, checkpoint path, an ONNX export run by onnxruntime, or
-    'random:<name>'); random init is seeded."""
+    'random:<name>'); random init is seeded. A network read from a file must restore a probe face into a
+    finite, non-flat image (`check_network_output`, one forward), else BrokenNetworkError names the file."""
     target = resolve_device(device)
     if str(spec).lower().endswith(".onnx"):
         from facerevive.export.runtime import OnnxGenerator
 
-        return OnnxGenerator(spec, target)
+        onnx_net = OnnxGenerator(spec, target)
+        check_network_output(onnx_net, str(spec))
+        return onnx_net
     if is_random_model(spec):
         state = torch.random.get_rng_state()
         torch.manual_seed(init_seed)
@@ -90,7 +94,9 @@ def build_network(
         finally:
             torch.random.set_rng_state(state)
         return net.to(target)
-    return build_generator(spec, device=target, overrides=overrides or None)
+    net = build_generator(spec, device=target, overrides=overrides or None)
+    check_network_output(net, str(spec))
+    return net
 
 
 def instantiate_pipeline(node: DictConfig) -> RestorePipeline:

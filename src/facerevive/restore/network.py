@@ -93,6 +93,58 @@ def _autocast_problem(precision: str, device: str) -> str | None:
     return None if produced == dtype else f"not supported on {device} (this torch has no {dtype} autocast there)"
 
 
+# The smallest spread (max - min over the output, in [-1, 1]) of a usable restoration of the probe face: one 8-bit
+# grey level. An exploded network restores everything as one flat colour (often all black).
+MIN_PROBE_SPREAD = 2.0 / 255.0
+
+
+class BrokenNetworkError(ValueError):
+    """A network that restores the probe face as NaN/Inf or one flat colour; `str()` names its file."""
+
+
+def probe_face(size: int, device: torch.device) -> torch.Tensor:
+    """A smooth, deterministic (1, 3, size, size) test face in [-1, 1]: a bright oval with two dark eyes and a
+    mouth on a darker background, shaded differently per channel (no file, no randomness)."""
+    v, u = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
+    face = ((u / 0.7) ** 2 + (v / 0.9) ** 2 < 1).float()
+    for cx in (-0.35, 0.35):
+        face -= 0.8 * (((u - cx) / 0.15) ** 2 + ((v + 0.2) / 0.08) ** 2 < 1).float()
+    face -= 0.6 * ((u / 0.3) ** 2 + ((v - 0.45) / 0.06) ** 2 < 1).float()
+    shades = torch.tensor([0.9, 0.7, 0.6])[:, None, None]
+    return (face[None] * shades[None] + 0.1 * u).mul(2).sub(1).clamp(-1, 1).to(device)
+
+
+@torch.inference_mode()
+def check_network_output(net: nn.Module, source: str) -> None:
+    """Restore the probe face once (one forward at the network's face size, noise zero) and raise
+    BrokenNetworkError naming `source` when the output holds NaN/Inf or is one flat colour.
+
+    Finite weights can still be wrecked (a training run that exploded to |w| ~ 1e10 restores every face black):
+    the restorers and evaluate refuse such a network before any work instead of writing black faces.
+    """
+    try:
+        device = next(net.parameters()).device
+    except StopIteration:  # an exported network run by a runtime: its inputs go to the CPU
+        device = torch.device("cpu")
+    probe = probe_face(face_size_of(net), device)
+    noise = [torch.zeros(shape, device=device) for shape in noise_shapes(net)] or None
+    fidelity = float(getattr(net, "info", {}).get("fidelity", 1.0))
+    output = net(probe, return_rgb=False, randomize_noise=False, noise=noise, fidelity=fidelity)
+    image = (output[0] if isinstance(output, tuple | list) else output).float()
+    if not bool(image.isfinite().all()):
+        raise BrokenNetworkError(
+            f"{source}: the network's output on a probe face holds NaN or Inf: its weights are broken (a training "
+            "run that exploded?); refusing it"
+        )
+    clamped = image.clamp(-1, 1)
+    spread = float(clamped.amax() - clamped.amin())
+    if spread < MIN_PROBE_SPREAD:
+        raise BrokenNetworkError(
+            f"{source}: the network restores a probe face as one flat colour (value {float(clamped.mean()):+.3f} "
+            f"in [-1, 1] everywhere): its weights are broken (a training run that exploded?); refusing it"
+        )
+
+
 class FaceRestorer:
     """Restores aligned uint8 BGR faces with a GFPGAN generator.
 

@@ -10,13 +10,14 @@ for the run summary. The file is written beside the target and renamed into plac
 from __future__ import annotations
 
 import logging
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from facerevive.utils.files import replace_synced
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class RestoredVideoWriter:
                 self._container.close()
             self._close()
             if self.frames:
-                os.replace(self.tmp, self.target)
+                replace_synced(self.tmp, self.target)
         finally:
             self.tmp.unlink(missing_ok=True)
 
