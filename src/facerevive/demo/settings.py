@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options
 from facerevive.restore.build import is_random_model, restore_config
+from facerevive.weights.foreign import FOREIGN_MODELS
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
@@ -56,12 +57,18 @@ class DemoSettings:
         return self.restore[key]
 
     def model_choices(self) -> list[tuple[str, str]]:
-        """(label, value) entries of the model menu: every release (marked when its file is not downloaded),
-        then the configured models and the default model when it is not a release."""
+        """(label, value) entries of the model menu: every GFPGAN release, then the other projects' (CodeFormer,
+        RestoreFormer; each marked when its file is not downloaded), then the configured models and the default
+        model when it is not a release."""
         choices = []
         for name in OFFICIAL_MODELS:
             present = weight_path(OFFICIAL_MODELS[name].weights).is_file()
             choices.append((name if present else f"{name} (not downloaded: make weights)", name))
+        for name, model in FOREIGN_MODELS.items():
+            label = f"{name}: {model.label}"
+            if not weight_path(model.weights).is_file():
+                label += f" (not downloaded: python -m facerevive.weights.download {name})"
+            choices.append((label, name))
         for spec in (*self.models, str(self.option("weights"))):
             if spec not in [value for _, value in choices]:
                 choices.append((f"{spec} (RANDOM WEIGHTS)" if is_random_model(spec) else spec, spec))
