@@ -279,3 +279,15 @@ def test_demo_menu_lists_the_foreign_releases(tmp_path):
     command = "python -m facerevive.weights.download codeformer"
     assert labels["codeformer"] == f"codeformer: CodeFormer (not downloaded: {command})"
     assert labels["restoreformer++"].startswith("restoreformer++: RestoreFormer++ (not downloaded")
+
+
+def test_bare_download_leaves_other_projects_models_to_be_named(tmp_path, monkeypatch, capsys):
+    """`make weights` fetches no CodeFormer or RestoreFormer file (their licences): it says how to ask for one."""
+    from facerevive.weights import download
+    from facerevive.weights.registry import WEIGHT_FILES
+
+    monkeypatch.setattr(download, "WEIGHT_FILES", {"codeformer": WEIGHT_FILES["codeformer"]})
+    assert download.main(["--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped  codeformer.pth" in out and "python -m facerevive.weights.download codeformer" in out
+    assert not list(tmp_path.iterdir())
