@@ -261,7 +261,9 @@ def test_evaluate_compares_gfpgan_codeformer_and_restoreformer(tmp_path, compose
     for label in labels[1:]:
         assert label in html
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert len(images) == 4 and all((out / p).is_file() for p in images)
+    assert len(images) == 5 and all((out / p).is_file() for p in images)  # the four methods and GT
+    for slug in ("input", "random_gfpgan_v1.4", "random_codeformer", "random_restoreformer"):
+        assert f"gallery/{slug}/astronaut.png" in images
     for slug in ("random_codeformer", "random_restoreformer"):
         restored = cv2.imread(str(out / "restored" / slug / "astronaut.png"))
         assert restored.shape == (512, 512, 3)
