@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	# needs torch). No wheel cache: a cached albucore/albumentations wheel keeps the OpenCV of the env it was built in.
 	$(BIN)/pip install -q opencv-python
 	$(BIN)/pip install -q --no-cache-dir --no-build-isolation --no-binary albucore,albumentations \
-		-e '.[train,eval,export,demo,test,dev,sweep,cluster]'
+		-e '.[train,eval,export,demo,test,dev,sweep,cluster,foreign,codeformer]'
 	touch $@
 
 install: $(STAMP) ## create .venv with FaceRevive, the test reference and the dev tools

@@ -21,7 +21,7 @@ def test_help_lists_every_user_option_with_its_comment():
     options = [key for key in restore_config() if key not in ("task_name", "pipeline", "runner")]
     for key in options:
         assert f"  {key}=" in text, key
-    assert "fidelity=1.0" in text and "towards 0 = the StyleGAN2 prior alone" in text
+    assert "fidelity=null" in text and "towards 0 = the StyleGAN2 prior alone" in text and "CodeFormer: its w" in text
     result = subprocess.run([sys.executable, "restore.py", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and "max_output_megapixels=300" in result.stdout
 

@@ -114,6 +114,8 @@ def check_options(cfg: DictConfig) -> None:
         raise OptionError("input= is required: a photo, a folder, a glob ('old/*.jpg') or a video")
     for key, low, high in (("upscale", 0.0, None), ("fidelity", 0.0, 1.0)):
         value = cfg[key]
+        if key == "fidelity" and value is None:  # the model's own default
+            continue
         try:
             number = float(value)
         except (TypeError, ValueError):

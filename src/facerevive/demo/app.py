@@ -94,18 +94,20 @@ def build_app(settings: DemoSettings, restorer: DemoRestorer) -> gr.Blocks:
                     value=str(settings.option("weights")),
                     allow_custom_value=settings.allow_custom_models,
                     label="Model",
-                    info="a GFPGAN release, or type the path of a FaceRevive checkpoint or export in the models folder"
+                    info="a GFPGAN, CodeFormer or RestoreFormer release, or type the path of a model file in the "
+                    "models folder"
                     if settings.allow_custom_models
-                    else "a GFPGAN release or one of this demo's models",
+                    else "a GFPGAN, CodeFormer or RestoreFormer release or one of this demo's models",
                     elem_id="model",
                 )
                 fidelity = gr.Slider(
                     0.0,
                     1.0,
-                    value=float(settings.option("fidelity")),
+                    value=1.0 if settings.option("fidelity") is None else float(settings.option("fidelity")),
                     step=0.05,
                     label="Fidelity",
-                    info="1 = the standard GFPGAN output; towards 0 = more of the StyleGAN2 face prior",
+                    info="1 = the standard GFPGAN output; towards 0 = more of the StyleGAN2 face prior "
+                    "(CodeFormer: its w, 0.5 in its own demo; RestoreFormer: 1 only)",
                     elem_id="fidelity",
                 )
                 upscale = gr.Slider(

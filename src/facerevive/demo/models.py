@@ -14,6 +14,7 @@ from pathlib import Path
 
 from facerevive.demo.settings import DemoSettings
 from facerevive.restore.build import is_random_model
+from facerevive.weights.foreign import FOREIGN_MODELS
 from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 
@@ -43,6 +44,11 @@ class ModelMenu:
         for name in OFFICIAL_MODELS:
             present = weight_path(OFFICIAL_MODELS[name].weights).is_file()
             choices.append((name if present else f"{name} (not downloaded: {weights_command()})", name))
+        for name, model in FOREIGN_MODELS.items():
+            label = f"{name}: {model.label}"
+            if not weight_path(model.weights).is_file():
+                label += f" (not downloaded: {weights_command(name)})"
+            choices.append((label, name))
         folder = self.settings.models_dir
         found = [] if folder is None else sorted(str(p) for p in folder.iterdir() if self._is_model_file(p))
         for spec in (*self.settings.models, str(self.settings.option("weights")), *found):
@@ -51,8 +57,8 @@ class ModelMenu:
         return choices
 
     def choices(self) -> list[tuple[str, str]]:
-        """(label, value) entries of the menu: every release (marked when its file is not downloaded), then the
-        configured models, the default model and the model files of `models_dir`."""
+        """(label, value) entries of the menu: every GFPGAN release, then the other projects' (CodeFormer,
+        RestoreFormer; each marked when its file is not downloaded), then the configured models, the default model and the model files of `models_dir`."""
         return list(self._choices)
 
     def in_menu(self, value: str) -> bool:

@@ -36,6 +36,7 @@ from facerevive.demo.uploads import RefusedUploadError, check_pixels, uploaded_p
 from facerevive.restore.build import ModelCaveat, instantiate_pipeline, model_caveat, pipeline_options
 from facerevive.restore.comparison import to_display
 from facerevive.restore.images import BadInputError, read_photo
+from facerevive.restore.network import default_fidelity
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.runner import OutputError, RestoreRunner
 from facerevive.utils.device import resolve_device
@@ -189,7 +190,8 @@ class DemoRestorer:
         self._pipelines[key] = pipeline
         while len(self._pipelines) > self.settings.cached_pipelines:
             self._pipelines.popitem(last=False)
-        pipeline.restorer.fidelity = float(cfg.fidelity)
+        restorer = pipeline.restorer
+        restorer.fidelity = default_fidelity(restorer.net) if cfg.fidelity is None else float(cfg.fidelity)
         return pipeline
 
     def restore(self, files: Sequence[str | Path] | None, options: PageOptions) -> DemoRun:

@@ -3,6 +3,9 @@
 - `input`: the LQ image itself (resized to the GT size when they differ): the paper's "Input" row;
 - `gt`: the ground truth (the paper's "GT" row; paired sets only);
 - an official name (`gfpgan_v1`, `gfpgan_v1.2`, `gfpgan_v1.3`, `gfpgan_v1.4`) or `random:<name>`;
+- another project's release through spandrel (`codeformer`, `restoreformer`, `restoreformer++`,
+  `restoreformer_gfpgan`; weights.foreign) or `random:codeformer|restoreformer|restoreformer++`, each run with its
+  own published convention (CodeFormer at its default w 0.5);
 - `ours:<checkpoint>`: a FaceRevive Lightning checkpoint or export; `ours:latest` is the newest finished run of
   the task configured (`latest_task`, the quickstart by default), and the log says which one it picked;
 - `folder:<dir>`: images already restored by any tool, matched to the test set by file name.
@@ -38,6 +41,7 @@ from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signe
 from facerevive.utils.provenance import checkpoint_progress
 from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
 from facerevive.weights.build import RANDOM_PREFIX
+from facerevive.weights.foreign import FOREIGN_MODELS, build_foreign, foreign_name, random_foreign_name
 from facerevive.weights.hint import weights_command
 
 log = logging.getLogger(__name__)
@@ -89,7 +93,8 @@ class MethodSpec:
             return Path(self.target).name
         if self.kind is MethodKind.OURS:
             return f"FaceRevive ({self._run_name})"
-        label = self.target.replace("gfpgan_", "GFPGAN ")
+        foreign = FOREIGN_MODELS.get(self.target)
+        label = foreign.label if foreign is not None else self.target.replace("gfpgan_", "GFPGAN ")
         return f"{label} (random weights)" if self.kind is MethodKind.RANDOM else label
 
     @property
@@ -171,9 +176,11 @@ def parse_method(text: str, quickstart_runs: Path) -> MethodSpec:
     is_random = text.startswith(RANDOM_PREFIX)
     name = official_name(text.removeprefix(RANDOM_PREFIX))
     if name is None:
+        name = random_foreign_name(text) if is_random else foreign_name(text)
+    if name is None:
         raise MethodError(
-            f"unknown method {text!r}: use {INPUT}, {GT}, gfpgan_v1[.2|.3|.4], {RANDOM_PREFIX}<name>, "
-            f"{OURS_PREFIX}<ckpt>|{OURS_PREFIX}{LATEST} or {FOLDER_PREFIX}<dir>"
+            f"unknown method {text!r}: use {INPUT}, {GT}, gfpgan_v1[.2|.3|.4], {', '.join(FOREIGN_MODELS)}, "
+            f"{RANDOM_PREFIX}<name>, {OURS_PREFIX}<ckpt>|{OURS_PREFIX}{LATEST} or {FOLDER_PREFIX}<dir>"
         )
     return MethodSpec(text, MethodKind.RANDOM if is_random else MethodKind.OFFICIAL, name)
 
@@ -299,6 +306,8 @@ def open_method(
         return GTRestorer()
     if spec.kind is MethodKind.FOLDER:
         return FolderRestorer(Path(spec.target), names)
+    if spec.target in FOREIGN_MODELS:
+        return _open_foreign(spec, device)
     if spec.kind is MethodKind.RANDOM:
         return NetworkRestorer(build_generator(RANDOM_PREFIX + spec.target, device, overrides=random_overrides))
     if spec.kind is MethodKind.OFFICIAL:
@@ -309,5 +318,21 @@ def open_method(
         net = build_generator(spec.target, device)
         check_network_output(net, spec.target)
     except (CheckpointError, BrokenNetworkError) as exc:
+        raise MethodUnavailableError(f"not computed: {exc}") from exc
+    return NetworkRestorer(net)
+
+
+def _open_foreign(spec: MethodSpec, device: torch.device) -> Restorer:
+    """Another project's network (weights.foreign); absent weights or packages make it unavailable.
+    `random_overrides` do not apply: it is built in its release shape (seeded like every random method)."""
+    if spec.kind is MethodKind.RANDOM:
+        return NetworkRestorer(build_foreign(RANDOM_PREFIX + spec.target).to(device))
+    path = weight_path(FOREIGN_MODELS[spec.target].weights)
+    if not path.is_file():
+        raise MethodUnavailableError(f"not computed: {path.name} missing ({weights_command(spec.target)})")
+    try:
+        net = build_foreign(spec.target, device)
+        check_network_output(net, spec.target)
+    except (CheckpointError, BrokenNetworkError) as exc:  # ForeignModelError included (a missing spandrel too)
         raise MethodUnavailableError(f"not computed: {exc}") from exc
     return NetworkRestorer(net)

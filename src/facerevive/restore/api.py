@@ -75,8 +75,9 @@ class Restorer:
     """Restores the faces of photos in memory.
 
     `weights` is what `restore.py weights=` takes (a release name, a checkpoint or export path, an ONNX file,
-    or random:<name>); `options` are the other keys of configs/restore.yaml's pipeline, with the same defaults
-    (`upscale`, `fidelity`, `device`, `detector`, `aligned`, `only_center_face`, `weights_overrides`, ...).
+    random:<name>, or another project's model: 'codeformer', 'restoreformer', 'restoreformer++', their release
+    files, random:codeformer, ...); `options` are the other keys of configs/restore.yaml's pipeline, with the same
+    defaults (`upscale`, `fidelity`, `device`, `detector`, `aligned`, `only_center_face`, `weights_overrides`, ...).
     A model that is not a full release (random weights, smaller than 512 px, a quickstart checkpoint) logs a
     one-line warning, and `caveat` says why.
     """

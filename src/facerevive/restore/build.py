@@ -6,7 +6,7 @@ node, so every option and its default is described once, in that file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from facerevive.restore.pipeline import RestorePipeline
 from facerevive.utils.device import resolve_device
 from facerevive.weights import build_generator
 from facerevive.weights.build import RANDOM_PREFIX
+from facerevive.weights.checkpoint import CheckpointError
+from facerevive.weights.foreign import ForeignModelError, build_foreign, is_foreign_spec
 
 RESTORE_CONFIG = CONFIG_DIR / "restore.yaml"
 
@@ -77,8 +79,10 @@ def build_network(
     spec: str, device: str | torch.device = "auto", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
 ) -> nn.Module:
     """The generator for `spec` (official name, checkpoint path, an ONNX export run by onnxruntime, or
-    'random:<name>'); random init is seeded. A network read from a file must restore a probe face into a
-    finite, non-flat image (`check_network_output`, one forward), else BrokenNetworkError names the file."""
+    'random:<name>'), or another project's face network (CodeFormer, RestoreFormer: weights.foreign, by name,
+    'random:<name>' or a release file that is no FaceRevive/GFPGAN file); random init is seeded. A network read
+    from a file must restore a probe face into a finite, non-flat image (`check_network_output`, one forward),
+    else BrokenNetworkError names the file."""
     target = resolve_device(device)
     if str(spec).lower().endswith(".onnx"):
         from facerevive.export.runtime import OnnxGenerator
@@ -86,17 +90,36 @@ def build_network(
         onnx_net = OnnxGenerator(spec, target)
         check_network_output(onnx_net, str(spec))
         return onnx_net
+    if is_foreign_spec(str(spec)):
+        if overrides:
+            raise ValueError(f"weights_overrides: {spec} is built in its release shape only (got {dict(overrides)})")
+        foreign = _seeded(lambda: build_foreign(spec), init_seed).to(target)
+        if not is_random_model(spec):
+            check_network_output(foreign, str(spec))
+        return foreign
     if is_random_model(spec):
-        state = torch.random.get_rng_state()
-        torch.manual_seed(init_seed)
-        try:
-            net = build_generator(spec, device="cpu", overrides=overrides or None)
-        finally:
-            torch.random.set_rng_state(state)
-        return net.to(target)
-    net = build_generator(spec, device=target, overrides=overrides or None)
+        return _seeded(lambda: build_generator(spec, device="cpu", overrides=overrides or None), init_seed).to(target)
+    try:
+        net = build_generator(spec, device=target, overrides=overrides or None)
+    except CheckpointError as exc:
+        if not Path(spec).is_file():
+            raise
+        try:  # not a FaceRevive or GFPGAN file: perhaps another project's face network
+            net = build_foreign(spec, target)
+        except ForeignModelError as foreign_error:
+            raise CheckpointError(f"{exc}; {foreign_error}") from foreign_error
     check_network_output(net, str(spec))
     return net
+
+
+def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """`build()` with torch's global generator seeded by `seed` (its state restored afterwards)."""
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return build()
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def instantiate_pipeline(node: DictConfig) -> RestorePipeline:

@@ -46,7 +46,9 @@ def noise_shapes(net: nn.Module) -> list[tuple[int, ...]]:
     exported network lists them itself)."""
     if is_exported(net):
         return list(cast(Any, net).noise_map_shapes)
-    decoder = cast(Any, net).stylegan_decoder
+    decoder = getattr(net, "stylegan_decoder", None)
+    if decoder is None:  # a network that draws no noise (CodeFormer, RestoreFormer: archs.foreign)
+        return []
     return [tuple(getattr(decoder.noises, f"noise{i}").shape) for i in range(decoder.num_layers)]
 
 
@@ -60,6 +62,12 @@ def draw_noise(net: nn.Module, num_faces: int, generator: torch.Generator, devic
     shapes = noise_shapes(net)
     per_face = [[torch.randn(shape, generator=generator, device=device) for shape in shapes] for _ in range(num_faces)]
     return [torch.cat([face[layer] for face in per_face]) for layer in range(len(shapes))]
+
+
+def default_fidelity(net: nn.Module) -> float:
+    """The fidelity a network's own inference runs with: 1 (GFPGAN's standard output) unless the network says
+    otherwise (CodeFormer's published `w` 0.5; archs.foreign)."""
+    return float(getattr(net, "default_fidelity", 1.0))
 
 
 def precision_problem(precision: str, device: torch.device) -> str | None:
@@ -149,7 +157,8 @@ class FaceRestorer:
     """Restores aligned uint8 BGR faces with a GFPGAN generator.
 
     - `fidelity` (0..1) scales the CS-SFT modulation: 1 is the standard output, 0 the StyleGAN2 prior
-      driven by the predicted latent codes alone (see `facerevive.archs.stylegan2_arch.apply_sft`).
+      driven by the predicted latent codes alone (see `facerevive.archs.stylegan2_arch.apply_sft`); for
+      CodeFormer it is its `w` (archs.foreign). None: the network's own default (`default_fidelity`).
     - `noise='random'` draws fresh StyleGAN2 noise per face like the official GFPGANer, from `seed` so a run
       is reproducible; `noise='fixed'` uses the noise maps stored in the checkpoint (steadier on video).
     - `precision` 'fp32' (default) is exact; 'bf16' / 'fp16' run the forward under bfloat16 / float16
@@ -164,10 +173,11 @@ class FaceRestorer:
         net: nn.Module,
         device: str | torch.device = "cpu",
         batch_size: int | None = None,
-        fidelity: float = 1.0,
+        fidelity: float | None = None,
         noise: NoiseMode = "random",
         precision: Precision = "fp32",
     ) -> None:
+        fidelity = default_fidelity(net) if fidelity is None else fidelity
         if not 0.0 <= fidelity <= 1.0:
             raise ValueError(f"fidelity must be within [0, 1], got {fidelity}")
         if batch_size is not None and batch_size < 1:

@@ -1,6 +1,8 @@
 """`make weights`: download the official release files, verify their SHA-256, never leave a partial file.
 
-python -m facerevive.weights.download                 # every registered file (manual ones: where to get them)
+python -m facerevive.weights.download                 # every registered file (manual ones: where to get them;
+                                                      # other projects' models only when named)
+python -m facerevive.weights.download codeformer restoreformer++   # CodeFormer, RestoreFormer++ (their licences)
 python -m facerevive.weights.download gfpgan_v1.4 arcface
 python -m facerevive.weights.download --list
 python -m facerevive.weights.download --safetensors gfpgan_v1.4   # also write GFPGANv1.4.safetensors
@@ -178,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         if not names and entry.manual and not (directory / entry.filename).is_file():
             # Not a failure of a bare `make weights`: only the user can fetch these (a Drive folder).
             print(f"manual   {entry.filename}: published only at {entry.url}; download it by hand into {directory}")
+            continue
+        if not names and entry.on_request and not (directory / entry.filename).is_file():
+            command = f"python -m facerevive.weights.download {name}"
+            print(f"skipped  {entry.filename}: {entry.purpose}; fetched only when named: `{command}`")
             continue
         try:
             path = ensure(name, directory, quiet=args.quiet)

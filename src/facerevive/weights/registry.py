@@ -14,6 +14,8 @@ from facerevive.cli import CONFIG_DIR
 
 GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases/download"
+CODEFORMER_RELEASES = "https://github.com/sczhou/CodeFormer/releases/download"
+RESTOREFORMER_RELEASES = "https://github.com/wzhouxiff/RestoreFormerPlusPlus/releases/download"
 # The GFPGAN README's "more models (such as the discriminators)" folder (also on Tencent Weiyun:
 # https://share.weiyun.com/ShYoCCoc); no release asset and no published checksum.
 GFPGAN_DRIVE = "https://drive.google.com/drive/folders/17rLiFzcUMoQuhLnptDsKolegHWwJOnHu"
@@ -34,6 +36,9 @@ class WeightFile:
     sha256_prefix: str | None = None
     # Published only behind a web page (e.g. a Google Drive folder): `url` is that page, the user places the file.
     manual: bool = False
+    # Fetched only when named (`python -m facerevive.weights.download codeformer`), not by a bare `make weights`:
+    # other projects' models, under their own licences.
+    on_request: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,35 @@ WEIGHT_FILES: dict[str, WeightFile] = {
         "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth",
         "49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
         "Real-ESRGAN x2 background upsampler",
+    ),
+    # Other projects' face networks, run through spandrel (weights.foreign); no checksum is published for any.
+    "codeformer": WeightFile(
+        "codeformer.pth",
+        f"{CODEFORMER_RELEASES}/v0.1.0/codeformer.pth",
+        None,
+        "CodeFormer (NeurIPS 2022; NTU S-Lab License 1.0, non-commercial)",
+        on_request=True,
+    ),
+    "restoreformer": WeightFile(
+        "RestoreFormer.ckpt",
+        f"{RESTOREFORMER_RELEASES}/v1.0.0/RestoreFormer.ckpt",
+        None,
+        "RestoreFormer (CVPR 2022), RestoreFormerPlusPlus release (Apache-2.0)",
+        on_request=True,
+    ),
+    "restoreformer++": WeightFile(
+        "RestoreFormer++.ckpt",
+        f"{RESTOREFORMER_RELEASES}/v1.0.0/RestoreFormer++.ckpt",
+        None,
+        "RestoreFormer++ (TPAMI 2023; Apache-2.0)",
+        on_request=True,
+    ),
+    "restoreformer_gfpgan": WeightFile(
+        "RestoreFormer.pth",
+        f"{GFPGAN_RELEASES}/v1.3.4/RestoreFormer.pth",
+        None,
+        "RestoreFormer as released with GFPGAN v1.3.4 (the file GFPGANer and spandrel's tests load)",
+        on_request=True,
     ),
 }
 
