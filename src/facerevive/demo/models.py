@@ -58,7 +58,8 @@ class ModelMenu:
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, value) entries of the menu: every GFPGAN release, then the other projects' (CodeFormer,
-        RestoreFormer; each marked when its file is not downloaded), then the configured models, the default model and the model files of `models_dir`."""
+        RestoreFormer; each marked when its file is not downloaded), then the configured models, the default
+        model and the model files of `models_dir`."""
         return list(self._choices)
 
     def in_menu(self, value: str) -> bool:
