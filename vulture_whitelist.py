@@ -57,3 +57,5 @@ _.sample_rate
 _.tempdir
 # The training preflight callback: built by Hydra from configs/train.yaml (hydra.callbacks.preflight._target_).
 TrainPreflight
+# A test callback that fills the disk mid-run: built by Hydra from a `+callbacks.fill._target_` override.
+_.FillDisk

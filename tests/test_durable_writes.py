@@ -88,7 +88,7 @@ def test_a_torch_write_error_with_room_left_is_not_called_a_full_disk(tmp_path: 
 
 
 def test_text_writes_report_quota_errors_as_a_full_disk(tmp_path: Path, monkeypatch) -> None:
-    def no_room(self, text, encoding=None):
+    def no_room(self, text, **_options):
         raise OSError(errno.EDQUOT, "Disk quota exceeded")
 
     monkeypatch.setattr(Path, "write_text", no_room)
