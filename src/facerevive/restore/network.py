@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from facerevive.restore.fastpath import CompileChoice, CompiledNetwork, in_form, resolve_compile, resolve_precision
 from facerevive.utils.device import resolve_device
 from facerevive.utils.images import signed_to_unit, unit_to_uint8
 
 NoiseMode = Literal["random", "fixed"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # The reduced precisions, run as autocast to these dtypes; fp32 is the exact default (no autocast).
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 PRECISIONS = ("fp32", *AUTOCAST_DTYPES)
@@ -63,14 +64,16 @@ def draw_noise(net: nn.Module, num_faces: int, generator: torch.Generator, devic
 
 
 def precision_problem(precision: str, device: torch.device) -> str | None:
-    """Why the forward cannot run in `precision` on `device`, or None when it can.
+    """Why the forward cannot run in `precision` on `device`, or None when it can ('auto' always can: it picks
+    bf16 only where the device has bf16 units, see facerevive.restore.fastpath).
 
     Decided from what this torch build does there, not from a table: a small convolution is run under autocast
     to that dtype on the device and must come out in it (torch raises for bf16 on a CUDA GPU without it, and
     warns and disables autocast for a dtype the device type does not take).
     """
-    if precision not in PRECISIONS:
-        return f"allowed values are {' | '.join(PRECISIONS)}"
+    if precision != "auto" and precision not in PRECISIONS:
+        return f"allowed values are auto | {' | '.join(PRECISIONS)}"
+    precision = resolve_precision(precision, device)
     if precision == "fp32":
         return None
     return _autocast_problem(precision, str(device))
@@ -102,7 +105,11 @@ class FaceRestorer:
       is reproducible; `noise='fixed'` uses the noise maps stored in the checkpoint (steadier on video).
     - `precision` 'fp32' (default) is exact; 'bf16' / 'fp16' run the forward under bfloat16 / float16
       autocast, faster where the device has the units for it, within a measured error of fp32 (see
-      docs/restore/README.md). One the device cannot run is a ValueError naming `precision=`.
+      docs/restore/README.md); 'auto' is bf16 where the device has bf16 units, else fp32. One the device cannot
+      run is a ValueError naming `precision=`.
+    - `compile` True runs the network under torch.compile with a persistent cache ('auto': where it pays, see
+      facerevive.restore.fastpath). Reduced precision or compile run the fast form (activation-form modulated
+      convolution, channels_last) on a converted copy of `net`; fp32 eager runs the official form, exactly.
     - `device` 'auto' picks CUDA, then Apple's MPS, then the CPU; `batch_size` None is
       `default_batch_size(device)`.
     """
@@ -115,6 +122,7 @@ class FaceRestorer:
         fidelity: float = 1.0,
         noise: NoiseMode = "random",
         precision: Precision = "fp32",
+        compile: CompileChoice = False,
     ) -> None:
         if not 0.0 <= fidelity <= 1.0:
             raise ValueError(f"fidelity must be within [0, 1], got {fidelity}")
@@ -123,17 +131,25 @@ class FaceRestorer:
         if noise not in ("random", "fixed"):
             raise ValueError(f"noise must be 'random' or 'fixed', got {noise!r}")
         self.device = resolve_device(device)
+        exported = is_exported(net)
+        if exported and precision == "auto":
+            precision = "fp32"  # an exported network keeps the dtype it was exported in
         problem = precision_problem(precision, self.device)
-        if problem is None and precision != "fp32" and is_exported(net):
+        if problem is None and precision != "fp32" and exported:
             problem = "an exported network runs in the dtype it was exported in (facerevive-export dtype=)"
         if problem is not None:
             raise ValueError(f"precision={precision}: {problem}")
-        self.net = net.to(self.device).eval()
+        self.face_size = face_size_of(net)
+        self.precision = resolve_precision(precision, self.device)
+        self.compiled = not exported and resolve_compile(compile, self.device, self.face_size)
+        self.fast = not exported and (self.compiled or self.precision != "fp32")
+        net = net.to(self.device).eval()
+        self.net = net if exported else in_form(net, fast=self.fast)
+        self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
+        self._forward: Any = CompiledNetwork(self.net) if self.compiled else self.net
         self.batch_size = batch_size or default_batch_size(self.device)
         self.fidelity = float(fidelity)
         self.noise = noise
-        self.precision = precision
-        self.face_size = face_size_of(net)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.precision == "fp32":
@@ -145,7 +161,8 @@ class FaceRestorer:
         """(N, H, W, 3) uint8 BGR faces on any device -> restored (N, H, W, 3) uint8 BGR on self.device."""
         faces = faces.to(self.device, non_blocking=True)
         # uint8 BGR NHWC -> RGB NCHW in [-1, 1], with the official rounding ((x / 255 - 0.5) / 0.5 in float32).
-        x = faces.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5).contiguous()
+        x = faces.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5)
+        x = x.contiguous(memory_format=self.memory_format)
         noise = None
         if self.noise == "random":
             generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -155,7 +172,7 @@ class FaceRestorer:
             stop = min(start + self.batch_size, x.shape[0])
             chunk_noise = None if noise is None else [n[start:stop] for n in noise]
             with self._autocast():
-                image = self.net(
+                image = self._forward(
                     x[start:stop], return_rgb=False, randomize_noise=False, noise=chunk_noise, fidelity=self.fidelity
                 )[0]
             # [-1, 1] -> uint8 as basicsr's tensor2img: (x + 1) / 2 clamped, * 255, rounded half to even.
