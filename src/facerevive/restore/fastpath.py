@@ -89,20 +89,25 @@ def compile_cache_dir() -> Path:
 
 
 def use_compile_cache() -> Path:
-    """Point Inductor's on-disk caches at `compile_cache_dir()` (unless the user set TORCHINDUCTOR_CACHE_DIR)
-    and turn its FX graph cache on; returns the folder in use."""
-    folder = Path(os.environ.setdefault(INDUCTOR_CACHE_ENV, str(compile_cache_dir())))
-    folder.mkdir(parents=True, exist_ok=True)
-    import torch._inductor.config as inductor_config
+    """Point Inductor's on-disk caches (its FX graph cache is on by default) at `compile_cache_dir()`, unless the
+    user set TORCHINDUCTOR_CACHE_DIR to a folder of their own; returns the folder in use.
 
-    inductor_config.fx_graph_cache = True
+    Torch writes its default (a folder under /tmp, lost at reboot) into that variable the first time it looks, so
+    the default counts as not set."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    current = os.environ.get(INDUCTOR_CACHE_ENV)
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
+        os.environ[INDUCTOR_CACHE_ENV] = str(compile_cache_dir())
+    folder = Path(os.environ[INDUCTOR_CACHE_ENV])
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
 def _kernels(net: nn.Module) -> list[torch.Tensor]:
     """The convolution kernels of `net` as the convolutions take them: 4-d weights, and the static weight
     `weight[0]` of each modulated convolution (stored 5-d, (1, c_out, c_in, k, k))."""
-    kernels = []
+    kernels: list[torch.Tensor] = []
     for param in net.parameters():
         if param.dim() == 4:
             kernels.append(param)
