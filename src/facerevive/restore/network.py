@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -156,17 +157,30 @@ class FaceRestorer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
 
+    def _draw_noise(self, num_faces: int, seed: int, group_sizes: Sequence[int] | None) -> list[torch.Tensor]:
+        """Noise for `num_faces` faces from `seed`; with `group_sizes` (faces of each photo of a batch across
+        photos) each group's noise is drawn from `seed` afresh, as if its photo were restored alone."""
+        groups = [num_faces] if group_sizes is None else list(group_sizes)
+        if sum(groups) != num_faces:
+            raise ValueError(f"group_sizes {groups} do not add up to the {num_faces} faces")
+        drawn = [
+            draw_noise(self.net, size, torch.Generator(device=self.device).manual_seed(seed), self.device)
+            for size in groups
+            if size
+        ]
+        return [torch.cat(layer) for layer in zip(*drawn)]
+
     @torch.inference_mode()
-    def restore_tensor(self, faces: torch.Tensor, seed: int = 0) -> torch.Tensor:
-        """(N, H, W, 3) uint8 BGR faces on any device -> restored (N, H, W, 3) uint8 BGR on self.device."""
+    def restore_tensor(
+        self, faces: torch.Tensor, seed: int = 0, group_sizes: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """(N, H, W, 3) uint8 BGR faces on any device -> restored (N, H, W, 3) uint8 BGR on self.device.
+        `group_sizes`: the faces come from several photos, that many each (see `_draw_noise`)."""
         faces = faces.to(self.device, non_blocking=True)
         # uint8 BGR NHWC -> RGB NCHW in [-1, 1], with the official rounding ((x / 255 - 0.5) / 0.5 in float32).
         x = faces.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5)
         x = x.contiguous(memory_format=self.memory_format)
-        noise = None
-        if self.noise == "random":
-            generator = torch.Generator(device=self.device).manual_seed(seed)
-            noise = draw_noise(self.net, x.shape[0], generator, self.device)
+        noise = self._draw_noise(x.shape[0], seed, group_sizes) if self.noise == "random" else None
         out = torch.empty_like(faces)
         for start in range(0, x.shape[0], self.batch_size):
             stop = min(start + self.batch_size, x.shape[0])
@@ -179,8 +193,11 @@ class FaceRestorer:
             out[start:stop] = unit_to_uint8(signed_to_unit(image.float())).flip(1).permute(0, 2, 3, 1)
         return out
 
-    def restore(self, faces: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
-        """Restore a list of aligned uint8 BGR faces (each face_size x face_size)."""
+    def restore(
+        self, faces: list[np.ndarray], seed: int = 0, group_sizes: Sequence[int] | None = None
+    ) -> list[np.ndarray]:
+        """Restore a list of aligned uint8 BGR faces (each face_size x face_size); `group_sizes` as in
+        `restore_tensor`."""
         if not faces:
             return []
         for face in faces:
@@ -191,5 +208,5 @@ class FaceRestorer:
         batch = torch.from_numpy(np.stack(faces))
         if self.device.type == "cuda":
             batch = batch.pin_memory()
-        restored = self.restore_tensor(batch, seed).cpu().numpy()
+        restored = self.restore_tensor(batch, seed, group_sizes).cpu().numpy()
         return list(restored)
