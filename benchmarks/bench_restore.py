@@ -8,11 +8,16 @@ to end (detection, alignment, restoration, paste-back), interleaved, best of --r
     python benchmarks/bench_restore.py                          # CPU, fp32, one face per forward
     python benchmarks/bench_restore.py --precision fp32 bf16 fp16  # a FaceRevive column per precision
     python benchmarks/bench_restore.py --device cuda --batch-size 8 --precision fp16
+    python benchmarks/bench_restore.py --precision fp32 bf16 --compile  # + torch.compile'd fast-form columns
 
-Each reduced precision's error against FaceRevive fp32 on the photos' faces (same faces and noise) is printed
-first: max abs in uint8 levels and PSNR of the restored faces; --faces DIR adds the same figures on a folder of
-aligned faces (restored as aligned=true does). The share of FaceRevive's time spent in the network forward is
-printed last: it bounds what overlapping detection and paste-back with the network could save.
+With --compile each precision gets a second column: the fast form (activation-form modulated convolution,
+channels_last) under torch.compile, its compile time (first call; Inductor's cache under ~/.cache/facerevive/compile
+or $FACEREVIVE_CACHE_DIR) printed, the warm-up absorbing it. The CPU's vector units are printed with the figures.
+
+Each reduced precision's (and compiled column's) error against FaceRevive fp32 on the photos' faces (same faces
+and noise) is printed first: max abs in uint8 levels and PSNR of the restored faces; --faces DIR adds the same
+figures on a folder of aligned faces (restored as aligned=true does). The share of FaceRevive's time spent in the
+network forward is printed last: it bounds what overlapping detection and paste-back with the network could save.
 
 With --onnx the same network is exported (activation-form modulated conv, noise as inputs, dynamic batch) and
 run through onnxruntime in the same pipeline as extra columns: fp32, and fp16 with --onnx-fp16 (on the CPU
@@ -43,6 +48,7 @@ from helpers.reference import import_reference  # noqa: E402
 from facerevive.data.sources import IMAGE_EXTENSIONS  # noqa: E402
 from facerevive.restore import FaceRestorer, RestorePipeline, TinyRetinaFaceDetector, photo_from_array  # noqa: E402
 from facerevive.restore.build import build_network  # noqa: E402
+from facerevive.restore.fastpath import CompiledNetwork, cpu_description  # noqa: E402
 from facerevive.restore.network import PRECISIONS  # noqa: E402
 from facerevive.restore.pasteback import FaceParser  # noqa: E402
 from facerevive.utils.device import resolve_device  # noqa: E402
@@ -161,9 +167,11 @@ def main() -> None:
     parser.add_argument(
         "--precision", nargs="+", choices=PRECISIONS, default=["fp32"], help="FaceRevive columns, one per precision"
     )
+    parser.add_argument("--compile", action="store_true", help="add a torch.compile'd column per precision")
     parser.add_argument("--faces", type=Path, help="also the precision errors on this folder of aligned faces")
     parser.add_argument("--mask", choices=("square", "parse"), default="square")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--photos", type=int, default=3, help="the first N of the 3 photos (1: one portrait)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--onnx", action="store_true", help="add onnxruntime columns (the same network exported)")
     parser.add_argument("--onnx-fp16", action="store_true", help="with --onnx: an fp16 export too")
@@ -190,21 +198,24 @@ def main() -> None:
     official = official_restorer(weights, arch, config["channel_multiplier"], device, detector, parse_net)
     official.face_helper.use_parse = args.mask == "parse"
     face_parser = FaceParser(device, model=parse_net) if parse_net is not None else None
+    forms = [(precision, False) for precision in args.precision]
+    forms += [(precision, True) for precision in args.precision if args.compile]
     try:
         ours = {
-            precision: RestorePipeline(
-                FaceRestorer(net, device, batch_size=args.batch_size, precision=precision),
+            f"{precision} compiled" if compiled else precision: RestorePipeline(
+                FaceRestorer(net, device, batch_size=args.batch_size, precision=precision, compile=compiled),
                 detector,
                 upscale=2,
                 parser=face_parser,
             )
-            for precision in args.precision
+            for precision, compiled in forms
         }
     except ValueError as exc:
         raise SystemExit(f"--{exc}") from None
     exact = FaceRestorer(net, device, batch_size=args.batch_size)
     astronaut, hopper = portraits()
     photos = {"portrait 512x512": astronaut, "portrait 512x512 (2)": hopper, "group 1680x1120": group_photo()}
+    photos = dict(list(photos.items())[: args.photos])
     first = next(iter(ours.values()))
     photo_faces = [f for image in photos.values() for f in first.enhance(photo_from_array(image)).cropped_faces]
     face_sets = {f"the photos' {len(photo_faces)} faces": photo_faces}
@@ -234,6 +245,11 @@ def main() -> None:
                     error, psnr = restored_error(references[label], restorer, faces)
                     print(f"ONNX fp16 vs PyTorch fp32 on {label}: max abs {error:.0f}/255, PSNR {psnr:.1f} dB")
 
+    for label, pipeline in ours.items():
+        compiled = pipeline.restorer._forward
+        if isinstance(compiled, CompiledNetwork):
+            print(f"{label}: first call (compile) {sum(compiled.compile_seconds.values()):.1f} s", flush=True)
+    print(f"CPU: {cpu_description()}")
     print(f"weights {args.weights} ({arch}), device {device}, threads {torch.get_num_threads()}, mask {args.mask}")
     print(f"FaceRevive: batch {args.batch_size}; official GFPGANer: fp32, 1 face")
     names = list(sides)

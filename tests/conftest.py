@@ -12,6 +12,9 @@ import torch
 TESTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS_DIR))
 os.environ.setdefault("WANDB_MODE", "disabled")
+# Restoration's auto choices (precision=auto, compile=auto) as on a CPU without bf16 units, so the suite's outputs and
+# run times do not depend on the machine; tests of those choices set the probe themselves (test_restore_fastpath.py).
+os.environ["FACEREVIVE_BF16_UNITS"] = "0"
 
 SHARED_FACES = TESTS_DIR.parent.parent / "shared" / "faces"
 

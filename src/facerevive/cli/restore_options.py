@@ -134,6 +134,8 @@ def check_options(cfg: DictConfig) -> None:
     for key in (*switches, "progress"):
         if not isinstance(cfg[key], bool):
             raise OptionError(f"{key}={cfg[key]!r}: allowed values are true or false")
+    if cfg.compile != "auto" and not isinstance(cfg.compile, bool):
+        raise OptionError(f"compile={cfg.compile!r}: allowed values are auto | true | false")
     try:
         thread_setting(cfg.threads)
     except ThreadSettingError as exc:
@@ -142,13 +144,13 @@ def check_options(cfg: DictConfig) -> None:
 
 
 def check_precision(precision: object, device: object) -> None:
-    """`precision=` is one of fp32 | bf16 | fp16 and runs on `device` (an unavailable device is left to the
-    device check, which names it)."""
+    """`precision=` is one of auto | fp32 | bf16 | fp16 and runs on `device` (an unavailable device is left to
+    the device check, which names it)."""
     from facerevive.restore.network import PRECISIONS, precision_problem
     from facerevive.utils.device import resolve_device
 
-    if precision not in PRECISIONS:
-        raise OptionError(f"precision={precision!r}: allowed values are {' | '.join(PRECISIONS)}")
+    if precision != "auto" and precision not in PRECISIONS:
+        raise OptionError(f"precision={precision!r}: allowed values are auto | {' | '.join(PRECISIONS)}")
     try:
         target = resolve_device(str(device))
     except ValueError:

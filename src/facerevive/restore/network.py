@@ -9,17 +9,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 import numpy as np
 import torch
 from torch import nn
 
+from facerevive.restore.fastpath import CompileChoice, CompiledNetwork, in_form, resolve_compile, resolve_precision
 from facerevive.utils.device import resolve_device
 from facerevive.utils.images import signed_to_unit, unit_to_uint8
 
 NoiseMode = Literal["random", "fixed"]
-Precision = Literal["fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 # The reduced precisions, run as autocast to these dtypes; fp32 is the exact default (no autocast).
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 PRECISIONS = ("fp32", *AUTOCAST_DTYPES)
@@ -71,14 +73,16 @@ def default_fidelity(net: nn.Module) -> float:
 
 
 def precision_problem(precision: str, device: torch.device) -> str | None:
-    """Why the forward cannot run in `precision` on `device`, or None when it can.
+    """Why the forward cannot run in `precision` on `device`, or None when it can ('auto' always can: it picks
+    bf16 only where the device has bf16 units, see facerevive.restore.fastpath).
 
     Decided from what this torch build does there, not from a table: a small convolution is run under autocast
     to that dtype on the device and must come out in it (torch raises for bf16 on a CUDA GPU without it, and
     warns and disables autocast for a dtype the device type does not take).
     """
-    if precision not in PRECISIONS:
-        return f"allowed values are {' | '.join(PRECISIONS)}"
+    if precision != "auto" and precision not in PRECISIONS:
+        return f"allowed values are auto | {' | '.join(PRECISIONS)}"
+    precision = resolve_precision(precision, device)
     if precision == "fp32":
         return None
     return _autocast_problem(precision, str(device))
@@ -163,7 +167,11 @@ class FaceRestorer:
       is reproducible; `noise='fixed'` uses the noise maps stored in the checkpoint (steadier on video).
     - `precision` 'fp32' (default) is exact; 'bf16' / 'fp16' run the forward under bfloat16 / float16
       autocast, faster where the device has the units for it, within a measured error of fp32 (see
-      docs/restore/README.md). One the device cannot run is a ValueError naming `precision=`.
+      docs/restore/README.md); 'auto' is bf16 where the device has bf16 units, else fp32. One the device cannot
+      run is a ValueError naming `precision=`.
+    - `compile` True runs the network under torch.compile with a persistent cache ('auto': where it pays, see
+      facerevive.restore.fastpath). Reduced precision or compile run the fast form (activation-form modulated
+      convolution, channels_last) on a converted copy of `net`; fp32 eager runs the official form, exactly.
     - `device` 'auto' picks CUDA, then Apple's MPS, then the CPU; `batch_size` None is
       `default_batch_size(device)`.
     """
@@ -176,6 +184,7 @@ class FaceRestorer:
         fidelity: float | None = None,
         noise: NoiseMode = "random",
         precision: Precision = "fp32",
+        compile: CompileChoice = False,
     ) -> None:
         fidelity = default_fidelity(net) if fidelity is None else fidelity
         if not 0.0 <= fidelity <= 1.0:
@@ -185,47 +194,72 @@ class FaceRestorer:
         if noise not in ("random", "fixed"):
             raise ValueError(f"noise must be 'random' or 'fixed', got {noise!r}")
         self.device = resolve_device(device)
+        exported = is_exported(net)
+        if exported and precision == "auto":
+            precision = "fp32"  # an exported network keeps the dtype it was exported in
         problem = precision_problem(precision, self.device)
-        if problem is None and precision != "fp32" and is_exported(net):
+        if problem is None and precision != "fp32" and exported:
             problem = "an exported network runs in the dtype it was exported in (facerevive-export dtype=)"
         if problem is not None:
             raise ValueError(f"precision={precision}: {problem}")
-        self.net = net.to(self.device).eval()
+        self.face_size = face_size_of(net)
+        self.precision = resolve_precision(precision, self.device)
+        self.compiled = not exported and resolve_compile(compile, self.device, self.face_size)
+        self.fast = not exported and (self.compiled or self.precision != "fp32")
+        net = net.to(self.device).eval()
+        self.net = net if exported else in_form(net, fast=self.fast)
+        self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
+        self._forward: Any = CompiledNetwork(self.net) if self.compiled else self.net
         self.batch_size = batch_size or default_batch_size(self.device)
         self.fidelity = float(fidelity)
         self.noise = noise
-        self.precision = precision
-        self.face_size = face_size_of(net)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.precision == "fp32":
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AUTOCAST_DTYPES[self.precision])
 
+    def _draw_noise(self, num_faces: int, seed: int, group_sizes: Sequence[int] | None) -> list[torch.Tensor]:
+        """Noise for `num_faces` faces from `seed`; with `group_sizes` (faces of each photo of a batch across
+        photos) each group's noise is drawn from `seed` afresh, as if its photo were restored alone."""
+        groups = [num_faces] if group_sizes is None else list(group_sizes)
+        if sum(groups) != num_faces:
+            raise ValueError(f"group_sizes {groups} do not add up to the {num_faces} faces")
+        drawn = [
+            draw_noise(self.net, size, torch.Generator(device=self.device).manual_seed(seed), self.device)
+            for size in groups
+            if size
+        ]
+        return [torch.cat(layer) for layer in zip(*drawn)]
+
     @torch.inference_mode()
-    def restore_tensor(self, faces: torch.Tensor, seed: int = 0) -> torch.Tensor:
-        """(N, H, W, 3) uint8 BGR faces on any device -> restored (N, H, W, 3) uint8 BGR on self.device."""
+    def restore_tensor(
+        self, faces: torch.Tensor, seed: int = 0, group_sizes: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """(N, H, W, 3) uint8 BGR faces on any device -> restored (N, H, W, 3) uint8 BGR on self.device.
+        `group_sizes`: the faces come from several photos, that many each (see `_draw_noise`)."""
         faces = faces.to(self.device, non_blocking=True)
         # uint8 BGR NHWC -> RGB NCHW in [-1, 1], with the official rounding ((x / 255 - 0.5) / 0.5 in float32).
-        x = faces.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5).contiguous()
-        noise = None
-        if self.noise == "random":
-            generator = torch.Generator(device=self.device).manual_seed(seed)
-            noise = draw_noise(self.net, x.shape[0], generator, self.device)
+        x = faces.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5)
+        x = x.contiguous(memory_format=self.memory_format)
+        noise = self._draw_noise(x.shape[0], seed, group_sizes) if self.noise == "random" else None
         out = torch.empty_like(faces)
         for start in range(0, x.shape[0], self.batch_size):
             stop = min(start + self.batch_size, x.shape[0])
             chunk_noise = None if noise is None else [n[start:stop] for n in noise]
             with self._autocast():
-                image = self.net(
+                image = self._forward(
                     x[start:stop], return_rgb=False, randomize_noise=False, noise=chunk_noise, fidelity=self.fidelity
                 )[0]
             # [-1, 1] -> uint8 as basicsr's tensor2img: (x + 1) / 2 clamped, * 255, rounded half to even.
             out[start:stop] = unit_to_uint8(signed_to_unit(image.float())).flip(1).permute(0, 2, 3, 1)
         return out
 
-    def restore(self, faces: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
-        """Restore a list of aligned uint8 BGR faces (each face_size x face_size)."""
+    def restore(
+        self, faces: list[np.ndarray], seed: int = 0, group_sizes: Sequence[int] | None = None
+    ) -> list[np.ndarray]:
+        """Restore a list of aligned uint8 BGR faces (each face_size x face_size); `group_sizes` as in
+        `restore_tensor`."""
         if not faces:
             return []
         for face in faces:
@@ -236,5 +270,5 @@ class FaceRestorer:
         batch = torch.from_numpy(np.stack(faces))
         if self.device.type == "cuda":
             batch = batch.pin_memory()
-        restored = self.restore_tensor(batch, seed).cpu().numpy()
+        restored = self.restore_tensor(batch, seed, group_sizes).cpu().numpy()
         return list(restored)

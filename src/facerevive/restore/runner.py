@@ -9,11 +9,12 @@ and the summary says so.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from facerevive.restore.comparison import comparison_image, face_comparison
 from facerevive.restore.images import (
     BadInputError,
+    Photo,
     check_output_size,
     frame_count,
     photo_from_array,
     read_photo,
     write_image,
 )
-from facerevive.restore.pipeline import RestorePipeline
+from facerevive.restore.pipeline import PreparedPhoto, RestorePipeline, RestoreResult
 from facerevive.restore.smoothing import LandmarkSmoother
 from facerevive.restore.video_writer import RestoredVideoWriter
 from facerevive.utils.files import atomic_write_text, ensure_writable_dir
@@ -195,6 +197,7 @@ class RestoreRunner:
         self.summary = Summary()
         self._inputs: set[Path] = set()
         self._used_names: set[str] = set()
+        self._pending: list[tuple[Path, PreparedPhoto]] = []  # photos whose faces wait for a batch
 
     def run(self, spec: str | Path) -> Summary:
         """Restore every input of `spec`; bad inputs are reported and skipped, never fatal. An output folder
@@ -212,23 +215,49 @@ class RestoreRunner:
         with logging_redirect_tqdm():  # log lines go above the bar instead of breaking it
             for path in progress_bar(paths, desc="restore", unit="photo", quiet=not self.progress):
                 self._restore_one(path)
+            self._flush()
         return self.summary
 
     def _restore_one(self, path: Path) -> None:
-        """Restore one input; a bad input or an unwritable output is recorded in the summary, never raised."""
-        try:
-            suffix = path.suffix.lower()
+        """Restore a video, or prepare a photo (detect, align) and restore the waiting photos once they hold a
+        batch of faces (the restorer's `batch_size`): faces are batched across photos. A bad input or an
+        unwritable output is recorded in the summary, never raised."""
+        suffix = path.suffix.lower()
+        with self._recorded(path):
             if suffix in VIDEO_SUFFIXES or (suffix in ANIMATED_AS_VIDEO and frame_count(path) > 1):
+                self._flush()
                 self.restore_video(path)
             else:
-                self.restore_image(path)
+                self._pending.append((path, self._prepare_image(path)))
+        if sum(len(prepared.cropped) for _, prepared in self._pending) >= self.pipeline.restorer.batch_size:
+            self._flush()
+
+    @contextlib.contextmanager
+    def _recorded(self, *paths: Path) -> Iterator[None]:
+        """Record what goes wrong for `paths` in the summary instead of raising it."""
+        try:
+            yield
         except BadInputError as exc:
-            self.summary.skip(str(path), str(exc))
+            for path in paths:
+                self.summary.skip(str(path), str(exc))
         except OutputError as exc:
             self.summary.write_failed(str(exc))
         except Exception as exc:  # one broken file must not stop a folder run
-            log.exception("failed on %s", path)
-            self.summary.skip(str(path), f"{path}: failed ({type(exc).__name__}: {exc})")
+            for path in paths:
+                log.exception("failed on %s", path)
+                self.summary.skip(str(path), f"{path}: failed ({type(exc).__name__}: {exc})")
+
+    def _flush(self) -> None:
+        """Restore the waiting photos' faces in one batch and write each photo's outputs."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        results: list[RestoreResult] | None = None
+        with self._recorded(*(path for path, _ in pending)):
+            results = self.pipeline.restore_prepared([prepared for _, prepared in pending], self.seed)
+        for (path, prepared), result in zip(pending, results or []):
+            with self._recorded(path):
+                self._write_image_outputs(path, prepared.photo, result)
 
     def _name(self, path: Path) -> str:
         name = path.stem
@@ -245,15 +274,19 @@ class RestoreRunner:
         except OSError as exc:
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
-    def restore_image(self, path: Path) -> None:
+    def _prepare_image(self, path: Path) -> PreparedPhoto:
+        """Read and check a photo, find and align its faces (BadInputError when it has none)."""
         photo = read_photo(path, self.min_side, self.max_side)
         height, width = photo.color.shape[:2]
         check_output_size(width, height, self.pipeline.upscale, str(path), self.max_output_megapixels)
         if photo.frames > 1:
             self.summary.note(f"{path}: animated image of {photo.frames} frames, only the first is restored")
-        result = self.pipeline.enhance(photo, seed=self.seed)
-        if result.num_faces == 0:
+        prepared = self.pipeline.prepare(photo)
+        if not prepared.cropped:
             raise BadInputError(f"{path}: no face detected")
+        return prepared
+
+    def _write_image_outputs(self, path: Path, photo: Photo, result: RestoreResult) -> None:
         name = self._name(path)
         suffix = output_extension(self.ext, path, photo.alpha is not None, photo.bit_depth)
         self._write(self.output / "restored_imgs" / f"{name}{suffix}", result.restored)
