@@ -270,15 +270,17 @@ def test_evaluate_compares_gfpgan_codeformer_and_restoreformer(tmp_path, compose
 
 
 def test_demo_menu_lists_the_foreign_releases(tmp_path):
+    from facerevive.demo.models import ModelMenu
     from facerevive.demo.settings import load_settings
     from facerevive.weights import set_pretrained_dir
+    from facerevive.weights.hint import weights_command
 
     set_pretrained_dir(tmp_path)
     try:
-        labels = {value: label for label, value in load_settings([]).model_choices()}
+        labels = {value: label for label, value in ModelMenu(load_settings([])).choices()}
     finally:
         set_pretrained_dir(None)
-    command = "python -m facerevive.weights.download codeformer"
+    command = weights_command("codeformer")
     assert labels["codeformer"] == f"codeformer: CodeFormer (not downloaded: {command})"
     assert labels["restoreformer++"].startswith("restoreformer++: RestoreFormer++ (not downloaded")
 

@@ -114,7 +114,7 @@ def test_read_only_output_folder(tmp_path, pipeline):
 def test_a_failed_write_makes_the_run_fail(tmp_path, pipeline, monkeypatch):
     """A full disk in the middle of the run: the input is counted as not written and the run has a problem."""
 
-    def full_disk(path, image):
+    def full_disk(path, image, *_text):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(runner_module, "write_image", full_disk)

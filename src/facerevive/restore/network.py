@@ -205,7 +205,7 @@ class FaceRestorer:
         self.face_size = face_size_of(net)
         self.precision = resolve_precision(precision, self.device)
         self.compiled = not exported and resolve_compile(compile, self.device, self.face_size)
-        self.fast = not exported and (self.compiled or self.precision != "fp32")
+        self.fast = self.compiled
         net = net.to(self.device).eval()
         self.net = net if exported else in_form(net, fast=self.fast)
         self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
