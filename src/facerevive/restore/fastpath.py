@@ -3,7 +3,8 @@
 The exact form is the official computation: float32, the grouped modulated convolution, contiguous tensors, eager.
 The fast form runs the activation form of the modulated convolution (static weights, which oneDNN and cuDNN keep
 packed; see facerevive.archs.modconv) in channels_last under `torch.compile`, in bf16 where the device has bf16
-units; without compile, reduced precision is autocast on the exact form's network. Its error against the exact form is measured and stated in docs/restore/README.md.
+units; without compile, reduced precision is autocast on the exact form's network. Its error against the exact
+form is measured and stated in docs/restore/README.md.
 
 `precision='auto'` is bf16 where the device has bf16 units (a CUDA GPU that supports it; a CPU with AMX or
 AVX512-BF16, read from the CPU's flags as torch reports them), fp32 elsewhere. `compile='auto'` compiles where the
