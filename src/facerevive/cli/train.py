@@ -12,6 +12,7 @@ the quickstart (`~experiment` is put first, and a log line says so), so it never
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -233,7 +234,9 @@ def run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     The run owns its run directory and checkpoint folder while it runs (facerevive.utils.run_lock, rank 0): a
     second run given one of them is refused (RunFolderBusyError) before anything is written there."""
-    if getattr(rank_zero_only, "rank", 0) != 0:
+    # Lightning reads the global rank from RANK / LOCAL_RANK / SLURM_PROCID; a node launched with NODE_RANK > 0
+    # (trainer.num_nodes without SLURM) has local rank 0 there, so its node rank decides too.
+    if getattr(rank_zero_only, "rank", 0) != 0 or int(os.environ.get("NODE_RANK") or 0) != 0:
         return _run(cfg)
     with owned_folders(run_folders(cfg)):
         return _run(cfg)

@@ -103,8 +103,8 @@ def _download_fix(names: list[str]) -> str:
 
 
 def pretrained_problems(cfg: DictConfig) -> list[str]:
-    """Every configured pretrained file that does not exist: the `*_load_path` / `component_path` keys and the
-    files `model.init` names, each with the command that fetches it."""
+    """Every configured pretrained file that does not exist: the `*_load_path` / `component_path` keys and, unless
+    the run resumes, the files `model.init` names, each with the command that fetches it."""
     from facerevive.weights.hint import registry_name
 
     problems, seen = [], set()
@@ -116,7 +116,8 @@ def pretrained_problems(cfg: DictConfig) -> list[str]:
         fix = _download_fix([name]) if name else "give the file's path"
         without = "no component boxes" if key.endswith("component_path") else "random initialisation"
         problems.append(f"{key}={value}: no such file; {fix}, or {key}=null for {without}")
-    problems += _init_problems(cfg)
+    if setting(cfg, "ckpt_path") is None:  # a resumed run takes its networks from the checkpoint, not model.init
+        problems += _init_problems(cfg)
     return problems
 
 
