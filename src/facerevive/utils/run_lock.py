@@ -147,6 +147,10 @@ def owned_folders(folders: Sequence[str | Path]) -> Iterator[Owner]:
     unique = list(dict.fromkeys(Path(folder).resolve() for folder in folders))
     with ExitStack() as stack:
         for folder in unique:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                continue  # a folder that cannot be made cannot be owned: the storage check at start names it
             lock = acquire(folder, me)
             stack.callback(release, lock, me)
         yield me
