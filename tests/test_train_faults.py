@@ -218,12 +218,12 @@ def test_resume_applies_learning_rates_refuses_other_changes_and_stops_when_fini
 
 
 def test_keep_last_n_bounds_the_checkpoints_by_default(tmp_path: Path, compose) -> None:
-    """The default config keeps the newest 3 iteration files of each kind; last.ckpt and net_g_latest.pth stay."""
+    """The recipes keep the newest 3 iteration files of each kind; last.ckpt and net_g_latest.pth stay."""
     from hydra.utils import instantiate
 
     from facerevive.callbacks import IterationCheckpoint
 
-    cfg = compose("train.yaml")
+    cfg = compose("train.yaml", ["experiment=gfpgan_v1"])  # the recipes; the quickstart keeps only 1 (run size)
     folder = tmp_path / "checkpoints"
     folder.mkdir()
     callback = instantiate(cfg.callbacks.iteration_checkpoint, dirpath=folder)
