@@ -100,6 +100,7 @@ def test_rollback_returns_to_the_checkpoint_saved_before_the_bad_run(tmp_path: P
             "model.nonfinite.policy=rollback",
             "callbacks.iteration_checkpoint.every_n_iter=1",
             "callbacks.iteration_checkpoint.export=false",
+            "callbacks.iteration_checkpoint.keep_last_n=3",  # the quickstart keeps 1; this test reads 3 to 5
         ],
     )
     with caplog.at_level(logging.WARNING, logger="facerevive"):
