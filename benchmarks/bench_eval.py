@@ -124,8 +124,8 @@ _OUR_PARTS = {
 def run_ours(work: Path, device: str, batch: int, workers: int, extra: list[str]) -> tuple[float, dict, dict]:
     from hydra import compose, initialize_config_dir
 
-    from facerevive.cli import CONFIG_DIR
     from facerevive.cli.evaluate import run
+    from facerevive.paths import CONFIG_DIR
 
     overrides = [
         f"paths.root_dir={work}",

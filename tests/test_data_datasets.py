@@ -552,7 +552,7 @@ def test_load_degradation_inside_a_hydra_app_keeps_the_app_config():
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from facerevive.cli import CONFIG_DIR
+    from facerevive.paths import CONFIG_DIR
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         app_hydra = GlobalHydra.instance().hydra

@@ -14,8 +14,8 @@ from helpers.configs import tiny_net_g_config
 from hydra.utils import instantiate
 
 from facerevive.archs import FacialComponentDiscriminator, GFPGANv1Clean, StyleGAN2Discriminator
-from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.models.init_weights import NetworkInit, initialise_networks, load_network, resolve_spec
+from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.utils.files import atomic_torch_save
 from facerevive.weights import CheckpointError, generator_from_config, save_export_safetensors, set_pretrained_dir
 from facerevive.weights.recognise import describe_state_dict

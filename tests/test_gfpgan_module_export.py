@@ -119,7 +119,7 @@ def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path
     """
     import cv2
 
-    from facerevive.cli import PROJECT_ROOT
+    from facerevive.paths import PROJECT_ROOT
     from facerevive.restore import FaceRestorer
 
     root = PROJECT_ROOT

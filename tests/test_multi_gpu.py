@@ -17,8 +17,8 @@ from hydra.utils import instantiate
 from lightning.pytorch.strategies import DDPStrategy
 from test_train import QUIET, compose_cfg
 
-from facerevive.cli import PROJECT_ROOT
 from facerevive.models.ddp import UsedGradientsDDPStrategy
+from facerevive.paths import PROJECT_ROOT
 
 # On this CPU-only machine: the strategy and its world, built as a GPU run would build them, without CUDA.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.devices=2"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
+from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 
 PYTHON = sys.executable
 # Top-level modules of the extras (train, eval, export, demo, test): restoring must not need any of them.

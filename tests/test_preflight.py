@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from helpers.configs import compose_config
 
-from facerevive.cli import PROJECT_ROOT
 from facerevive.cli.train import train_overrides
+from facerevive.paths import PROJECT_ROOT
 from facerevive.utils.preflight import logger_problems, training_problems
 from facerevive.utils.setting_ranges import Range, range_problems
 

@@ -23,12 +23,12 @@ from facerevive.archs import StyleGAN2Discriminator, StyleGAN2Generator
 from facerevive.callbacks import PriorSamplesCallback
 from facerevive.callbacks.image_grid import LABEL_HEIGHT
 from facerevive.callbacks.prior_samples import psi_label
-from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.cli.train import run as train_run
 from facerevive.data.make_lmdb import make_lmdb
 from facerevive.data.prior_dataset import FaceImageDataset
 from facerevive.metrics.fid import FIDStats, random_inception_trunk
 from facerevive.models import StyleGAN2Module
+from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 
 PRIOR_EXPERIMENTS = sorted(
     p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml") if p.stem.startswith(("stylegan2_", "prior_"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, option_help, translate_official_flags
+from facerevive.paths import CONFIG_DIR
 from facerevive.restore.build import restore_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from helpers.configs import tiny_net_g_config
 from hydra.utils import instantiate
 from test_restore_pipeline import SMALL_MODEL, astronaut, two_faces
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import option_help
+from facerevive.paths import CONFIG_DIR
 from facerevive.restore import RestoreRunner, build_pipeline, comparison_image, photo_from_array
 from facerevive.restore.build import model_caveat
 from facerevive.restore.comparison import BOX_COLOR

@@ -16,9 +16,9 @@ from helpers.configs import compose_config
 from helpers.recorders import RECORDER_OVERRIDE, recorder_of
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
+from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.utils.preflight import log_random_inits, pretrained_problems
 
 ROOT = PROJECT_ROOT

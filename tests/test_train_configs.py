@@ -12,8 +12,8 @@ from helpers.configs import compose_config
 from omegaconf import DictConfig, OmegaConf
 from test_train import QUIET, run_script
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.train import recipe_group_choices, train_overrides
+from facerevive.paths import CONFIG_DIR
 from facerevive.utils.preflight import size_problems
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))

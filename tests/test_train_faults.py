@@ -22,9 +22,9 @@ from omegaconf import OmegaConf
 
 from facerevive.callbacks import StorageError
 from facerevive.callbacks.run_config import ResumeConfigError
-from facerevive.cli import CONFIG_DIR, PROJECT_ROOT
 from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
+from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.utils.run_files import CheckpointError
 
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]

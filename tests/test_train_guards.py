@@ -20,11 +20,11 @@ import torch
 from helpers.configs import compose_config, tiny_net_g_config
 from test_train_faults import TINY, start_script, wait_for
 
-from facerevive.cli import PROJECT_ROOT
 from facerevive.cli.train import NothingTrainedError, train_overrides
 from facerevive.cli.train import run as train_run
 from facerevive.evaluation.methods import MethodKind, MethodSpec, MethodUnavailableError, open_method
 from facerevive.models import NonFiniteError, NonFiniteGuard
+from facerevive.paths import PROJECT_ROOT
 from facerevive.restore.build import build_network
 from facerevive.restore.network import BrokenNetworkError, check_network_output
 from facerevive.utils.run_lock import LOCK_NAME, Owner, RunFolderBusyError, acquire, owned_folders

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from facerevive.cli import PROJECT_ROOT
+from facerevive.paths import PROJECT_ROOT
 from facerevive.weights import build_generator, download, hint, set_pretrained_dir
 
 

@@ -4,16 +4,12 @@
 first use, so `import facerevive` stays light.
 """
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+
+from facerevive.version import __version__
 
 if TYPE_CHECKING:
     from facerevive.restore.api import Restorer
-
-try:
-    __version__ = version("facerevive")
-except PackageNotFoundError:  # a source tree on sys.path without an install
-    __version__ = "0+unknown"
 
 __all__ = ["Restorer", "__version__"]
 

@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from facerevive.cli import CONFIG_DIR
+from facerevive.paths import CONFIG_DIR, set_config_environment
 
 # The one tiny generator of the tests: the quickstart's narrow 64 px clean generator.
 TINY_NET_G_FILE = CONFIG_DIR / "model" / "net_g" / "gfpgan_clean_tiny.yaml"
@@ -25,6 +25,7 @@ def tiny_net_g_config(**overrides) -> dict:
 def compose_config(config_name: str, overrides: list[str], tmp_path: Path, run_dir: Path | None = None) -> DictConfig:
     """`config_name` composed with `overrides`; logs under `tmp_path`, the run directory `run_dir`
     (default tmp_path/run), and HydraConfig set as @hydra.main sets it up."""
+    set_config_environment()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)

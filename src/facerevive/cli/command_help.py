@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from facerevive.cli import CONFIG_DIR
+from facerevive.paths import CONFIG_DIR
 
 HELP_FLAGS = ("-h", "--help")
 WIDTH = 118

@@ -14,9 +14,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.evaluation import EvaluationError, Results, evaluate_methods
+from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.utils.cpu_threads import ThreadSettingError, use_cpu_threads
 from facerevive.weights import set_pretrained_dir
 
@@ -60,6 +60,7 @@ EVALUATE_HELP = CommandHelp(
 
 def main() -> None:
     """Console entry point: `--help` prints the short help, else Hydra runs the evaluation."""
+    set_config_environment()
     if wants_help(sys.argv[1:]):
         print_help(EVALUATE_HELP, sys.argv[1:])
         raise SystemExit(0)

@@ -10,9 +10,9 @@ import hydra
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore import rewrite_aliases
 from facerevive.export.build import Export, export_model
+from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.restore.build import is_random_model
 from facerevive.weights import set_pretrained_dir
 
@@ -65,5 +65,6 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """The console entry point: `model=` / `model_overrides=` are rewritten to the weights keys first."""
+    set_config_environment()
     sys.argv[1:] = rewrite_aliases(sys.argv[1:])
     _hydra_main()

@@ -15,8 +15,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options, option_help, translate_official_flags
+from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.restore.build import instantiate_pipeline, model_caveat
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.cpu_threads import use_cpu_threads
@@ -103,6 +103,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 def main() -> None:
     """The console entry point: `--help` lists the options; the official flags (-i, -v 1.4, ...) and the old
     `model=` spellings are rewritten; then Hydra parses the command line."""
+    set_config_environment()
     args = sys.argv[1:]
     if "-h" in args or "--help" in args:
         print(option_help(CONFIG_DIR / "restore.yaml"))

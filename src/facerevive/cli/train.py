@@ -33,9 +33,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
+from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.files import DiskFullError, atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
@@ -392,6 +392,7 @@ TRAIN_HELP = CommandHelp(
 def main() -> None:
     """Console entry point: `--help` prints the short help; else the quickstart rule is applied to the command
     line and Hydra runs."""
+    set_config_environment()
     args = train_overrides(sys.argv[1:])
     if wants_help(args):
         print_help(TRAIN_HELP, args)

@@ -84,7 +84,7 @@ def load_degradation(name: str = "gfpgan_v1", overrides: Sequence[str] = ()) -> 
     from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
-    from facerevive.cli import CONFIG_DIR
+    from facerevive.paths import CONFIG_DIR
 
     group = CONFIG_DIR / "data" / "degradation"
     if not (group / f"{name}.yaml").is_file():

@@ -18,8 +18,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, check_options
+from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.restore.build import restore_config
 
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
@@ -71,6 +71,7 @@ class DemoSettings:
 
 
 def _composed() -> DictConfig:
+    set_config_environment()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("demo")

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from facerevive.cli import CONFIG_DIR
+from facerevive.paths import CONFIG_DIR
 from facerevive.restore.network import check_network_output
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.utils.device import resolve_device

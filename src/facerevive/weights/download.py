@@ -127,8 +127,9 @@ def configured_dir(overrides: list[str]) -> Path:
     compose it, so `paths.pretrained_dir=...` means the same folder here as in train/evaluate/restore)."""
     from hydra import compose, initialize_config_dir
 
-    from facerevive.cli import CONFIG_DIR
+    from facerevive.paths import CONFIG_DIR, set_config_environment
 
+    set_config_environment()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(overrides=["+paths=default", *overrides])
     return Path(cfg.paths.pretrained_dir)

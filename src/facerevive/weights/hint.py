@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from facerevive.cli import CHECKOUT_MAKEFILE, IN_CHECKOUT
+from facerevive.paths import CHECKOUT_MAKEFILE, IN_CHECKOUT
 from facerevive.weights.registry import WEIGHT_FILES
 
 

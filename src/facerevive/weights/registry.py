@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli import CONFIG_DIR
+from facerevive.paths import CONFIG_DIR, set_config_environment
 
 GFPGAN_RELEASES = "https://github.com/TencentARC/GFPGAN/releases/download"
 FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases/download"
@@ -249,6 +249,7 @@ def set_pretrained_dir(path: str | Path | None) -> None:
 def default_pretrained_dir() -> Path:
     """`paths.pretrained_dir` of configs/paths/default.yaml ($FACEREVIVE_WEIGHTS_DIR, else the checkout's
     experiments/pretrained_models): the default has its one home in that file."""
+    set_config_environment()
     paths = OmegaConf.load(CONFIG_DIR / "paths" / "default.yaml")
     return Path(OmegaConf.select(OmegaConf.create({"paths": paths}), "paths.pretrained_dir", throw_on_missing=True))
 
