@@ -11,7 +11,7 @@ from helpers.configs import compose_config, tiny_net_g_config
 
 from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
-from facerevive.utils.preflight import PreflightError, preflight, size_problems, training_problems
+from facerevive.training.preflight import PreflightError, preflight, size_problems, training_problems
 from facerevive.weights.build import generator_from_config
 
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logger=csv"]

@@ -13,7 +13,7 @@ from helpers.configs import compose_config
 
 from facerevive.cli.train import train_overrides
 from facerevive.paths import PROJECT_ROOT
-from facerevive.utils.preflight import logger_problems, training_problems
+from facerevive.training.preflight import logger_problems, training_problems
 from facerevive.utils.setting_ranges import Range, range_problems
 
 FINETUNE = ["experiment=gfpgan_v1.4_finetune", "data.root=data/ffhq/ffhq_512"]

@@ -19,9 +19,9 @@ from facerevive.export import export_model
 from facerevive.restore.build import model_caveat
 from facerevive.restore.images import write_image
 from facerevive.restore.runner import PNG_TEXT_KEY, PROVENANCE_FILE
-from facerevive.utils import provenance as provenance_module
-from facerevive.utils.provenance import software_record, weights_record
+from facerevive.weights import provenance as provenance_module
 from facerevive.weights.checkpoint import save_export_safetensors
+from facerevive.weights.provenance import software_record, weights_record
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = sorted((ROOT / "data" / "samples").glob("*.png"))[0]
@@ -52,7 +52,7 @@ def test_software_record_never_fails_outside_a_checkout(tmp_path, monkeypatch):
     assert set(software_record("cpu")) == SOFTWARE_KEYS
     assert software_record("cpu")["torch"] == torch.__version__
     provenance_module.git_commit.cache_clear()
-    monkeypatch.setattr(provenance_module, "_CHECKOUT", tmp_path)  # an installed wheel: no .git above it
+    monkeypatch.setattr(provenance_module, "CHECKOUT", tmp_path)  # an installed wheel: no .git above it
     assert provenance_module.git_commit() == "unknown"
     provenance_module.git_commit.cache_clear()
     (tmp_path / ".git").mkdir()  # git itself missing or failing: still "unknown", never an exception

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from facerevive.callbacks import IterationCheckpoint
-from facerevive.utils.run_files import run_summary
+from facerevive.training.run_files import run_summary
 
 
 def _trainer(ckpt_dir: Path) -> SimpleNamespace:

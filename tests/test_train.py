@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
-from facerevive.utils.preflight import log_random_inits, pretrained_problems
+from facerevive.training.preflight import log_random_inits, pretrained_problems
 
 ROOT = PROJECT_ROOT
 CONFIGS = CONFIG_DIR

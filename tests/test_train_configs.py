@@ -14,7 +14,7 @@ from test_train import QUIET, run_script
 
 from facerevive.cli.train import recipe_group_choices, train_overrides
 from facerevive.paths import CONFIG_DIR
-from facerevive.utils.preflight import size_problems
+from facerevive.training.preflight import size_problems
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("*.yaml"))

@@ -25,7 +25,7 @@ from facerevive.callbacks.run_config import ResumeConfigError
 from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
-from facerevive.utils.run_files import CheckpointError
+from facerevive.training.run_files import CheckpointError
 
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 TINY = [*QUIET, "logger=csv", "callbacks.image_grid.every_n_iter=1000", "data.train.component_size=512"]

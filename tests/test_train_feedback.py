@@ -29,8 +29,8 @@ from facerevive.callbacks.image_grid import LABEL_HEIGHT, PADDING
 from facerevive.callbacks.progress import IterationProgressBar, format_duration, progress_text
 from facerevive.cli.train import CONFIG_FILE, apply_extras, random_init_level, silence_harmless_output, train_overrides
 from facerevive.paths import PROJECT_ROOT
+from facerevive.training.preflight import log_random_inits
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
-from facerevive.utils.preflight import log_random_inits
 
 # Messages the console must no longer show (issue: harmless warnings and notes).
 SILENCED = [

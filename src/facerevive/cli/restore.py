@@ -21,9 +21,9 @@ from facerevive.restore.build import instantiate_pipeline, model_caveat
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.device import resolve_device
-from facerevive.utils.provenance import provenance
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.hint import weights_command
+from facerevive.weights.provenance import provenance
 
 log = logging.getLogger("restore")
 

@@ -36,11 +36,11 @@ from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, c
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
 from facerevive.paths import CONFIG_DIR, set_config_environment
+from facerevive.training.preflight import PreflightError, log_random_inits, preflight
+from facerevive.training.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
 from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.files import DiskFullError, atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
-from facerevive.utils.preflight import PreflightError, log_random_inits, preflight
-from facerevive.utils.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
 from facerevive.utils.run_lock import RunFolderBusyError, owned_folders
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_globals, safe_load

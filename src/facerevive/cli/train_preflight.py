@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from facerevive.utils.preflight import PreflightError, preflight
+from facerevive.training.preflight import PreflightError, preflight
 from facerevive.weights import set_pretrained_dir
 
 # The exit status of a run that did not start because of its configuration.

@@ -40,8 +40,8 @@ from facerevive.restore.network import default_fidelity
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.runner import OutputError, RestoreRunner
 from facerevive.utils.device import resolve_device
-from facerevive.utils.provenance import provenance
 from facerevive.weights.hint import weights_command
+from facerevive.weights.provenance import provenance
 
 log = logging.getLogger(__name__)
 

@@ -38,11 +38,11 @@ from facerevive.data.image_io import BadImageError
 from facerevive.data.sources import stem
 from facerevive.restore.network import BrokenNetworkError, check_network_output
 from facerevive.utils.images import quantize_unit, signed_to_unit, unit_to_signed
-from facerevive.utils.provenance import checkpoint_progress
 from facerevive.weights import OFFICIAL_MODELS, CheckpointError, build_generator, official_name, weight_path
 from facerevive.weights.build import RANDOM_PREFIX
 from facerevive.weights.foreign import FOREIGN_MODELS, build_foreign, foreign_name, random_foreign_name
 from facerevive.weights.hint import weights_command
+from facerevive.weights.provenance import checkpoint_progress
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ and a LaTeX (booktabs) table for a paper.
 Each cell is the method's score with, for metrics scored per image, the standard deviation over the images
 (sample standard deviation, n - 1); set-level metrics such as FID have none. The report names what made every
 row (weights file and SHA-256, iteration, random or not) and the software (FaceRevive version and git commit,
-torch and CUDA, device): `Results.software` and `MethodResult.weights` (facerevive.utils.provenance).
+torch and CUDA, device): `Results.software` and `MethodResult.weights` (facerevive.weights.provenance).
 
 `Results` holds everything: for each method its summary per column, notes, and per-image values; for each column
 either a number per method or the "not computed: ..." line that replaces it. The CSV files hold numbers only
@@ -40,7 +40,7 @@ class MethodResult:
     # Images not scored (name -> reason naming the file) and resizes to the GT size ("WxH -> WxH" -> count).
     bad_images: dict[str, str] = field(default_factory=dict)
     resized: dict[str, int] = field(default_factory=dict)
-    # The weights record of a network method (facerevive.utils.provenance.WeightsRecord.as_dict); None otherwise.
+    # The weights record of a network method (facerevive.weights.provenance.WeightsRecord.as_dict); None otherwise.
     weights: dict[str, Any] | None = None
 
     def std(self, key: str) -> float:
@@ -65,7 +65,7 @@ class Results:
     images: list[str] = field(default_factory=list)
     interrupted: str = ""  # why the evaluation stopped before its last method (the report keeps the rows done)
     note: str = ""  # what the reader must know about the test set (the dataset config's `note`)
-    software: dict[str, str] = field(default_factory=dict)  # facerevive.utils.provenance.software_record
+    software: dict[str, str] = field(default_factory=dict)  # facerevive.weights.provenance.software_record
 
     @property
     def has_reference_row(self) -> bool:

@@ -44,7 +44,7 @@ from facerevive.utils.device import resolve_device
 from facerevive.utils.images import unit_to_uint8
 from facerevive.utils.instantiate import instantiate_loggers
 from facerevive.utils.progress import progress_bar
-from facerevive.utils.provenance import software_record, weights_record
+from facerevive.weights.provenance import software_record, weights_record
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ class ExportInfo:
     fidelity: float
     out_size: int
     opset: int | None = None
-    # The provenance record (facerevive.utils.provenance.export_metadata: random_weights, iteration, git_commit,
+    # The provenance record (facerevive.weights.provenance.export_metadata: random_weights, iteration, git_commit,
     # torch, cuda, device), so that a restore from the export labels random or quickstart weights as PyTorch does.
     provenance: Mapping[str, str] = field(default_factory=dict)
 

@@ -16,7 +16,7 @@ from PIL import Image
 from facerevive.restore.build import ModelCaveat, build_pipeline, model_caveat
 from facerevive.restore.images import Photo, check_size, photo_from_array
 from facerevive.restore.pipeline import RestorePipeline, RestoreResult
-from facerevive.utils.provenance import weights_record
+from facerevive.weights.provenance import weights_record
 
 log = logging.getLogger(__name__)
 

@@ -158,7 +158,7 @@ class RestoreRunner:
     restored_faces/name_XX.png (`save_faces`), comparison/name.jpg (input | restored, faces boxed when
     `comparison_boxes`) and cmp/name_XX.png (input crop | restored face) (`save_comparison`). A progress bar
     runs over the inputs (and a video's frames) on stderr when `progress` and stderr is a terminal. With
-    `provenance` (facerevive.utils.provenance: weights, software), it is written as provenance.json in the output
+    `provenance` (facerevive.weights.provenance: weights, software), it is written as provenance.json in the output
     folder and into every PNG's text chunk `facerevive`."""
 
     def __init__(

@@ -96,7 +96,7 @@ def save_export_safetensors(
 
     Layout: each state dict's tensors under the prefixes 'params.' / 'params_ema.'; the generator config
     as JSON in the metadata under 'net_g_config', and the `provenance` strings (source, source_sha256,
-    random_weights, iteration, versions: facerevive.utils.provenance) as metadata of their own. Written
+    random_weights, iteration, versions: facerevive.weights.provenance) as metadata of their own. Written
     atomically; `read_checkpoint` reads it back.
     """
     from safetensors.torch import save_file

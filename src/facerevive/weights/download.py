@@ -112,8 +112,8 @@ def ensure(name: str, directory: Path | None = None, quiet: bool = False) -> Pat
 def convert_to_safetensors(path: Path, net_g_config: dict[str, Any]) -> Path:
     """Write the release `path` (read safely) next to it as .safetensors, with `net_g_config` (the release's
     generator config) in the metadata when the file does not carry one; build_generator loads either file."""
-    from facerevive.utils.provenance import export_metadata, weights_record
     from facerevive.weights.checkpoint import read_checkpoint, save_export_safetensors
+    from facerevive.weights.provenance import export_metadata, weights_record
 
     export = read_checkpoint(path)
     export.setdefault("net_g_config", net_g_config)

@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-import facerevive
+from facerevive.paths import CHECKOUT
+from facerevive.version import __version__
 from facerevive.weights.build import RANDOM_PREFIX, official_name
 from facerevive.weights.download import sha256_of
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
@@ -26,8 +27,6 @@ from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
 log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
-# The checkout FaceRevive runs from (src/facerevive/utils -> the repository root), if it is one.
-_CHECKOUT = Path(__file__).resolve().parents[3]
 GIT_TIMEOUT_S = 5
 # The export metadata keys of the record (ONNX `facerevive.<key>`, safetensors `<key>`).
 EXPORT_KEYS = ("random_weights", "iteration", "version", "git_commit", "torch", "cuda", "device")
@@ -37,18 +36,18 @@ EXPORT_KEYS = ("random_weights", "iteration", "version", "git_commit", "torch", 
 def git_commit() -> str:
     """The commit of the checkout FaceRevive runs from (with "-dirty" when tracked files changed), or "unknown"
     (an installed wheel, no git, not a repository)."""
-    if not (_CHECKOUT / ".git").exists():
+    if not (CHECKOUT / ".git").exists():
         return UNKNOWN
     try:
         head = subprocess.run(
-            ["git", "-C", str(_CHECKOUT), "rev-parse", "HEAD"],
+            ["git", "-C", str(CHECKOUT), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_S,
             check=True,
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "-C", str(_CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
+            ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_S,
@@ -70,7 +69,7 @@ def device_name(device: str | torch.device) -> str:
 def software_record(device: str | torch.device) -> dict[str, str]:
     """FaceRevive version and git commit, torch and CUDA versions, the device."""
     return {
-        "version": facerevive.__version__,
+        "version": __version__,
         "git_commit": git_commit(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda or "none (CPU build of torch)",
