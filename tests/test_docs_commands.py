@@ -200,9 +200,10 @@ def run_paired_evaluate(command: DocCommand, tmp_path: Path) -> None:
 def run_export(command: DocCommand, tmp_path: Path) -> None:
     """An export of random weights: run at the tiny size into a scratch folder; the written file is checked
     against PyTorch by the command itself."""
-    args = [a for a in command.argv[3:] if not a.startswith("out=")] + [f"out={tmp_path / 'exported.onnx'}"]
+    args = [a for a in command.argv[1:] if not a.startswith("out=")] + [f"out={tmp_path / 'exported.onnx'}"]
     weights_overrides = TINY_RESTORE[0]
-    out = sh([PYTHON, "-m", "facerevive.export", *args, weights_overrides, f"paths.log_dir={tmp_path}"], tmp_path)
+    script = str(Path(PYTHON).parent / command.argv[0])
+    out = sh([script, *args, weights_overrides, f"paths.log_dir={tmp_path}"], tmp_path)
     assert "onnxruntime vs PyTorch" in out and (tmp_path / "exported.onnx").is_file()
 
 
@@ -369,13 +370,12 @@ RULES: list[Rule] = [
     (r"^facerevive-train --config-dir ", run_with_own_config_dir),
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
     (r"^python restore\.py .*(weights|model)=random:", run_restore),
-    (r"^python -m facerevive\.export .*(weights|model)=random:", run_export),
+    (r"^facerevive-export .*(weights|model)=random:", run_export),
     (r"^python (restore|train|evaluate)\.py --help$", run_as_is),
     (r"^python evaluate\.py dataset=paired ", run_paired_evaluate),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
     (r"^facerevive-(train|evaluate|restore|export)$", console_script),
     (r"^facerevive-demo( |$)", check_demo),
-    (r"^python -m facerevive\.export$", help_only),
     (r"^facerevive-make-lmdb ", run_make_lmdb),
     (r"^python - <<", run_resize_heredoc),
     (r"^python -m facerevive\.data\.synthesize_testset ", run_synthesize),

@@ -100,7 +100,7 @@ def test_generated_configs_are_refused_by_every_weights_reader(tmp_path, marker,
 @HOSTILE
 @given(data=st.data())
 def test_generated_configs_in_onnx_metadata_are_refused(tmp_path, marker, data):
-    from facerevive.export.runtime import OnnxGenerator
+    from facerevive.restore.onnx_runtime import OnnxGenerator
 
     config, bad = data.draw(hostile_configs(marker))
     path = write_config_file(tmp_path, "hostile", "onnx", config)
@@ -129,8 +129,8 @@ def test_generated_configs_in_onnx_metadata_are_refused(tmp_path, marker, data):
 )
 def test_onnx_scalar_metadata_is_range_checked_before_anything_is_allocated(tmp_path, key, value):
     """`out_size=1073741824` used to reach OpenCV's allocator; every value is now checked, naming file and key."""
-    from facerevive.export.metadata import ExportMetadataError
-    from facerevive.export.runtime import OnnxGenerator
+    from facerevive.restore.onnx_runtime import OnnxGenerator
+    from facerevive.weights.export_metadata import ExportMetadataError
 
     values = {key: value, **({"noise": "input"} if key == "noise_shapes" else {})}
     path = write_onnx(tmp_path / "bad.onnx", export_metadata(**values))
@@ -148,7 +148,7 @@ def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    from facerevive.export.runtime import OnnxGenerator
+    from facerevive.restore.onnx_runtime import OnnxGenerator
 
     (tmp_path / "secret.bin").write_bytes(b"\0" * 128)
     weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[32], data_location=TensorProto.EXTERNAL)

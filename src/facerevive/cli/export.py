@@ -1,4 +1,4 @@
-"""`facerevive-export` / `python -m facerevive.export model=... out=...`: write a restoration network as ONNX
+"""`facerevive-export weights=... out=...`: write a restoration network as ONNX
 or TorchScript (options in configs/export.yaml), then check an ONNX file against PyTorch."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ log = logging.getLogger("export")
 def run(cfg: DictConfig) -> Export:
     """Export `cfg.model` to `cfg.out`; a bad option or missing file is one line and exit status 2."""
     from facerevive.export.parity import onnx_max_abs_error
-    from facerevive.export.runtime import OnnxGenerator
+    from facerevive.restore.onnx_runtime import OnnxGenerator
 
     set_pretrained_dir(cfg.paths.pretrained_dir)
     overrides = OmegaConf.to_container(cfg.weights_overrides) if cfg.weights_overrides is not None else None

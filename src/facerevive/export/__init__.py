@@ -3,6 +3,6 @@ the modulated convolution) and TorchScript, each with its metadata and measured 
 
 from facerevive.export.build import export_model
 from facerevive.export.graph import RestorationGraph
-from facerevive.export.runtime import OnnxGenerator
+from facerevive.restore.onnx_runtime import OnnxGenerator
 
 __all__ = ["OnnxGenerator", "RestorationGraph", "export_model"]

@@ -14,10 +14,10 @@ from torch import nn
 
 from facerevive.archs.modconv import set_modconv_form
 from facerevive.export.graph import RestorationGraph
-from facerevive.export.metadata import ExportInfo
 from facerevive.export.onnx_export import FORMATS, export_onnx, export_torchscript, parse_batch
 from facerevive.restore.build import build_network
 from facerevive.restore.network import face_size_of, noise_shapes
+from facerevive.weights.export_metadata import ExportInfo
 from facerevive.weights.provenance import export_metadata, weights_record
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from facerevive.restore.network import noise_shapes
+from facerevive.weights.export_metadata import NOISE_MODES
 
 NoiseMode = Literal["fixed", "input"]
-NOISE_MODES = ("fixed", "input")
 
 
 class RestorationGraph(nn.Module):

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 
 from facerevive.export.graph import RestorationGraph
-from facerevive.export.metadata import ExportInfo
 from facerevive.restore.network import noise_shapes
 from facerevive.utils.files import atomic_path
+from facerevive.weights.export_metadata import ExportInfo
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from facerevive.export.graph import RestorationGraph
-from facerevive.export.runtime import OnnxGenerator
+from facerevive.restore.onnx_runtime import OnnxGenerator
 
 
 @torch.no_grad()

@@ -85,7 +85,7 @@ def build_network(
     else BrokenNetworkError names the file."""
     target = resolve_device(device)
     if str(spec).lower().endswith(".onnx"):
-        from facerevive.export.runtime import OnnxGenerator
+        from facerevive.restore.onnx_runtime import OnnxGenerator
 
         onnx_net = OnnxGenerator(spec, target)
         check_network_output(onnx_net, str(spec))

@@ -1,5 +1,8 @@
 """What an export says about itself: architecture, constructor config, source and checksum, noise mode,
-input convention. Stored as string key/values (ONNX `metadata_props`, a TorchScript extra file)."""
+input convention. Stored as string key/values (ONNX `metadata_props`, a TorchScript extra file).
+
+The export file format, written by facerevive.export and read by restoration's ONNX runtime
+(facerevive.restore.onnx_runtime): it sits with the other weight-file formats, below both."""
 
 from __future__ import annotations
 
@@ -10,11 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import facerevive
-from facerevive.export.graph import NOISE_MODES
+from facerevive.version import __version__
 
 FORMAT_VERSION = "1"
 INPUT_CONVENTION = "RGB, float32 in [-1, 1], NCHW"
+# How an export treats the decoder noise (facerevive.export.graph): stored maps baked in, or graph inputs.
+NOISE_MODES = ("fixed", "input")
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class ExportInfo:
         """`facerevive.*` keys with string values."""
         values: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
-            "version": facerevive.__version__,
+            "version": __version__,
             "architecture": self.architecture,
             "net_g_config": json.dumps(dict(self.net_g_config), sort_keys=True),
             "source": self.source,

@@ -1,5 +1,6 @@
 """Run an ONNX export with onnxruntime behind the generator interface FaceRestorer calls, so detection,
-alignment and paste-back are the same code as for PyTorch."""
+alignment and paste-back are the same code as for PyTorch. Here in restore/ (export/ writes the files and checks
+them with it), so restoring from an export needs nothing of export/."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from facerevive.export.metadata import read_info
 from facerevive.utils.device import resolve_device
+from facerevive.weights.export_metadata import read_info
 
 ORT_ERRORS_ONLY = 3  # onnxruntime's log severity: 0 verbose ... 3 error
 
