@@ -36,11 +36,12 @@ test: $(STAMP) ## run the whole test suite (parity and slow tests included)
 test-fast: $(STAMP) ## the suite without slow-marked tests
 	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP) ## ruff (lint + format check), mypy (strict for archs, weights, models) and the vulture dead-code check
+lint: $(STAMP) ## ruff (lint + format check), mypy (strict for archs, weights, models), the vulture dead-code check and the import layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/vulture
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
