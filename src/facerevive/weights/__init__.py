@@ -1,4 +1,5 @@
-"""Checkpoint loading, generator building and the official weight files (`make weights`)."""
+"""Checkpoint loading, generator building and the official weight files (`make weights`); the file formats FaceRevive
+writes (export metadata) and the provenance record of the weights a command used."""
 
 from facerevive.weights.build import build_generator, generator_from_config, official_name
 from facerevive.weights.checkpoint import (
