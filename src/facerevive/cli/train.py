@@ -36,6 +36,7 @@ from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, c
 from facerevive.cli import CONFIG_DIR
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
+from facerevive.data.datamodule import build_datamodule
 from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.files import DiskFullError, atomic_write_text
 from facerevive.utils.instantiate import instantiate_callbacks, instantiate_loggers
@@ -272,7 +273,7 @@ def _run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             log.warning("ckpt_path=%s stores no run config: changed hyper-parameters are not checked", ckpt_path)
     continue_wandb_run(cfg, checkpoint)
     del checkpoint
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg.data)
     model = instantiate(cfg.model)
     callbacks = [*trainer_callbacks(cfg), RunConfig(config, lr_ratios)]
     loggers = instantiate_loggers(cfg.get("logger"))
