@@ -17,7 +17,8 @@ from facerevive.cli.train import recipe_group_choices, train_overrides
 from facerevive.utils.preflight import size_problems
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
-GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("*.yaml"))
+# The GFPGAN generators (the StyleGAN2 ones of the same group are the prior recipe's).
+GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("gfpgan_*.yaml"))
 QUICKSTART_FILE = CONFIG_DIR / "experiment" / "quickstart.yaml"
 
 

@@ -68,8 +68,7 @@ HARMLESS_WARNINGS = (
 )
 # Start-up notes that need no action, by logger and message start: Lightning's seed (it is in the run config),
 # accelerators found (trainer.accelerator chooses; "GPU available but not used" still shows), our own summary
-# replacing its default, and an advertisement; the networks' own random-initialisation notes, which
-# preflight.log_random_inits has given for the whole config in one line.
+# replacing its default, and an advertisement.
 HARMLESS_NOTES = {
     "lightning.fabric.utilities.seed": ("Seed set to",),
     "lightning.pytorch.utilities.rank_zero": (
@@ -79,8 +78,6 @@ HARMLESS_NOTES = {
         "Trainer already configured with model summary callbacks",
         "💡 Tip:",
     ),
-    "facerevive.archs.vgg_arch": ("VGGFeatureExtractor: no load_path given",),
-    "facerevive.models.gfpgan_module": ("net_identity: identity_load_path is null",),
 }
 
 
@@ -370,7 +367,7 @@ TRAIN_HELP = CommandHelp(
         "experiment=gfpgan_v1.4_finetune fine-tunes the v1.4 release on data.root (make weights first). Every "
         "problem of a run (files, data, device, W&B key, settings) is listed at once before anything is built."
     ),
-    groups=("experiment", "trainer", "logger", "data", "model/net_g", "model/init_d", "debug", "hparams_search"),
+    groups=("experiment", "trainer", "logger", "data", "model/net_g", "model/init", "debug", "hparams_search"),
     keys={
         "data.root": "the training faces: a folder of aligned faces, a *.lmdb, a *.zip or a list file",
         "data.val": "the validation set (lq_root, gt_root); null trains without validation",
