@@ -219,6 +219,34 @@ def test_init_decoder_errors_are_clear(tmp_path: Path) -> None:
         load_decoder(tiny_clean(), wide)
 
 
+def test_the_init_map_loads_loss_networks_at_construction_and_the_decoder_at_a_fresh_start(
+    tmp_path: Path, compose
+) -> None:
+    """model.init is the one way in: net_identity is loaded when the module is built (it is not checkpointed), the
+    decoder when a fresh run starts, and net_g_ema then starts equal to net_g (so with the prior decoder)."""
+    from facerevive.archs import ResNetArcFace
+
+    arcface = randomised(ResNetArcFace(block="IRBlock", layers=[2, 2, 2, 2], use_se=False), seed=5)
+    arcface_file = atomic_torch_save(arcface.state_dict(), tmp_path / "arcface.pth")
+    prior = randomised(tiny_clean(), seed=6).stylegan_decoder
+    prior_file = atomic_torch_save({"params_ema": prior.state_dict()}, tmp_path / "prior.pth")
+    cfg = compose(
+        "train.yaml",
+        [
+            "model.net_identity={_target_: facerevive.archs.ResNetArcFace, block: IRBlock, layers: [2,2,2,2], "
+            "use_se: false}",
+            f"model.init.net_identity={arcface_file}",
+            f"model.init.decoder={prior_file}",
+        ],
+    )
+    model = instantiate(cfg.model)
+    assert_same_state(model.net_identity, arcface)
+    assert not torch.equal(model.net_g.stylegan_decoder.constant_input.weight, prior.constant_input.weight)
+    model.initialise_from_files()
+    assert_same_state(model.net_g.stylegan_decoder, prior)
+    assert_same_state(model.net_g_ema, model.net_g)
+
+
 # ------------------------------------------------------------------------------------------- experiments
 def _save_stand_ins(model, cfg, weights_dir: Path, seed: int) -> dict[str, torch.nn.Module]:
     """Randomised copies of the run's networks, saved under the registry files its `model.init` names."""

@@ -138,7 +138,8 @@ def pretrained_problems(cfg: DictConfig) -> list[str]:
             if Path(str(value)).name != str(value):  # a path, not a registry name: say what fetches it
                 problems.append(_missing_file(key, str(value), "random initialisation"))
                 continue
-            instead = f"{key}=null" if network in ("net_g", "decoder", *LOSS_NETWORKS) else "model/init=d_scratch"
+            d_scratch = "model/init=d_scratch for random discriminators"
+            instead = f"{key}=null" if network in ("net_g", "decoder", *LOSS_NETWORKS) else d_scratch
             problems.append(f"{exc}; or {instead}")
     return problems
 
