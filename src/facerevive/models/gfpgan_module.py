@@ -195,7 +195,8 @@ class GFPGANModule(IterationModule):
         self.tf32 = tf32
         self.use_compile = compile
         self._compiled: dict[str, CompiledOrEager] = {}
-        self.out_size: int = net_g.out_size  # type: ignore[assignment]  # GFPGAN generators set it
+        # FaceRevive's generators state out_size; the official classes (the parity tests plug them in) only log_size.
+        self.out_size = int(getattr(net_g, "out_size", 0) or 2 ** int(net_g.log_size))  # type: ignore[arg-type]
         # BasicSR crops 80 (eyes) and 120 (mouth) px at 512; other sizes scale them linearly.
         self.eye_out_size = eye_out_size or max(1, round(80 * self.out_size / 512))
         self.mouth_out_size = mouth_out_size or max(1, round(120 * self.out_size / 512))
