@@ -301,9 +301,9 @@ def our_module(args: argparse.Namespace, workdir: Path, switch: list[str]) -> tu
         f"model.net_g.narrow={args.narrow}",
         f"model.net_g.num_style_feat={args.style_feat}",
         f"model.net_d.narrow={args.narrow}",
-        "model.net_g.decoder_load_path=null",
-        "model.identity_load_path=null",
-        "model.perceptual.load_path=null",
+        "model.init.decoder=null",
+        "model.init.net_identity=null",
+        "model.init.perceptual=null",
         # null: the module scales the 80 / 120 px crops of 512 to this size.
         "model.eye_out_size=null",
         "model.mouth_out_size=null",

@@ -12,6 +12,7 @@ from helpers.compare import TEST_DEVICE, assert_rel_close
 from helpers.reference import import_reference
 
 import facerevive.archs as ours
+from facerevive.models.init_weights import load_network
 
 REL = 1e-5
 
@@ -317,9 +318,8 @@ def test_vgg_feature_extractor(tmp_path, monkeypatch, range_norm):
     official = _official("basicsr.archs.vgg_arch", "VGGFeatureExtractor")(
         LAYERS, vgg_type="vgg19", use_input_norm=True, range_norm=range_norm
     )
-    mine = ours.VGGFeatureExtractor(
-        LAYERS, vgg_type="vgg19", use_input_norm=True, range_norm=range_norm, load_path=weights
-    )
+    mine = ours.VGGFeatureExtractor(LAYERS, vgg_type="vgg19", use_input_norm=True, range_norm=range_norm)
+    load_network(mine.vgg_net, str(weights), "model.init.perceptual", "perceptual")
     assert list(mine.state_dict()) == list(official.state_dict())
     x = torch.rand(2, 3, 96, 96) * 2 - 1
     expected, actual = _run_both(official.to(TEST_DEVICE), mine.to(TEST_DEVICE), x.to(TEST_DEVICE))

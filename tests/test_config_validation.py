@@ -55,8 +55,8 @@ def test_decoder_of_the_wrong_size_names_the_file(tmp_path):
     decoder = generator_from_config(tiny_net_g_config(out_size=32)).stylegan_decoder
     path = tmp_path / "decoder_32.pth"
     torch.save({"params_ema": decoder.state_dict()}, path)
-    cfg = quickstart(tmp_path, [f"model.net_g.decoder_load_path={path}"])
-    with pytest.raises(PreflightError, match=r"decoder_load_path=.*decoder_32.pth does not fit .*out_size=64"):
+    cfg = quickstart(tmp_path, [f"model.init.decoder={path}"])
+    with pytest.raises(PreflightError, match=r"model.init.decoder=.*decoder_32.pth does not fit .*out_size=64"):
         preflight(cfg)
 
 
@@ -64,7 +64,7 @@ def test_decoder_of_the_right_size_passes(tmp_path):
     decoder = generator_from_config(tiny_net_g_config()).stylegan_decoder
     path = tmp_path / "decoder_64.pth"
     torch.save({"params_ema": decoder.state_dict()}, path)
-    assert training_problems(quickstart(tmp_path, [f"model.net_g.decoder_load_path={path}"])) == []
+    assert training_problems(quickstart(tmp_path, [f"model.init.decoder={path}"])) == []
 
 
 def test_train_run_validates_before_building(tmp_path):

@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 from test_data_support import FIVE_POINT_TEMPLATE_512, gfpgan_v1, synthetic_face, write_box_file, write_faces
 
 from facerevive.data import (
@@ -25,6 +24,7 @@ from facerevive.data import (
     load_degradation,
 )
 from facerevive.data import component_boxes as cb
+from facerevive.data.datamodule import SHARED_KEYS, build_datamodule
 from facerevive.data.make_lmdb import make_lmdb
 from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
 from facerevive.data.sources import SourceError
@@ -461,9 +461,26 @@ def _data_overrides(faces: Path, *extra: str) -> list[str]:
 
 def _train_dataset(compose, faces: Path, *extra: str) -> FFHQDegradationDataset:
     cfg = compose("train", _data_overrides(faces, *extra))
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
     return datamodule.datasets["train"]
+
+
+def test_data_config_builds_the_degradation_pipeline_once(compose, faces, monkeypatch):
+    """One build of cfg.data makes one DegradationPipeline (the train dataset's), and the module takes no shared
+    value: they live in the datasets that interpolate them."""
+    built = []
+    original = DegradationPipeline.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DegradationPipeline, "__init__", counting_init)
+    datamodule = build_datamodule(compose("train", _data_overrides(faces)).data)
+    datamodule.setup("fit")
+    assert len(built) == 1 and datamodule.datasets["train"].pipeline is built[0]
+    assert not set(SHARED_KEYS) & set(datamodule.hparams)
 
 
 def _names(pipeline: DegradationPipeline) -> list[str]:

@@ -126,7 +126,7 @@ def test_discriminators_load_from_the_v1_file_names(weights_dir: Path) -> None:
     for network, net in sources.items():
         atomic_torch_save({"params": net.state_dict()}, weights_dir / WEIGHT_FILES[D_FILES[network]].filename)
     targets = {network: build(network) for network in D_FILES}
-    initialise_networks(targets, NetworkInit(**D_FILES))
+    initialise_networks(targets, NetworkInit(**D_FILES).specs())
     for network, net in targets.items():
         assert_same_state(net, sources[network])
 
@@ -139,7 +139,7 @@ def test_missing_files_say_where_to_get_them(weights_dir: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"model.init.net_g=/nowhere\.pth: no such file, and not a"):
         resolve_spec("/nowhere.pth", "model.init.net_g")
     with pytest.raises(ValueError, match="this run has no net_d_mouth"):
-        initialise_networks({"net_g": tiny_clean()}, NetworkInit(net_d_mouth="gfpgan_v1_net_d_mouth"))
+        initialise_networks({"net_g": tiny_clean()}, NetworkInit(net_d_mouth="gfpgan_v1_net_d_mouth").specs())
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,12 @@ def test_release_layouts_are_named_by_their_configs() -> None:
 
 
 # ------------------------------------------------------------------------------------------ decoder priors
-def test_decoder_load_path_takes_a_whole_gfpgan_checkpoint(tmp_path: Path) -> None:
+def load_decoder(net, path: Path) -> None:
+    """`model.init.decoder=<path>` applied to `net`."""
+    load_network(net.stylegan_decoder, str(path), "model.init.decoder", "decoder")
+
+
+def test_init_decoder_takes_a_whole_gfpgan_checkpoint(tmp_path: Path) -> None:
     """A release-layout generator file, an export and a training checkpoint give their `stylegan_decoder.*`;
     a StyleGAN2 prior in the BasicSR layout (`{"params_ema": decoder}`) keeps working."""
     source = randomised(tiny_clean(), seed=4)
@@ -199,25 +204,55 @@ def test_decoder_load_path_takes_a_whole_gfpgan_checkpoint(tmp_path: Path) -> No
         atomic_torch_save({"params_ema": source.stylegan_decoder.state_dict()}, tmp_path / "prior.pth"),
     ]
     for path in files:
-        net = tiny_clean(decoder_load_path=str(path))
+        net = tiny_clean()
+        load_decoder(net, path)
         assert_same_state(net.stylegan_decoder, source.stylegan_decoder)
         assert not torch.equal(net.final_linear.weight, source.final_linear.weight), "only the decoder is taken"
 
 
-def test_decoder_load_path_errors_are_clear(tmp_path: Path) -> None:
+def test_init_decoder_errors_are_clear(tmp_path: Path) -> None:
     no_decoder = atomic_torch_save({"params": FacialComponentDiscriminator().state_dict()}, tmp_path / "d.pth")
     with pytest.raises(CheckpointError, match=r"d\.pth: no StyleGAN2 decoder weights .*its weights are conv1"):
-        tiny_clean(decoder_load_path=str(no_decoder))
+        load_decoder(tiny_clean(), no_decoder)
     wide = atomic_torch_save({"params_ema": tiny_clean(channel_multiplier=2).state_dict()}, tmp_path / "cm2.pth")
     with pytest.raises(CheckpointError, match=r"(?s)does not fit StyleGAN2GeneratorClean.*shape mismatches"):
-        tiny_clean(decoder_load_path=str(wide))
+        load_decoder(tiny_clean(), wide)
+
+
+def test_the_init_map_loads_loss_networks_at_construction_and_the_decoder_at_a_fresh_start(
+    tmp_path: Path, compose
+) -> None:
+    """model.init is the one way in: net_identity is loaded when the module is built (it is not checkpointed), the
+    decoder when a fresh run starts, and net_g_ema then starts equal to net_g (so with the prior decoder)."""
+    from facerevive.archs import ResNetArcFace
+
+    arcface = randomised(ResNetArcFace(block="IRBlock", layers=[2, 2, 2, 2], use_se=False), seed=5)
+    arcface_file = atomic_torch_save(arcface.state_dict(), tmp_path / "arcface.pth")
+    prior = randomised(tiny_clean(), seed=6).stylegan_decoder
+    prior_file = atomic_torch_save({"params_ema": prior.state_dict()}, tmp_path / "prior.pth")
+    cfg = compose(
+        "train.yaml",
+        [
+            "model.net_identity={_target_: facerevive.archs.ResNetArcFace, block: IRBlock, layers: [2,2,2,2], "
+            "use_se: false}",
+            f"model.init.net_identity={arcface_file}",
+            f"model.init.decoder={prior_file}",
+        ],
+    )
+    model = instantiate(cfg.model)
+    assert_same_state(model.net_identity, arcface)
+    assert not torch.equal(model.net_g.stylegan_decoder.constant_input.weight, prior.constant_input.weight)
+    model.initialise_from_files()
+    assert_same_state(model.net_g.stylegan_decoder, prior)
+    assert_same_state(model.net_g_ema, model.net_g)
 
 
 # ------------------------------------------------------------------------------------------- experiments
 def _save_stand_ins(model, cfg, weights_dir: Path, seed: int) -> dict[str, torch.nn.Module]:
     """Randomised copies of the run's networks, saved under the registry files its `model.init` names."""
     stand_ins = {}
-    for network, spec in NetworkInit(**{k: v for k, v in cfg.model.init.items() if k != "_target_"}).specs().items():
+    init = NetworkInit(**{k: v for k, v in cfg.model.init.items() if k != "_target_"})
+    for network, spec in init.trained_specs().items():
         net = randomised(getattr(model, network), seed=seed + len(stand_ins))
         key = "params_ema" if network == "net_g" else "params"
         atomic_torch_save({key: net.state_dict()}, weights_dir / WEIGHT_FILES[spec].filename)
@@ -235,7 +270,7 @@ def test_finetune_experiment_composes_and_runs_one_iteration(tmp_path: Path, com
         *TINY_NETS,
         # The warm-up iteration computes no generator loss: ArcFace and VGG would only cost their construction.
         "model.net_identity=null",
-        "model.identity_load_path=null",
+        "model.init.net_identity=null",
         "model.perceptual=null",
         "model.total_iter=1",
         "data.batch_size=2",
@@ -245,7 +280,7 @@ def test_finetune_experiment_composes_and_runs_one_iteration(tmp_path: Path, com
     weights.mkdir()
     cfg = compose("train.yaml", [f"experiment={experiment}", *DATA, *tiny, f"paths.pretrained_dir={weights}"])
     assert cfg.task_name == experiment and cfg.model.net_d_init_iters >= 1
-    assert set(NetworkInit(**{k: v for k, v in cfg.model.init.items() if k != "_target_"}).specs()) == {
+    assert set(NetworkInit(**{k: v for k, v in cfg.model.init.items() if k != "_target_"}).trained_specs()) == {
         "net_g",
         *D_FILES,
     }
@@ -255,7 +290,7 @@ def test_finetune_experiment_composes_and_runs_one_iteration(tmp_path: Path, com
     assert model.iteration == 1
     assert_same_state(model.net_g, stand_ins["net_g"])
     torch.testing.assert_close(model.net_g_ema.state_dict(), stand_ins["net_g"].state_dict())
-    scratch = compose("train.yaml", [f"experiment={experiment}", "model/init_d=scratch"])
+    scratch = compose("train.yaml", [f"experiment={experiment}", "model/init=d_scratch"])
     assert [scratch.model.init[k] for k in D_FILES] == [None] * 4
 
 
@@ -287,7 +322,7 @@ V14_FINETUNE = [
     *DATA,
     "data.batch_size=1",
     "model.net_identity=null",
-    "model.identity_load_path=null",
+    "model.init.net_identity=null",
     "model.perceptual=null",
     "model.net_d_init_iters=1",
 ]

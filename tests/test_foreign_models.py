@@ -160,7 +160,7 @@ def test_lightning_release_layout_loads_the_vqvae_weights(tmp_path):
     path = tmp_path / "RestoreFormer.ckpt"
     torch.save({"state_dict": state, "epoch": 3, "pytorch-lightning_version": "1.0.8"}, path)
     loaded = load_foreign_file(path)
-    assert loaded.label == "RestoreFormer" and loaded.log_size == 9
+    assert loaded.label == "RestoreFormer" and loaded.out_size == 512
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.net.state_dict()[key], value), key
 

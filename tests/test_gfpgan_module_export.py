@@ -124,7 +124,7 @@ def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path
 
     root = PROJECT_ROOT
     cfg = compose(
-        "train.yaml", ["experiment=gfpgan_clean_c2", "model.identity_load_path=null", "model.perceptual.load_path=null"]
+        "train.yaml", ["experiment=gfpgan_clean_c2", "model.init.net_identity=null", "model.init.perceptual=null"]
     )
     torch.manual_seed(0)
     ours = instantiate(cfg.model)
@@ -149,14 +149,16 @@ def test_clean_c2_experiment_export_runs_in_the_official_gfpganer(tmp_path: Path
     assert levels.max() == 0, f"{(levels > 0).mean():.2e} of values differ, by up to {levels.max()} levels"
 
 
-def test_generator_config_travels_without_the_decoder_path(tmp_path: Path) -> None:
-    """net_g records its constructor arguments; the checkpoint/export copy has decoder_load_path None."""
+def test_generator_config_travels_without_a_file_path(tmp_path: Path) -> None:
+    """net_g records its constructor arguments, no file among them (decoder_load_path is None: files are
+    model.init's); the checkpoint and export carry a copy of that record."""
     ours = module()
-    assert ours.net_g.config == {**tiny_net_g_config(channel_multiplier=2, num_mlp=8, input_is_latent=True)}
-    ours.net_g.config = {**ours.net_g.config, "decoder_load_path": "/somewhere/prior.pth"}
+    expected = tiny_net_g_config(channel_multiplier=2, num_mlp=8, input_is_latent=True, decoder_load_path=None)
+    assert ours.net_g.config == expected
     from facerevive.models import generator_config
 
-    assert generator_config(ours.net_g)["decoder_load_path"] is None
+    copied = generator_config(ours.net_g)
+    assert copied == ours.net_g.config and copied is not ours.net_g.config
     export = torch.load(atomic_torch_save(ours.export_official(), tmp_path / "e.pth"), weights_only=True)
     assert export["net_g_config"]["_target_"] == "facerevive.archs.GFPGANv1Clean"
 

@@ -3,7 +3,7 @@
 Hypothesis draws `net_g_config`s around a Hydra payload that writes a marker file when instantiated (nested
 `_target_`s, `_args_`/`_partial_`/`_recursive_`/`_convert_`, unknown keys, wrong types, huge integers), writes
 each in every format FaceRevive reads (.pth, Lightning .ckpt, .safetensors metadata, ONNX metadata) and hands it
-to every entry point (build_generator, load_checkpoint, model.init.*/decoder_load_path, `restore.py weights=`,
+to every entry point (build_generator, load_checkpoint, model.init.* (decoder included), `restore.py weights=`,
 `evaluate.py ours:`, facerevive-export, facerevive.Restorer). The marker never appears, and the refusal is one
 line naming the file and a key that is really wrong. The number of cases tried is printed at the end of the
 session (conftest). Before the fix the payload wrote the marker through build_generator.
@@ -73,10 +73,9 @@ def test_the_documented_payload_wrote_a_file_before_and_is_refused_now(tmp_path,
 @HOSTILE
 @given(data=st.data(), fmt=st.sampled_from(["pth", "ckpt", "safetensors"]))
 def test_generated_configs_are_refused_by_every_weights_reader(tmp_path, marker, data, fmt):
-    """build_generator, load_checkpoint, model.init.*, decoder_load_path and the bilinear converter all read
-    files through read_checkpoint, which checks the carried config before anyone sees it."""
-    from facerevive.archs.gfpgan_arch import decoder_state_dict
-    from facerevive.models.init_weights import load_network
+    """build_generator, load_checkpoint, model.init.* (net_g, decoder) and the bilinear converter all read files
+    through read_checkpoint, which checks the carried config before anyone sees it."""
+    from facerevive.models.init_weights import load_network, read_decoder_state
     from facerevive.weights.convert import convert_file
 
     config, bad = data.draw(hostile_configs(marker))
@@ -86,7 +85,7 @@ def test_generated_configs_are_refused_by_every_weights_reader(tmp_path, marker,
         "build_generator": lambda: build_generator(path),
         "load_checkpoint": lambda: load_checkpoint(net, path),
         "model.init.net_g": lambda: load_network(net, str(path), "model.init.net_g", "net_g"),
-        "decoder_load_path": lambda: decoder_state_dict(str(path)),
+        "model.init.decoder": lambda: read_decoder_state(str(path)),
         "weights.convert": lambda: convert_file(path, tmp_path / "converted.pth"),
     }
     for name, read in readers.items():

@@ -20,6 +20,7 @@ from facerevive.losses import (
     l1,
     r1_penalty,
 )
+from facerevive.models.init_weights import load_network
 
 LAYERS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
 
@@ -65,7 +66,8 @@ def test_perceptual_and_style_match_basicsr(tmp_path: Path) -> None:
         )
     finally:
         os.chdir(cwd)
-    ours = PerceptualLoss(LAYERS, range_norm=True, perceptual_weight=1.0, style_weight=50, load_path=vgg_file)
+    ours = PerceptualLoss(LAYERS, range_norm=True, perceptual_weight=1.0, style_weight=50)
+    load_network(ours.vgg.vgg_net, str(vgg_file), "model.init.perceptual", "perceptual")
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     gt = torch.rand(2, 3, 64, 64) * 2 - 1
     (p_ours, s_ours), (p_ref, s_ref) = ours(x, gt), reference(x, gt)

@@ -42,10 +42,10 @@ def test_finetune_without_data_or_weights_stops_once_listing_every_problem(tmp_p
         f"model.init.net_g=gfpgan_v1.4: {tmp_path}/weights/GFPGANv1.4.pth is missing; run "
         "`make weights ARGS=gfpgan_v1.4`",
         "model.init.net_d=gfpgan_v1_net_d:",
-        "model/init_d=scratch",
-        "model.identity_load_path=",
+        "model/init=d_scratch",
+        "model.init.net_identity=",
         "run `make weights ARGS=arcface`",
-        "model.perceptual.load_path=",
+        "model.init.perceptual=",
         "data.component_path=",
         "data.root=data/ffhq/ffhq_512: no such folder or file",
         "data.val.lq_root=",

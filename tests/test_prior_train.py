@@ -28,6 +28,7 @@ from facerevive.data.make_lmdb import make_lmdb
 from facerevive.data.prior_dataset import FaceImageDataset
 from facerevive.metrics.fid import FIDStats, random_inception_trunk
 from facerevive.models import StyleGAN2Module
+from facerevive.models.init_weights import load_network
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 
 PRIOR_EXPERIMENTS = sorted(
@@ -147,13 +148,13 @@ def test_resume_is_exact(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flavour", sorted(FLAVOURS))
 def test_export_loads_strictly_as_gfpgan_decoder(tmp_path: Path, flavour: str) -> None:
-    """The export's params_ema (and a Lightning checkpoint's net_g_ema) is GFPGAN's `decoder_load_path`:
+    """The export's params_ema (and a Lightning checkpoint's net_g_ema) is GFPGAN's `model.init.decoder`:
     GFPGANv1 for the equalized prior, GFPGANv1Clean for the clean one, loaded strictly, weights equal; the
     official classes load the export as well."""
     cfg, objects = tiny_run(
         tmp_path,
         [
-            f"model/stylegan2_g={flavour}",
+            f"model/net_g=stylegan2_{flavour}",
             "model.total_iter=1",
             "callbacks.iteration_checkpoint.every_n_iter=1",
             "callbacks.prior_samples.every_n_iter=1000",
@@ -175,9 +176,9 @@ def test_export_loads_strictly_as_gfpgan_decoder(tmp_path: Path, flavour: str) -
                 "num_mlp": g.num_mlp,
                 "channel_multiplier": g.channel_multiplier,
                 "narrow": g.narrow,
-                "decoder_load_path": str(checkpoints / source),
             }
         )
+        load_network(gfpgan.stylegan_decoder, str(checkpoints / source), "model.init.decoder", "decoder")
         decoder = gfpgan.stylegan_decoder.state_dict()
         ema = model.net_g_ema.state_dict()
         assert decoder.keys() == ema.keys() == export["params_ema"].keys()

@@ -96,7 +96,7 @@ def test_missing_pretrained_file_names_make_weights(tmp_path: Path) -> None:
     cfg = compose_cfg(tmp_path, ["experiment=gfpgan_v1", f"paths.pretrained_dir={tmp_path}/nothing_here"])
     message = "\n".join(pretrained_problems(cfg))
     assert "make weights" in message
-    for key in ("model.net_g.decoder_load_path", "model.identity_load_path", "model.perceptual.load_path"):
+    for key in ("model.init.decoder", "model.init.net_identity", "model.init.perceptual"):
         assert key in message
     assert "data.component_path" in message
 
@@ -106,7 +106,7 @@ def test_null_pretrained_paths_are_logged_as_random(tmp_path: Path, caplog) -> N
     assert pretrained_problems(cfg) == []  # the quickstart needs no downloaded file
     with caplog.at_level("WARNING"):
         null_keys = log_random_inits(cfg)
-    assert "model.net_g.decoder_load_path" in null_keys and "model.perceptual.load_path" in null_keys
+    assert "model.init.decoder" in null_keys and "model.init.perceptual" in null_keys
     assert "random initialisation" in caplog.text
 
 
@@ -312,10 +312,10 @@ def test_every_experiment_runs_one_iteration(tmp_path: Path) -> None:
         "model.net_g.out_size=64",
         "model.net_g.narrow=0.0625",
         "model.net_g.num_style_feat=32",
-        "model.net_g.decoder_load_path=null",
+        "model.init.decoder=null",
         "model.net_d.narrow=0.0625",
-        "model.identity_load_path=null",
-        "model.perceptual.load_path=null",
+        "model.init.net_identity=null",
+        "model.init.perceptual=null",
         "model.eye_out_size=16",
         "model.mouth_out_size=24",
         "model.total_iter=1",

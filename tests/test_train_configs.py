@@ -17,7 +17,8 @@ from facerevive.paths import CONFIG_DIR
 from facerevive.training.preflight import size_problems
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
-GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("*.yaml"))
+# The GFPGAN generators (the StyleGAN2 ones of the same group are the prior recipe's).
+GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("gfpgan_*.yaml"))
 QUICKSTART_FILE = CONFIG_DIR / "experiment" / "quickstart.yaml"
 
 
@@ -175,3 +176,19 @@ def test_paper_recipe_job_config_shows_no_quickstart_value(tmp_path: Path) -> No
     assert job["task_name"] == "gfpgan_v1" and "quickstart" not in result.stdout
     assert job["data"]["root"].endswith("ffhq/ffhq_512") and job["model"]["total_iter"] == 800000
     assert job["data"]["out_size"] == "${model.net_g.out_size}" and job["model"]["net_g"]["out_size"] == 512
+
+
+@pytest.mark.parametrize(
+    "name", ["GFPGANv1", "GFPGANv1Clean", "GFPGANBilinear", "StyleGAN2Generator", "StyleGAN2GeneratorClean"]
+)
+def test_generators_state_their_out_size(name: str) -> None:
+    """Every generator holds `out_size` as given; the restore and evaluation readers take it from there."""
+    import torch
+
+    from facerevive import archs
+    from facerevive.evaluation.methods import network_input_size
+    from facerevive.restore.network import face_size_of
+
+    with torch.device("meta"):
+        net = getattr(archs, name)(out_size=32, num_style_feat=16, num_mlp=1, channel_multiplier=1, narrow=0.125)
+    assert net.out_size == face_size_of(net) == network_input_size(net) == 32

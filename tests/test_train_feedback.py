@@ -95,7 +95,7 @@ def test_console_shows_iteration_progress_and_nothing_harmless(quickstart_run) -
     assert "_target_" not in out and "degradation" not in out
     assert "_target_: facerevive.models.GFPGANModule" in (run_dir / CONFIG_FILE).read_text()
     # What is left: one preflight line, the network table, progress, the checkpoint notes, the summary.
-    random = "random initialisation (no pretrained file): model.net_g.decoder_load_path, model.perceptual.load_path"
+    random = "random initialisation (no pretrained file): model.init.decoder, model.init.perceptual"
     assert f"[INFO] - {random}" in out  # the quickstart's random start is on purpose: a note, not a warning
     assert "trainable params" in out and "net_g_ema" in out
 
@@ -290,11 +290,11 @@ def test_prior_training_shows_the_same_progress(tmp_path: Path) -> None:
 
 def test_identity_weights_are_not_mentioned_when_the_identity_loss_is_off(tmp_path: Path, caplog) -> None:
     off = compose_config("train.yaml", train_overrides([]), tmp_path)
-    paper = ["experiment=gfpgan_v1", "model.identity_load_path=null"]
+    paper = ["experiment=gfpgan_v1", "model.init.net_identity=null"]
     on = compose_config("train.yaml", train_overrides(paper), tmp_path)
     with caplog.at_level("WARNING"):
-        assert "model.identity_load_path" not in log_random_inits(off)
-        assert "model.identity_load_path" in log_random_inits(on)
+        assert "model.init.net_identity" not in log_random_inits(off)
+        assert "model.init.net_identity" in log_random_inits(on)
     assert len([r for r in caplog.records if "random initialisation" in r.getMessage()]) == 2
 
 

@@ -155,7 +155,7 @@ def test_restore_and_evaluate_refuse_a_wrecked_network_naming_the_file(tmp_path:
 
 def test_the_probe_refuses_non_finite_and_flat_outputs() -> None:
     class Flat(torch.nn.Module):
-        log_size = 3
+        out_size = 8
         noise_map_shapes: list[tuple[int, ...]] = []  # no noise inputs, as an export with noise=fixed
 
         def __init__(self, value: float) -> None:

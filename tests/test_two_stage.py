@@ -59,7 +59,7 @@ def test_prior_then_gfpgan_with_the_prior_as_frozen_decoder(tmp_path: Path, caps
         "prior",
         [
             "experiment=prior_quickstart",
-            "model/stylegan2_g=clean",
+            "model/net_g=stylegan2_clean",
             f"model.total_iter={PRIOR_ITERS}",
             f"callbacks.iteration_checkpoint.every_n_iter={PRIOR_ITERS}",
             "callbacks.prior_samples.fid_every_n_iter=null",
@@ -72,7 +72,7 @@ def test_prior_then_gfpgan_with_the_prior_as_frozen_decoder(tmp_path: Path, caps
         f"callbacks.iteration_checkpoint.every_n_iter={GFPGAN_ITERS}",
         "callbacks.image_grid=null",
     ]
-    with_prior = _train(tmp_path, "with_prior", [*gfpgan, f"model.net_g.decoder_load_path={prior}"])
+    with_prior = _train(tmp_path, "with_prior", [*gfpgan, f"model.init.decoder={prior}"])
     random_decoder = _train(tmp_path, "random_decoder", gfpgan)
 
     # The frozen decoder is the prior, unchanged by GFPGAN training (`params`; the EMA copy moves by float

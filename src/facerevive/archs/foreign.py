@@ -38,9 +38,9 @@ class ForeignGenerator(nn.Module):
         self.net = net
         self.kind: ForeignKind = kind
         self.label = label
-        self.log_size = face_size.bit_length() - 1
-        if 1 << self.log_size != face_size:
+        if face_size < 1 or face_size & (face_size - 1):
             raise ValueError(f"face_size must be a power of two, got {face_size}")
+        self.out_size = face_size
 
     @property
     def default_fidelity(self) -> float:

@@ -7,10 +7,8 @@ resampler with bilinear interpolation. `GFPGANv1Clean` lives in `gfpgan_clean_ar
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,33 +25,6 @@ from facerevive.archs.stylegan2_arch import (
     stylegan2_channels,
 )
 
-log = logging.getLogger(__name__)
-
-
-DECODER_PREFIX = "stylegan_decoder."
-
-
-def decoder_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The StyleGAN2 decoder weights in `path` (`params_ema`, else `params`, else a bare state dict).
-
-    A StyleGAN2 prior file (BasicSR layout, as the prior trainer exports it) is used as it is; a whole GFPGAN
-    generator file (a release such as GFPGANv1.4.pth, a FaceRevive export or training checkpoint) gives its
-    `stylegan_decoder.*` weights, so a run can start from a released model's decoder.
-    """
-    from facerevive.weights.checkpoint import CheckpointError, extract_state_dict, read_checkpoint
-
-    state = extract_state_dict(read_checkpoint(path), key="params_ema", source=str(path))
-    if "constant_input.weight" in state:
-        return state
-    decoder = {k[len(DECODER_PREFIX) :]: v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
-    if not decoder:
-        shown = ", ".join(sorted({k.split(".", 1)[0] for k in state})[:8])
-        raise CheckpointError(
-            f"decoder_load_path={path}: no StyleGAN2 decoder weights (neither a prior with constant_input.* nor "
-            f"a GFPGAN generator with {DECODER_PREFIX}*); its weights are {shown}"
-        )
-    return decoder
-
 
 class GFPGANBase(nn.Module):
     """Forward pass and decoder handling shared by the GFPGAN variants.
@@ -65,6 +36,7 @@ class GFPGANBase(nn.Module):
     input_is_latent: bool
     different_w: bool
     num_style_feat: int
+    out_size: int
     log_size: int
     conv_body_first: nn.Module
     conv_body_down: nn.ModuleList
@@ -80,29 +52,23 @@ class GFPGANBase(nn.Module):
         self.input_is_latent = input_is_latent
         self.different_w = different_w
         self.num_style_feat = num_style_feat
+        self.out_size = out_size
         self.log_size = log2_size(out_size)
 
     def _linear_out_channels(self) -> int:
         num_latent = self.log_size * 2 - 2
         return num_latent * self.num_style_feat if self.different_w else self.num_style_feat
 
-    def _setup_decoder(self, decoder_load_path: str | None, fix_decoder: bool) -> None:
-        if decoder_load_path:
-            from facerevive.weights.checkpoint import CheckpointError, check_compatible
-
-            state = decoder_state_dict(decoder_load_path)
-            problems = check_compatible(self.stylegan_decoder, state, decoder_load_path)
-            if problems:
-                from facerevive.weights.recognise import describe_state_dict
-
-                recognised = describe_state_dict(state)
-                problems += [recognised] if recognised else []
-                name = type(self.stylegan_decoder).__name__
-                raise CheckpointError(
-                    f"decoder_load_path={decoder_load_path} does not fit {name}:\n  " + "\n  ".join(problems)
-                )
-            self.stylegan_decoder.load_state_dict(state, strict=True)
-            log.info("Loaded the StyleGAN2 prior from %s", decoder_load_path)
+    def _setup_decoder(self, decoder_load_path: None, fix_decoder: bool) -> None:
+        """Freeze the StyleGAN2 decoder (the prior) if asked. `decoder_load_path` is the official constructor's file
+        argument, accepted as None (what GFPGANer and every FaceRevive record pass): networks read no files, the
+        prior loads through `model.init.decoder` (facerevive.models.init_weights)."""
+        if decoder_load_path is not None:
+            raise ValueError(
+                f"decoder_load_path={decoder_load_path}: networks read no files; start the decoder from it with "
+                "model.init.decoder (training) or facerevive.models.init_weights.load_network(net.stylegan_decoder, "
+                "path, 'model.init.decoder', 'decoder')"
+            )
         if fix_decoder:
             self.stylegan_decoder.requires_grad_(False)
 
@@ -227,7 +193,7 @@ class GFPGANv1(GFPGANBase):
         num_style_feat: int = 512,
         channel_multiplier: float = 1,
         resample_kernel: Sequence[int] = (1, 3, 3, 1),
-        decoder_load_path: str | None = None,
+        decoder_load_path: None = None,
         fix_decoder: bool = True,
         num_mlp: int = 8,
         lr_mlp: float = 0.01,
@@ -260,7 +226,7 @@ class GFPGANv1(GFPGANBase):
         resample: Resample,
     ) -> None:
         channels = stylegan2_channels(channel_multiplier, narrow * 0.5)
-        out_size = 2**self.log_size
+        out_size = self.out_size
         self.conv_body_first = ConvLayer(3, channels[out_size], 1, bias=True, activate=True)
         in_channels = channels[out_size]
         self.conv_body_down = nn.ModuleList()
@@ -297,7 +263,7 @@ class GFPGANBilinear(GFPGANv1):
         out_size: int,
         num_style_feat: int = 512,
         channel_multiplier: float = 1,
-        decoder_load_path: str | None = None,
+        decoder_load_path: None = None,
         fix_decoder: bool = True,
         num_mlp: int = 8,
         lr_mlp: float = 0.01,

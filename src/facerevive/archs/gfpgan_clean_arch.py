@@ -160,6 +160,7 @@ class StyleGAN2GeneratorClean(StyleGAN2Synthesis):
         super().__init__()
         self.num_style_feat = num_style_feat
         self.sft_half = sft_half
+        self.out_size = out_size
         self.log_size = log2_size(out_size)
         mlp: list[nn.Module] = [NormStyleCode()]
         for _ in range(num_mlp):
@@ -222,7 +223,7 @@ class GFPGANv1Clean(GFPGANBase):
         out_size: int,
         num_style_feat: int = 512,
         channel_multiplier: float = 1,
-        decoder_load_path: str | None = None,
+        decoder_load_path: None = None,
         fix_decoder: bool = True,
         num_mlp: int = 8,
         input_is_latent: bool = False,

@@ -78,6 +78,7 @@ class StyleGAN2Synthesis(nn.Module):
     """
 
     num_style_feat: int
+    out_size: int
     log_size: int
     sft_half: bool
     style_mlp: nn.Sequential
@@ -200,6 +201,7 @@ class StyleGAN2Generator(StyleGAN2Synthesis):
         super().__init__()
         self.num_style_feat = num_style_feat
         self.sft_half = sft_half
+        self.out_size = out_size
         self.log_size = log2_size(out_size)
         self.style_mlp = nn.Sequential(
             NormStyleCode(),

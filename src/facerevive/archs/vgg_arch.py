@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
 from facerevive.archs.config import records_config
-
-log = logging.getLogger(__name__)
 
 _VGG_NAMES = {
     "vgg11": "conv1_1 relu1_1 pool1 conv2_1 relu2_1 pool2 conv3_1 relu3_1 conv3_2 relu3_2 pool3 conv4_1 relu4_1 "
@@ -30,6 +26,32 @@ _VGG_NAMES = {
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# Convolutions in torchvision's `features` of each VGG type: a state dict tells its type by their count.
+_VGG_CONVS = {8: "vgg11", 10: "vgg13", 13: "vgg16", 16: "vgg19"}
+
+
+def features_state(torchvision_state: Mapping[str, torch.Tensor], layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The weights of `layers` (`VGGFeatureExtractor.vgg_net`'s names) in a torchvision VGG state dict, under those
+    names (`features.2.weight` -> `conv1_2.weight`); deeper layers and the classifier are left out. The VGG type
+    is read from the number of convolutions. A key that is not torchvision's is kept, so the strict load that
+    follows reports it."""
+    convs = [key for key, value in torchvision_state.items() if key.startswith("features.") and value.dim() == 4]
+    batch_norm = any(key.startswith("features.") and key.endswith("running_mean") for key in torchvision_state)
+    vgg_type = _VGG_CONVS.get(len(convs))
+    if vgg_type is None:
+        return dict(torchvision_state)
+    names = vgg_layer_names(vgg_type + ("_bn" if batch_norm else ""))
+    state = {}
+    for key, value in torchvision_state.items():
+        if key.startswith("features."):
+            _, index, rest = key.split(".", 2)
+            if names[int(index)] in layers:
+                state[f"{names[int(index)]}.{rest}"] = value
+        elif not key.startswith("classifier."):
+            state[key] = value
+    return state
 
 
 def vgg_layer_names(vgg_type: str) -> list[str]:
@@ -49,8 +71,8 @@ def vgg_layer_names(vgg_type: str) -> list[str]:
 class VGGFeatureExtractor(nn.Module):
     """Named intermediate VGG features (inputs RGB; in [0,1], or [-1,1] with `range_norm`).
 
-    `load_path` is a torchvision `state_dict` of the same VGG type (e.g. vgg19-dcbb9e9d.pth from
-    `make weights`); `None` keeps random initialisation and says so in the log.
+    Built with random weights; `model.init.perceptual` loads a torchvision VGG file into `vgg_net`
+    (facerevive.models.init_weights, through `features_state`).
     """
 
     mean: torch.Tensor
@@ -65,7 +87,6 @@ class VGGFeatureExtractor(nn.Module):
         requires_grad: bool = False,
         remove_pooling: bool = False,
         pooling_stride: int = 2,
-        load_path: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.layer_name_list = list(layer_name_list)
@@ -78,15 +99,6 @@ class VGGFeatureExtractor(nn.Module):
         max_idx = max(self.names.index(name) for name in self.layer_name_list)
 
         vgg_net = getattr(tv_vgg, vgg_type)(weights=None)
-        if load_path is None:
-            log.warning("VGGFeatureExtractor: no load_path given, %s is randomly initialised", vgg_type)
-        else:
-            path = Path(load_path)
-            if not path.is_file():
-                from facerevive.weights.hint import weights_command
-
-                raise FileNotFoundError(f"VGG weights not found: {path} (run `{weights_command('vgg19')}`)")
-            vgg_net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         for name, layer in zip(self.names, vgg_net.features[: max_idx + 1]):

@@ -35,6 +35,7 @@ from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
+from facerevive.data.datamodule import build_datamodule
 from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.training.preflight import PreflightError, log_random_inits, preflight
 from facerevive.training.run_files import CheckpointError, find_last_checkpoint, intact_checkpoint, run_summary
@@ -67,8 +68,7 @@ HARMLESS_WARNINGS = (
 )
 # Start-up notes that need no action, by logger and message start: Lightning's seed (it is in the run config),
 # accelerators found (trainer.accelerator chooses; "GPU available but not used" still shows), our own summary
-# replacing its default, and an advertisement; the networks' own random-initialisation notes, which
-# preflight.log_random_inits has given for the whole config in one line.
+# replacing its default, and an advertisement.
 HARMLESS_NOTES = {
     "lightning.fabric.utilities.seed": ("Seed set to",),
     "lightning.pytorch.utilities.rank_zero": (
@@ -78,8 +78,6 @@ HARMLESS_NOTES = {
         "Trainer already configured with model summary callbacks",
         "💡 Tip:",
     ),
-    "facerevive.archs.vgg_arch": ("VGGFeatureExtractor: no load_path given",),
-    "facerevive.models.gfpgan_module": ("net_identity: identity_load_path is null",),
 }
 
 
@@ -272,7 +270,7 @@ def _run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             log.warning("ckpt_path=%s stores no run config: changed hyper-parameters are not checked", ckpt_path)
     continue_wandb_run(cfg, checkpoint)
     del checkpoint
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(cfg.data)
     model = instantiate(cfg.model)
     callbacks = [*trainer_callbacks(cfg), RunConfig(config, lr_ratios)]
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -369,7 +367,7 @@ TRAIN_HELP = CommandHelp(
         "experiment=gfpgan_v1.4_finetune fine-tunes the v1.4 release on data.root (make weights first). Every "
         "problem of a run (files, data, device, W&B key, settings) is listed at once before anything is built."
     ),
-    groups=("experiment", "trainer", "logger", "data", "model/net_g", "model/init_d", "debug", "hparams_search"),
+    groups=("experiment", "trainer", "logger", "data", "model/net_g", "model/init", "debug", "hparams_search"),
     keys={
         "data.root": "the training faces: a folder of aligned faces, a *.lmdb, a *.zip or a list file",
         "data.val": "the validation set (lq_root, gt_root); null trains without validation",

@@ -15,15 +15,20 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import lightning as L
+from hydra.utils import instantiate
 from lightning.fabric.utilities.data import AttributeDict
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from facerevive.data.pipeline import DegradationPipeline
 from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, SeededDataset
 from facerevive.data.worker_threads import limit_worker_threads
 from facerevive.utils.cpu_threads import default_num_workers
 
 DatasetLike = Dataset | Callable[[], Dataset] | None
+# Keys of a data config (configs/data/*.yaml) that hold values its dataset configs interpolate (`${..root}`), so
+# that `data.root=...` or the group `data/degradation` is the one place to set them. They are not arguments of
+# the module: `build_datamodule` resolves them into the datasets and leaves them out.
+SHARED_KEYS = ("root", "out_size", "component_path", "degradation")
 
 
 def _build(dataset: DatasetLike) -> Dataset | None:
@@ -52,11 +57,8 @@ def _processed(tracker: object) -> int:
 class FaceDataModule(L.LightningDataModule):
     """Wraps train/val/test datasets with loader settings (batch_size is per device, as in BasicSR).
 
-    `seed` fixes the training order and degradations (null means 0: it must agree across ranks).
-    `root`, `out_size`, `component_path` and `degradation` are not used here: they are the shared values that
-    the dataset configs interpolate (`${..root}`), so that `data.root=...` (or the group `data/degradation`) is
-    the one place to override. The plain values are recorded in the hyperparameters; the degradation pipeline is
-    an object and is not.
+    `seed` fixes the training order and degradations (null means 0: it must agree across ranks). A data config
+    is built with `build_datamodule` (its shared values belong to the datasets, see SHARED_KEYS).
     """
 
     def __init__(
@@ -64,10 +66,6 @@ class FaceDataModule(L.LightningDataModule):
         train: DatasetLike = None,
         val: DatasetLike = None,
         test: DatasetLike = None,
-        root: str | None = None,
-        out_size: int | None = None,
-        component_path: str | None = None,
-        degradation: DegradationPipeline | None = None,
         batch_size: int = 3,
         val_batch_size: int = 1,
         num_workers: int | None = None,
@@ -78,7 +76,7 @@ class FaceDataModule(L.LightningDataModule):
         seed: int | None = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["train", "val", "test", "degradation"])
+        self.save_hyperparameters(logger=False, ignore=["train", "val", "test"])
         self._specs = {"train": train, "val": val, "test": test}
         self.datasets: dict[str, Dataset | None] = {"train": None, "val": None, "test": None}
 
@@ -160,3 +158,17 @@ class FaceDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader | list:
         return self._eval_loader("test")
+
+
+def build_datamodule(data: DictConfig) -> L.LightningDataModule:
+    """Instantiate the data config `data` (`cfg.data`) once.
+
+    The shared values (SHARED_KEYS) are resolved into the datasets that interpolate them and left out of the
+    module's arguments, so every object is built once: the degradation pipeline only as the train dataset's.
+    """
+    config = OmegaConf.to_container(data, resolve=True)
+    assert isinstance(config, dict)
+    for key in SHARED_KEYS:
+        config.pop(key, None)
+    datamodule: L.LightningDataModule = instantiate(config)
+    return datamodule

@@ -193,9 +193,9 @@ def resize_to(img: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 def network_input_size(net: nn.Module) -> int | None:
-    """Square input size of a GFPGAN generator (2 ** log_size), None when it does not say."""
-    log_size = getattr(net, "log_size", None)
-    return 2 ** int(log_size) if log_size is not None else None
+    """Square input size of a GFPGAN generator (its `out_size`), None when it does not say."""
+    out_size = getattr(net, "out_size", None)
+    return int(out_size) if out_size is not None else None
 
 
 @torch.no_grad()

@@ -42,7 +42,7 @@ class RestorationGraph(nn.Module):
 
     def example_inputs(self, batch: int) -> tuple[torch.Tensor] | tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Random arguments of the graph for `batch` faces (tracing): (face,) or (face, noise maps)."""
-        size = 1 << int(cast(Any, self.net).log_size)
+        size = int(cast(Any, self.net).out_size)
         face = torch.rand(batch, 3, size, size) * 2 - 1
         if self.noise == "fixed":
             return (face,)

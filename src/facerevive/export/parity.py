@@ -12,7 +12,7 @@ from facerevive.restore.onnx_runtime import OnnxGenerator
 def onnx_max_abs_error(onnx_net: OnnxGenerator, graph: RestorationGraph, faces: int, seed: int = 0) -> float:
     """Max |ONNX - PyTorch| on [-1, 1] over `faces` random faces (one batch) with the same noise maps."""
     generator = torch.Generator().manual_seed(seed)
-    size = 1 << onnx_net.log_size
+    size = onnx_net.out_size
     x = torch.rand(faces, 3, size, size, generator=generator) * 2 - 1
     noise = [torch.randn(faces, *shape[1:], generator=generator) for shape in onnx_net.noise_map_shapes]
     expected = graph(x, tuple(noise))

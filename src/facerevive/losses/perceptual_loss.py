@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import cast
 
 import torch
@@ -41,7 +40,7 @@ class PerceptualLoss(nn.Module):
     """Weighted feature distance (perceptual) and Gram distance (style) between output and target.
 
     Returns `(perceptual, style)`; a term whose weight is 0 is returned as None and not computed.
-    The VGG network is frozen; `load_path` is a torchvision VGG state_dict (None: random init, logged).
+    The VGG network is frozen; its weights come from `model.init.perceptual` (facerevive.models.init_weights).
     """
 
     def __init__(
@@ -53,7 +52,6 @@ class PerceptualLoss(nn.Module):
         perceptual_weight: float = 1.0,
         style_weight: float = 0.0,
         criterion: str = "l1",
-        load_path: str | Path | None = None,
     ) -> None:
         super().__init__()
         if criterion not in CRITERIA:
@@ -67,7 +65,6 @@ class PerceptualLoss(nn.Module):
             vgg_type=vgg_type,
             use_input_norm=use_input_norm,
             range_norm=range_norm,
-            load_path=load_path,
         )
         self.vgg.eval()
 

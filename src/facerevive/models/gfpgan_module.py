@@ -24,7 +24,7 @@ from facerevive.losses import GANLoss, component_style_loss, gray_for_identity, 
 from facerevive.metrics.psnr_ssim import psnr
 from facerevive.models.base import IterationModule
 from facerevive.models.export import generator_config
-from facerevive.models.init_weights import NetworkInit, initialise_networks
+from facerevive.models.init_weights import LOSS_NETWORKS, NetworkInit, initialise_networks
 from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.utils.images import signed_to_unit
 
@@ -117,7 +117,8 @@ class GFPGANModule(IterationModule):
     disables the identity loss; `perceptual` None disables the perceptual and style losses. Optimisers and the
     scheduler are factories taking parameters (an optimiser); they are named g, d, d_left_eye, d_right_eye and
     d_mouth. The generator's own config (`net_g.config`) is stored in every checkpoint and export. `init` names
-    the files a fresh run's networks start from (fine-tuning; see facerevive.models.init_weights).
+    the files the networks start from (`model.init`, see facerevive.models.init_weights): the loss networks'
+    load here, the trained networks' when a fresh run starts fitting.
     `share_real_component_pass`: one component-D forward of the real crops per iteration serves both the G step's
     style features and the D step's real score (bit-identical to two passes; see `_real_component_pass`).
     `tf32` sets CUDA's TF32 modes when fitting starts (see `set_tf32`); `compile` runs the training passes of net_g
@@ -137,7 +138,6 @@ class GFPGANModule(IterationModule):
         net_d_mouth: nn.Module | None = None,
         optimizer_component: OptimizerFactory | None = None,
         net_identity: nn.Module | None = None,
-        identity_load_path: str | None = None,
         perceptual: nn.Module | None = None,
         gan_type: str = "wgan_softplus",
         component_gan_type: str = "vanilla",
@@ -173,10 +173,11 @@ class GFPGANModule(IterationModule):
         self.net_d_right_eye = net_d_right_eye
         self.net_d_mouth = net_d_mouth
         self.net_identity = net_identity
-        if net_identity is not None:
-            self._load_identity(net_identity, identity_load_path)
-            net_identity.requires_grad_(False).eval()
         self.perceptual = perceptual
+        self.network_init = init or NetworkInit()
+        initialise_networks(self._file_targets(), self.network_init.specs(LOSS_NETWORKS))
+        if net_identity is not None:
+            net_identity.requires_grad_(False).eval()
         if perceptual is not None:
             perceptual.requires_grad_(False)
         self.optimizer_g = optimizer_g
@@ -194,26 +195,27 @@ class GFPGANModule(IterationModule):
         self.tf32 = tf32
         self.use_compile = compile
         self._compiled: dict[str, CompiledOrEager] = {}
-        self.log_size: int = net_g.log_size  # type: ignore[assignment]  # GFPGAN generators set it
-        self.out_size = 2**self.log_size
+        # FaceRevive's generators state out_size; the official classes (the parity tests plug them in) only log_size.
+        self.out_size = int(getattr(net_g, "out_size", 0) or 2 ** int(net_g.log_size))  # type: ignore[arg-type]
         # BasicSR crops 80 (eyes) and 120 (mouth) px at 512; other sizes scale them linearly.
         self.eye_out_size = eye_out_size or max(1, round(80 * self.out_size / 512))
         self.mouth_out_size = mouth_out_size or max(1, round(120 * self.out_size / 512))
-        self.network_init = init or NetworkInit()
         self.last_losses: dict[str, float] = {}
         if channels_last:
             self._to_channels_last()
 
     # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _load_identity(net: nn.Module, path: str | None) -> None:
-        if path is None:
-            log.warning("net_identity: identity_load_path is null, ArcFace is RANDOMLY INITIALISED")
-            return
-        from facerevive.weights import load_checkpoint
-
-        load_checkpoint(net, path, key="params", strict=True)
-        log.info("net_identity: loaded ArcFace from %s", path)
+    def _file_targets(self) -> dict[str, nn.Module | None]:
+        """The module each key of `model.init` loads into (None: the run has no such network)."""
+        vgg = getattr(self.perceptual, "vgg", None)
+        return {
+            "decoder": getattr(self.net_g, "stylegan_decoder", None),
+            "net_g": self.net_g,
+            "net_d": self.net_d,
+            **{f"net_d_{name}": net for name, net in self.component_discriminators().items()},
+            "net_identity": self.net_identity,
+            "perceptual": getattr(vgg, "vgg_net", None),
+        }
 
     def on_fit_start(self) -> None:
         """A fresh run starts its networks from `init`; a resumed one has loaded its checkpoint instead. Then the
@@ -229,11 +231,10 @@ class GFPGANModule(IterationModule):
         return self._compiled.get(name) or getattr(self, name)
 
     def initialise_from_files(self) -> None:
-        """Load the files of `init` (strictly) into their networks; net_g_ema then starts equal to net_g."""
-        networks = {"net_g": self.net_g, "net_d": self.net_d}
-        networks.update({f"net_d_{name}": net for name, net in self.component_discriminators().items()})
-        initialise_networks(networks, self.network_init)
-        if self.network_init.net_g is not None:
+        """Load the trained networks' files of `init` (strictly); net_g_ema then starts equal to net_g."""
+        specs = self.network_init.trained_specs()
+        initialise_networks(self._file_targets(), specs)
+        if {"net_g", "decoder"} & set(specs):
             self.net_g_ema.load_state_dict(self.net_g.state_dict())
 
     @property
@@ -464,7 +465,7 @@ class GFPGANModule(IterationModule):
         if weights.pixel > 0:
             add("l_g_pix", l1(output, gt) * weights.pixel)
         if pyramid_weight > 0:
-            for i, target in enumerate(image_pyramid(gt, self.log_size - 2)):
+            for i, target in enumerate(image_pyramid(gt, len(out_rgbs))):
                 add(f"l_p_{2 ** (i + 3)}", l1(out_rgbs[i], target) * pyramid_weight)
         if self.perceptual is not None:
             percep, style = self.perceptual(output, gt)

@@ -1,11 +1,19 @@
-"""Start the networks of a fresh GFPGAN run from files: `model.init.net_g=gfpgan_v1.4`, `model.init.net_d=...`.
+"""Start networks from files, all through one config map: `model.init.<network>: <file>`.
 
-Each network has one key; its value is a name from the weights registry (a release generator such as
-`gfpgan_v1.4`, or a discriminator file such as `gfpgan_v1_net_d`) or a path to an official .pth (params_ema /
-params / a bare state dict), a FaceRevive export or training checkpoint, or a .safetensors file. Files are read
-safely (`read_checkpoint`: never unpickled) and loaded strictly; a mismatch raises one CheckpointError listing
-the missing, unexpected and mis-shaped keys and, when the file's keys tell, which network the file holds.
-A resumed run loads its own checkpoint instead, so GFPGANModule applies this only at the start of a fresh run.
+The map (`NetworkInit`) names, for each network, a weights-registry name (a release generator such as
+`gfpgan_v1.4`, a discriminator file such as `gfpgan_v1_net_d`) or a path: an official .pth (params_ema / params /
+a bare state dict), a FaceRevive export or training checkpoint, or a .safetensors file. The networks:
+
+- `decoder`: the StyleGAN2 prior that net_g's decoder starts from (a prior file, or any whole GFPGAN generator
+  file, whose `stylegan_decoder.*` is taken); `net_g`: the whole generator (loaded after `decoder`);
+- `net_d`, `net_d_left_eye`, `net_d_right_eye`, `net_d_mouth`: the discriminators;
+- `net_identity` (ArcFace) and `perceptual` (a torchvision VGG state dict): the loss networks.
+
+Files are read safely (`read_checkpoint`: never unpickled) and loaded strictly; a mismatch raises one
+CheckpointError listing the missing, unexpected and mis-shaped keys and, when the file's keys tell, which network
+the file holds. The loss networks are not checkpointed, so their files load at every start; the trained networks
+only at the start of a fresh run (a resumed run loads its checkpoint instead). `training.preflight` checks exactly
+this map before anything is built.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from facerevive.archs.vgg_arch import features_state
 from facerevive.weights.build import official_name
 from facerevive.weights.checkpoint import CheckpointError, check_compatible, extract_state_dict, read_checkpoint
 from facerevive.weights.finite import check_finite_state
@@ -28,19 +37,36 @@ from facerevive.weights.registry import OFFICIAL_MODELS, WEIGHT_FILES, weight_pa
 log = logging.getLogger(__name__)
 
 
+# The networks rebuilt from the config at every start (never checkpointed): their files load at every start, and
+# a loss switched off (its network null) leaves its file unused.
+LOSS_NETWORKS = ("net_identity", "perceptual")
+DECODER_PREFIX = "stylegan_decoder."
+
+
 @dataclass(frozen=True)
 class NetworkInit:
-    """Where each network of a fresh run starts: a registry name or a path; None keeps its own initialisation."""
+    """Where each network starts: a registry name or a path; None keeps its own (random) initialisation.
 
+    Fields load in this order, so `net_g` (a whole generator) comes after the `decoder` it contains.
+    """
+
+    decoder: str | None = None
     net_g: str | None = None
     net_d: str | None = None
     net_d_left_eye: str | None = None
     net_d_right_eye: str | None = None
     net_d_mouth: str | None = None
+    net_identity: str | None = None
+    perceptual: str | None = None
 
-    def specs(self) -> dict[str, str]:
-        """The networks that start from a file, by attribute name, with their spec."""
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) is not None}
+    def specs(self, networks: tuple[str, ...] | None = None) -> dict[str, str]:
+        """The networks (of `networks`, default all) that start from a file, by key, with their spec."""
+        names = [f.name for f in fields(self) if networks is None or f.name in networks]
+        return {name: value for name in names if (value := getattr(self, name)) is not None}
+
+    def trained_specs(self) -> dict[str, str]:
+        """The specs of the trained networks (the ones a checkpoint holds)."""
+        return {name: spec for name, spec in self.specs().items() if name not in LOSS_NETWORKS}
 
 
 def resolve_spec(spec: str, key: str) -> Path:
@@ -67,11 +93,12 @@ def resolve_spec(spec: str, key: str) -> Path:
 
 
 def select_state_dict(checkpoint: Mapping[str, object], network: str, source: str) -> dict[str, torch.Tensor]:
-    """The weights of `network` ('net_g', 'net_d', 'net_d_left_eye', ...) in a file read by read_checkpoint.
+    """The weights of `network` ('net_g', 'net_d', 'net_d_left_eye', 'net_identity', ...) in a file read by
+    read_checkpoint.
 
     A FaceRevive training checkpoint gives the network's own entries (net_g: its EMA copy, the weights the
     run exported); official and export files give `params_ema` (else `params`) for the generator and `params`
-    for discriminators (BasicSR's key); any other file must be a bare state dict.
+    for the others (BasicSR's key); any other file must be a bare state dict.
     """
     lightning = "state_dict" in checkpoint and "pytorch-lightning_version" in checkpoint
     if lightning:
@@ -81,11 +108,49 @@ def select_state_dict(checkpoint: Mapping[str, object], network: str, source: st
     return extract_state_dict(checkpoint, key=key, source=source)
 
 
+def decoder_state(checkpoint: Mapping[str, object], source: str) -> dict[str, torch.Tensor]:
+    """The StyleGAN2 decoder weights in a file read by read_checkpoint (`params_ema`, else `params`, else bare).
+
+    A StyleGAN2 prior file (BasicSR layout, as the prior trainer exports it) is used as it is; a whole GFPGAN
+    generator file (a release such as GFPGANv1.4.pth, a FaceRevive export or training checkpoint) gives its
+    `stylegan_decoder.*` weights, so a run can start from a released model's decoder.
+    """
+    state = extract_state_dict(checkpoint, key="params_ema", source=source)
+    if "constant_input.weight" in state:
+        return state
+    decoder = {k[len(DECODER_PREFIX) :]: v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
+    if not decoder:
+        shown = ", ".join(sorted({k.split(".", 1)[0] for k in state})[:8])
+        raise CheckpointError(
+            f"{source}: no StyleGAN2 decoder weights (neither a prior with constant_input.* nor a GFPGAN generator "
+            f"with {DECODER_PREFIX}*); its weights are {shown}"
+        )
+    return decoder
+
+
+def read_decoder_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """`decoder_state` of the file at `path`."""
+    return decoder_state(read_checkpoint(path), source=str(path))
+
+
+def file_state(checkpoint: Mapping[str, object], network: str, source: str, net: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights a file gives the map key `network` (loaded into `net`): the decoder's for `decoder`, the layers
+    of the VGG `net` (`VGGFeatureExtractor.vgg_net`) out of a torchvision VGG state dict for `perceptual`, else
+    `select_state_dict`."""
+    if network == "decoder":
+        return decoder_state(checkpoint, source)
+    if network == "perceptual":
+        layers = [name for name, _ in net.named_children()]
+        return features_state(extract_state_dict(checkpoint, key="params", source=source), layers)
+    return select_state_dict(checkpoint, network, source)
+
+
 def load_network(net: nn.Module, spec: str, key: str, network: str) -> Path:
-    """Load `spec` strictly into `net` (the run's `network`); returns the file. Nothing is changed on error."""
+    """Load `spec` strictly into `net` (the module that the map key `network` names); returns the file. Nothing
+    is changed on error."""
     path = resolve_spec(spec, key)
     source = f"{key}={spec} ({path})" if str(path) != spec else f"{key}={spec}"
-    state = select_state_dict(read_checkpoint(path), network, source)
+    state = file_state(read_checkpoint(path), network, source, net)
     problems = check_compatible(net, state, source)
     if problems:
         recognised = describe_state_dict(state)
@@ -97,16 +162,20 @@ def load_network(net: nn.Module, spec: str, key: str, network: str) -> Path:
 
 
 def initialise_networks(
-    networks: Mapping[str, nn.Module | None], init: NetworkInit, prefix: str = "model.init"
+    networks: Mapping[str, nn.Module | None], specs: Mapping[str, str], prefix: str = "model.init"
 ) -> None:
-    """Load every file `init` names into its network of `networks` (by attribute name); each load is strict.
+    """Load every file of `specs` (a part of `NetworkInit.specs()`) into its module of `networks` (by map key);
+    each load is strict.
 
-    A file named for a network the run does not have (e.g. component discriminators in a run without them)
-    is an error, so a config never silently drops part of what it asks for.
+    A file named for a trained network the run does not have (e.g. component discriminators in a run without
+    them) is an error, so a config never silently drops part of what it asks for; a loss network switched off
+    leaves its file unused.
     """
-    for network, spec in init.specs().items():
+    for network, spec in specs.items():
         net = networks.get(network)
         key = f"{prefix}.{network}"
+        if net is None and network in LOSS_NETWORKS:
+            continue
         if net is None:
             raise ValueError(f"{key}={spec}: this run has no {network} (set {key}=null)")
         path = load_network(net, spec, key, network)

@@ -4,7 +4,7 @@ One `training_step` is one iteration of BasicSR's `StyleGAN2Model.optimize_param
 loss, plus lazy R1 every `net_d_reg_every` iterations), then the G step (non-saturating loss, plus path-length
 regularisation every `net_g_reg_every` iterations), then the EMA update. Either generator flavour trains:
 `StyleGAN2Generator` (equalized learning rate, the GFPGANv1 prior) or `StyleGAN2GeneratorClean` (the decoder
-of v1.2-v1.4); the export's `params_ema` is what `decoder_load_path` of GFPGANv1 / GFPGANv1Clean loads.
+of v1.2-v1.4); the export's `params_ema` is what `model.init.decoder` of GFPGANv1 / GFPGANv1Clean loads.
 
 Where BasicSR departs from the official StyleGAN2 code, BasicSR is the default and the official behaviour an
 option (configs/model/stylegan2.yaml comments each one): `step_order='g_first'`, `separate_reg_steps=True`,
@@ -350,7 +350,7 @@ class StyleGAN2Module(IterationModule):
         """{'params', 'params_ema', 'net_g_config', 'iteration'}: BasicSR's net_g_<iter>.pth layout plus our config.
 
         `params_ema` loads strictly as the decoder of GFPGANv1 (equalized prior) or GFPGANv1Clean (clean prior)
-        through their `decoder_load_path`.
+        through `model.init.decoder`.
         """
         return {
             "params": {k: v.detach().cpu().clone() for k, v in self.net_g.state_dict().items()},

@@ -33,9 +33,8 @@ def default_batch_size(device: torch.device) -> int:
 
 
 def face_size_of(net: nn.Module) -> int:
-    """The side of the aligned faces a GFPGAN generator restores (2 ** its log_size, i.e. out_size)."""
-    log_size = int(cast(Any, net).log_size)
-    return 1 << log_size
+    """The side of the aligned faces a GFPGAN generator restores (its `out_size`)."""
+    return int(cast(Any, net).out_size)
 
 
 def is_exported(net: nn.Module) -> bool:

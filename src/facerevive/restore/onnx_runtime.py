@@ -49,7 +49,7 @@ class OnnxGenerator(nn.Module):
         except Exception as exc:  # onnxruntime raises its own types for truncated or foreign files
             raise ValueError(f"{self.path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
         self.info = read_info(self.session.get_modelmeta().custom_metadata_map, str(self.path))
-        self.log_size = int(math.log2(self.info["out_size"]))
+        self.out_size = int(self.info["out_size"])
         self.noise_mode = self.info["noise"]
         self.noise_map_shapes = self.info["noise_shapes"] if self.noise_mode == "input" else []
         expected = 1 + len(self.noise_map_shapes)

@@ -2,13 +2,13 @@
 
 `training_problems(cfg)` checks, in this order: setting ranges (setting_ranges), sizes that must agree, the
 batch the discriminator can group, precision and device, the W&B credentials, the resume checkpoint, the
-pretrained files (including `model.init` names such as `gfpgan_v1.4`), the data and validation folders, and that a
-StyleGAN2 prior file fits the generator. Each problem is one line naming the key and saying what fixes it (the
-download command, `trainer=cpu`, `logger=wandb_offline`, `data.val=null`, ...); `preflight` raises one
-PreflightError holding them all. `facerevive-train` runs it before Hydra creates the run folder
+component boxes and the files of the one map `model.init` (paths or names such as `gfpgan_v1.4`), the data and
+validation folders, and that the StyleGAN2 prior file fits the generator. Each problem is one line naming the key
+and saying what fixes it (the download command, `trainer=cpu`, `logger=wandb_offline`, `data.val=null`, ...);
+`preflight` raises one PreflightError holding them all. `facerevive-train` runs it before Hydra creates the run folder
 (cli/train_preflight.py), so a run that cannot start leaves nothing behind.
 
-Pretrained paths set to null mean random initialisation and are logged in one line (`log_random_inits`). A path
+Pretrained files set to null mean random initialisation and are logged in one line (`log_random_inits`). A file
 whose network is switched off (ArcFace without the identity loss) is neither checked nor logged.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import netrc
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,18 @@ from facerevive.utils.setting_ranges import ABSENT, range_problems, setting
 
 log = logging.getLogger(__name__)
 
-# Config keys that name pretrained inputs: StyleGAN2 prior, ArcFace, VGG19, component boxes.
-PRETRAINED_KEYS = ("decoder_load_path", "identity_load_path", "load_path", "component_path")
-# Pretrained keys that are unused when any of these keys is null or 0 (the network or its loss is off).
-UNUSED_WHEN_OFF = {"model.identity_load_path": ("model.net_identity", "model.loss_weights.identity")}
+# The map of the files networks start from (facerevive.models.init_weights.NetworkInit), and the data file of
+# component boxes.
+INIT_MAP = "model.init"
+COMPONENT_KEY = "data.component_path"
+# Networks a recipe starts from a pretrained file: null is worth a note (random initialisation). The trained
+# networks (net_g, the discriminators) start random unless fine-tuning, so their null is not.
+PRETRAINED_NETWORKS = ("decoder", "net_identity", "perceptual")
+# Map keys that are unused when any of these keys is null or 0 (the network or its loss is off).
+UNUSED_WHEN_OFF = {
+    "model.init.net_identity": ("model.net_identity", "model.loss_weights.identity"),
+    "model.init.perceptual": ("model.perceptual",),
+}
 # Keys that hold the training image size; the first is the one home, the others must agree with it.
 SIZE_KEYS = ("model.net_g.out_size", "data.out_size", "model.net_d.out_size")
 # Lightning precision names by what they need: half-precision mixed training needs CUDA; bf16 needs a device
@@ -54,31 +61,30 @@ class PreflightError(ValueError):
         super().__init__(text)
 
 
-def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _walk(value, f"{prefix}.{key}")
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _walk(value, f"{prefix}.{index}")
-    else:
-        yield prefix, node
-
-
 def _in_use(cfg: DictConfig, key: str) -> bool:
     """False when the network `key` loads is switched off (UNUSED_WHEN_OFF)."""
     return all(OmegaConf.select(cfg, switch, default=None) not in (None, 0) for switch in UNUSED_WHEN_OFF.get(key, ()))
 
 
-def pretrained_entries(cfg: DictConfig, groups: tuple[str, ...] = ("model", "data")) -> list[tuple[str, Any]]:
-    """(dotted key, value) of every pretrained-path key under `groups` whose network is in use."""
-    entries = []
-    for group in groups:
-        if cfg.get(group) is None:
-            continue
-        for key, value in _walk(OmegaConf.to_container(cfg[group], resolve=True), group):
-            if key.rsplit(".", 1)[-1] in PRETRAINED_KEYS and _in_use(cfg, key):
-                entries.append((key, value))
+def init_entries(cfg: DictConfig) -> list[tuple[str, Any]]:
+    """(dotted key, value) of every network of the map `model.init` that is in use, in the map's order."""
+    init = setting(cfg, INIT_MAP)
+    if not isinstance(init, DictConfig):
+        return []
+    plain = OmegaConf.to_container(init, resolve=True)
+    assert isinstance(plain, dict)
+    keys = [(f"{INIT_MAP}.{name!s}", value) for name, value in plain.items() if name != "_target_"]
+    return [(key, value) for key, value in keys if _in_use(cfg, key)]
+
+
+def pretrained_entries(cfg: DictConfig) -> list[tuple[str, Any]]:
+    """(dotted key, value) of the pretrained inputs in use: the networks of PRETRAINED_NETWORKS in the map (the
+    decoder only while no whole net_g file is named) and the component boxes."""
+    entries = [(key, value) for key, value in init_entries(cfg) if key.rsplit(".", 1)[-1] in PRETRAINED_NETWORKS]
+    if setting(cfg, f"{INIT_MAP}.net_g") not in (None, ABSENT):
+        entries = [(key, value) for key, value in entries if key != f"{INIT_MAP}.decoder"]
+    if setting(cfg, "data.train") not in (None, ABSENT) and setting(cfg, COMPONENT_KEY) is not ABSENT:
+        entries.append((COMPONENT_KEY, setting(cfg, COMPONENT_KEY)))
     return entries
 
 
@@ -102,40 +108,38 @@ def _download_fix(names: list[str]) -> str:
     return f"run `{weights_command(*names)}`"
 
 
-def pretrained_problems(cfg: DictConfig) -> list[str]:
-    """Every configured pretrained file that does not exist: the `*_load_path` / `component_path` keys and, unless
-    the run resumes, the files `model.init` names, each with the command that fetches it."""
+def _missing_file(key: str, value: str, without: str) -> str:
+    """The problem line of a configured path that does not exist, with the command that fetches it if any."""
     from facerevive.weights.hint import registry_name
 
-    problems, seen = [], set()
-    for key, value in pretrained_entries(cfg):
-        if value is None or value in seen or Path(value).exists():
-            continue
-        seen.add(value)  # a dataset's `${..component_path}` names the same file as its group's key
-        name = registry_name(value)
-        fix = _download_fix([name]) if name else "give the file's path"
-        without = "no component boxes" if key.endswith("component_path") else "random initialisation"
-        problems.append(f"{key}={value}: no such file; {fix}, or {key}=null for {without}")
-    if setting(cfg, "ckpt_path") is None:  # a resumed run takes its networks from the checkpoint, not model.init
-        problems += _init_problems(cfg)
-    return problems
+    name = registry_name(value)
+    fix = _download_fix([name]) if name else "give the file's path"
+    return f"{key}={value}: no such file; {fix}, or {key}=null for {without}"
 
 
-def _init_problems(cfg: DictConfig) -> list[str]:
-    """The `model.init.*` files (registry names or paths) that are missing."""
-    from facerevive.models.init_weights import NetworkInit, resolve_spec
+def pretrained_problems(cfg: DictConfig) -> list[str]:
+    """Every configured input file that does not exist, each with the command that fetches it: the component
+    boxes and the files of the map `model.init` (a resumed run takes its trained networks from the checkpoint,
+    so only the loss networks' files are checked then)."""
+    from facerevive.models.init_weights import LOSS_NETWORKS, resolve_spec
 
-    init = setting(cfg, "model.init")
-    if not isinstance(init, DictConfig):
-        return []
     problems = []
-    names = [field for field in NetworkInit.__dataclass_fields__ if init.get(field) is not None]
-    for field in names:
-        key = f"model.init.{field}"
+    component = setting(cfg, COMPONENT_KEY)
+    if setting(cfg, "data.train") not in (None, ABSENT) and isinstance(component, str) and not Path(component).exists():
+        problems.append(_missing_file(COMPONENT_KEY, component, "no component boxes"))
+    resumed = setting(cfg, "ckpt_path") is not None
+    for key, value in init_entries(cfg):
+        network = key.rsplit(".", 1)[-1]
+        if value is None or (resumed and network not in LOSS_NETWORKS):
+            continue
         try:
-            resolve_spec(str(init[field]), key)
+            resolve_spec(str(value), key)
         except FileNotFoundError as exc:
-            instead = "model/init_d=scratch for random discriminators" if field != "net_g" else f"{key}=null"
+            if Path(str(value)).name != str(value):  # a path, not a registry name: say what fetches it
+                problems.append(_missing_file(key, str(value), "random initialisation"))
+                continue
+            d_scratch = "model/init=d_scratch for random discriminators"
+            instead = f"{key}=null" if network in ("net_g", "decoder", *LOSS_NETWORKS) else d_scratch
             problems.append(f"{exc}; or {instead}")
     return problems
 
@@ -263,30 +267,30 @@ def data_problems(cfg: DictConfig) -> list[str]:
 
 def decoder_problems(cfg: DictConfig) -> list[str]:
     """The StyleGAN2 prior file must fit the generator's decoder (shapes checked on a meta-device build)."""
-    path = OmegaConf.select(cfg, "model.net_g.decoder_load_path", default=None)
+    key = f"{INIT_MAP}.decoder"
+    path = OmegaConf.select(cfg, key, default=None)
     if path is None or not Path(path).is_file():
         return []
     import torch
     from hydra.utils import instantiate
 
-    from facerevive.archs.gfpgan_arch import decoder_state_dict
+    from facerevive.models.init_weights import read_decoder_state
     from facerevive.weights.checkpoint import check_compatible
 
     config = OmegaConf.to_container(cfg.model.net_g, resolve=True)
     assert isinstance(config, dict)
     with torch.device("meta"):
-        net = instantiate({**config, "decoder_load_path": None}, _convert_="all")
+        net = instantiate(config, _convert_="all")
     decoder = getattr(net, "stylegan_decoder", None)
     if decoder is None:
         return []
-    state = decoder_state_dict(path)
-    problems = check_compatible(decoder, state, str(path))
+    problems = check_compatible(decoder, read_decoder_state(path), str(path))
     if not problems:
         return []
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return [
-        f"model.net_g.decoder_load_path={path} does not fit the generator's decoder "
-        f"(model.net_g.out_size={config.get('out_size')}): {problems[0]}{more}"
+        f"{key}={path} does not fit the generator's decoder "
+        f"(model.net_g.out_size={config.get('out_size')}): {problems[0]}{more}; or {key}=null"
     ]
 
 

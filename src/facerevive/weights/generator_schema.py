@@ -207,7 +207,7 @@ def require_restoration_generator(config: Any, source: str) -> None:
     if cls not in RESTORATION_GENERATORS:
         raise GeneratorConfigError(
             f"{source}: net_g_config key '{TARGET_KEY}' names {cls.__name__}, a StyleGAN2 prior, not a restoration "
-            "generator; use the file as model.net_g.decoder_load_path"
+            "generator; use the file as model.init.decoder"
         )
 
 

@@ -161,7 +161,7 @@ def _describe_prior(state: State) -> str | None:
     kind = f"{cls} channel-multiplier-{multiplier}" if multiplier is not None else cls
     return (
         f"this is a {kind} state dict (a {out_size} px StyleGAN2 prior, narrow {narrow}, not a whole GFPGAN "
-        "generator); use it as model.net_g.decoder_load_path of a generator with that decoder"
+        "generator); use it as model.init.decoder of a generator with that decoder"
     )
 
 
@@ -183,5 +183,5 @@ def describe_state_dict(state: State) -> str | None:
             "net_d_right_eye or net_d_mouth"
         )
     if "fc5.weight" in state and "bn5.running_mean" in state:
-        return "this is a ResNetArcFace state dict (the identity network); use it as model.identity_load_path"
+        return "this is a ResNetArcFace state dict (the identity network); use it as model.init.net_identity"
     return None
