@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.autograd.profiler_util import FunctionEvent
 
+import facerevive.models.base as base_module
 import facerevive.models.gfpgan_module as gfpgan_module
 
 PREFIX = "bench::"
@@ -107,8 +108,8 @@ class ComponentLabels:
         if module.net_identity is not None:
             self._hook(module.net_identity, lambda _args: "ArcFace identity")
         self._wrap(module, "update_ema", "EMA")
-        self._wrap(module, "step_allowed", "NaN/Inf guard")
-        self._wrap(gfpgan_module, "r1_penalty", R1)
+        self._wrap(module.nonfinite, "check", "NaN/Inf guard")
+        self._wrap(base_module, "r1_penalty", R1)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -121,7 +121,7 @@ def test_rollback_returns_to_the_last_checkpoint_with_lower_learning_rates(tmp_p
             "callbacks.iteration_checkpoint.every_n_iter=3",
         ],
     )
-    with caplog.at_level(logging.WARNING, logger="facerevive.models.base"):
+    with caplog.at_level(logging.WARNING, logger="facerevive.callbacks.rollback"):
         train_run(cfg)
     assert seen == [1, 2, 3, 4, 5, 4, 5, 6, 7, 8]
     assert "iteration 5: rolled back to" in caplog.text and "iter_00000003.ckpt (iteration 3)" in caplog.text
@@ -130,6 +130,20 @@ def test_rollback_returns_to_the_last_checkpoint_with_lower_learning_rates(tmp_p
     lrs = [group["lr"] for state in last["optimizer_states"] for group in state["param_groups"]]
     assert lrs == pytest.approx([0.5 * cfg.model.optimizer_g.lr] * len(lrs))
     assert first_nonfinite_tensor(last["state_dict"]) is None
+
+
+def test_rollback_policy_without_its_callback_fails_loudly():
+    """A trainer built without NonFiniteRollback (train.py adds it) must not let a rollback request pass."""
+    from hydra.utils import instantiate
+    from test_gfpgan_module_parity import run_ours
+    from test_stylegan2_module_parity import make_batches, official_opt, our_config
+
+    config = our_config(official_opt("equalized", reg_every=1, mixing_prob=0.9), "equalized", total_iter=2)
+    config["nonfinite"] = {"_target_": "facerevive.models.NonFiniteGuard", "policy": "rollback"}
+    batches = make_batches(2)
+    batches[0]["gt"] = torch.full_like(batches[0]["gt"], float("nan"))
+    with pytest.raises(RuntimeError, match=r"needs the facerevive\.callbacks\.NonFiniteRollback callback"):
+        run_ours(instantiate(config), batches)
 
 
 def test_explosion_signature_warns(caplog):

@@ -1,4 +1,5 @@
-"""The training speed switches of GFPGANModule: each one on against the shipped setting, same weights and batches.
+"""The training speed switches (facerevive.models.speed): each one on against the shipped setting, same weights and
+batches, for GFPGANModule, and for StyleGAN2Module, which takes them from the same IterationModule.
 
 A switch that keeps the fp32 arithmetic must give bit-identical losses and weights; one that changes the rounding
 (another kernel, reduced precision) must stay within the tolerance stated in its test. The official-code parity
@@ -16,9 +17,13 @@ import pytest
 import torch
 from helpers.compare import relative_error
 from helpers.official_gfpgan import build_ours, make_batches, official_opt, our_config
+from hydra.utils import instantiate
 from test_gfpgan_module_parity import run_ours
+from test_stylegan2_module_parity import make_batches as prior_batches
+from test_stylegan2_module_parity import official_opt as prior_opt
+from test_stylegan2_module_parity import our_config as prior_config
 
-import facerevive.models.gfpgan_module as gfpgan_module
+import facerevive.models.speed as speed
 from facerevive.models import GFPGANModule
 
 SIZE = 64
@@ -110,10 +115,6 @@ def deviation(run: Run, reference: Run, start: dict[str, torch.Tensor]) -> Devia
     return Deviation(loss, score, float(difference.norm() / update.norm()))
 
 
-def test_two_real_component_passes_are_bit_identical_to_the_shared_one(start, shipped) -> None:
-    assert_identical(train(tiny_config(share_real_component_pass=False), start), shipped)
-
-
 def test_foreach_adam_is_bit_identical_to_the_loop(start, shipped) -> None:
     assert_identical(train(with_adam(tiny_config(), foreach=True), start), shipped)
 
@@ -150,15 +151,18 @@ def test_tf32_switch_sets_the_cuda_modes_and_leaves_cpu_training_exact(start, sh
     assert_identical(run, shipped)
 
 
+def broken_compile(net: torch.nn.Module) -> Any:
+    """torch.compile as it fails on a machine without a working compiler (at the first call)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("InductorError: no working C++ compiler\nmore detail")
+
+    return call
+
+
 def test_failed_compile_falls_back_to_eager_with_one_message(start, shipped, monkeypatch, caplog) -> None:
-    def broken_compile(net: torch.nn.Module) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            raise RuntimeError("InductorError: no working C++ compiler\nmore detail")
-
-        return call
-
-    monkeypatch.setattr(gfpgan_module.torch, "compile", broken_compile)
-    with caplog.at_level(logging.WARNING, logger="facerevive.models.gfpgan_module"):
+    monkeypatch.setattr(speed.torch, "compile", broken_compile)
+    with caplog.at_level(logging.WARNING, logger="facerevive.models.speed"):
         run = train(tiny_config(compile=True), start)
     failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert len(failures) == 2, failures  # one per network, however often it is called
@@ -166,3 +170,30 @@ def test_failed_compile_falls_back_to_eager_with_one_message(start, shipped, mon
     assert all(reason in m and "runs eagerly" in m for m in failures), failures
     assert {m.split("torch.compile of ")[1].split(" ")[0] for m in failures} == {"net_g", "net_d"}
     assert_identical(run, shipped)
+
+
+def test_the_prior_trainer_takes_the_same_switches(monkeypatch, caplog) -> None:
+    """StyleGAN2Module, two iterations with R1 and path length: tf32 and a failed compile (eager fallback) leave
+    CPU training bit-identical, channels_last within the GFPGAN test's fp32-rounding tolerances."""
+    config = prior_config(prior_opt("equalized", reg_every=1, mixing_prob=0.9), "equalized", total_iter=ITERATIONS)
+
+    def run(**switches: Any) -> Run:
+        torch.manual_seed(0)  # the same initial weights for every run
+        module = instantiate({**config, **switches})
+        losses = run_ours(module, prior_batches(ITERATIONS))
+        return losses, {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    torch.manual_seed(0)
+    start = {k: v.detach().clone() for k, v in instantiate(config).state_dict().items()}
+    shipped = run()
+    assert {"l_d_r1", "l_g_path"} <= set(shipped[0][1])
+    monkeypatch.setattr(speed.torch, "compile", broken_compile)
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        with caplog.at_level(logging.WARNING, logger="facerevive.models.speed"):
+            assert_identical(run(compile=True, tf32=False), shipped)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+    assert sum("runs eagerly" in r.getMessage() for r in caplog.records) == 2
+    found = deviation(run(channels_last=True), shipped, start)
+    assert found.loss <= 1e-5 and found.score <= 1e-5 and found.update <= 1e-3, found

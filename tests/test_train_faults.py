@@ -212,6 +212,14 @@ def test_resume_applies_learning_rates_refuses_other_changes_and_stops_when_fini
     assert objects["trainer"].optimizers[0].param_groups[0]["lr"] == pytest.approx(2 * lr)
     with pytest.raises(ResumeConfigError, match=r"model\.net_d\.narrow"):
         train_run(cfg_for(tmp_path, [*resume, "model.net_d.narrow=0.5"], tmp_path / "refused"))
+    # A checkpoint of a run that still had the share_real_component_pass switch (removed, its path always on).
+    legacy = torch.load(last, map_location="cpu", weights_only=True)
+    legacy["run_config"]["model"]["share_real_component_pass"] = False
+    torch.save(legacy, tmp_path / "legacy.ckpt")
+    _, objects = train_run(
+        cfg_for(tmp_path, ["model.total_iter=3", f"ckpt_path={tmp_path / 'legacy.ckpt'}"], tmp_path / "old")
+    )
+    assert objects["model"].iteration == 3
     metrics, objects = train_run(cfg_for(tmp_path, ["model.total_iter=2", f"ckpt_path={last}"], tmp_path / "done"))
     assert metrics == {} and "trainer" not in objects
     assert "finished run" in capsys.readouterr().out

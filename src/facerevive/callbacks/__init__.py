@@ -1,6 +1,6 @@
 """Lightning callbacks that run on the training iteration counter (IterationModule): checkpoints, exports, grids,
 StyleGAN2 prior samples and FID, stopping on signals, the run config kept in checkpoints, the progress line,
-the network summary and the optional learning-rate monitor."""
+the network summary, the NaN/Inf guard's rollback and the optional learning-rate monitor."""
 
 from facerevive.callbacks.checkpoint import IterationCheckpoint, StorageError
 from facerevive.callbacks.checkpoint_io import AtomicCheckpointIO
@@ -9,6 +9,7 @@ from facerevive.callbacks.interrupt import StopOnSignal, TrainingInterrupted
 from facerevive.callbacks.lr_monitor import IterationLRMonitor
 from facerevive.callbacks.prior_samples import PriorSamplesCallback
 from facerevive.callbacks.progress import IterationProgressBar
+from facerevive.callbacks.rollback import NonFiniteRollback
 from facerevive.callbacks.run_config import RunConfig
 from facerevive.callbacks.summary import NetworkSummary
 
@@ -19,6 +20,7 @@ __all__ = [
     "IterationLRMonitor",
     "IterationProgressBar",
     "NetworkSummary",
+    "NonFiniteRollback",
     "PriorSamplesCallback",
     "RunConfig",
     "StopOnSignal",

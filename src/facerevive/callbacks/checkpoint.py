@@ -102,6 +102,8 @@ class IterationCheckpoint(Checkpoint):
         self.last_model_path = ""
         self.last_export_path = ""
         self.saved_at: int | None = None
+        # The newest iteration checkpoint this run wrote: NonFiniteRollback's target.
+        self.newest_checkpoint: str | None = None
         # A save fell inside a run of bad iterations: it is made at the next good iteration.
         self.deferred = False
 
@@ -120,6 +122,8 @@ class IterationCheckpoint(Checkpoint):
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         module = iteration_module(pl_module)
+        if module.iteration == self.saved_at:  # NonFiniteRollback just returned to this checkpoint
+            return
         due = module.iteration % self.every_n_iter == 0 or module.training_finished
         if due or (self.deferred and not module.nonfinite.in_bad_streak):
             self.save(trainer, module)
@@ -147,7 +151,7 @@ class IterationCheckpoint(Checkpoint):
                 "saving at the next good iteration",
                 iteration,
                 guard.consecutive,
-                module.last_good_checkpoint or "no checkpoint yet",
+                self.newest_checkpoint or "no checkpoint yet",
             )
             return False
         self.deferred = False
@@ -157,7 +161,7 @@ class IterationCheckpoint(Checkpoint):
         path = self.dirpath / f"iter_{iteration:08d}.ckpt"
         # Collective; rank 0 writes it through AtomicCheckpointIO. The full state (optimisers, loops) for resume.
         trainer.save_checkpoint(path, weights_only=False)
-        module.last_good_checkpoint = str(path)
+        self.newest_checkpoint = str(path)
         if trainer.is_global_zero:
             _replace_with_copy(path, self.dirpath / "last.ckpt")
             self.last_model_path = str(self.dirpath / "last.ckpt")

@@ -3,13 +3,15 @@
 On resume the stored config is compared with the current one: learning rates, loss weights and total_iter
 are applied (learning rates by scaling the restored optimiser and scheduler state, so a decayed schedule stays
 decayed); other changes to the model or the data refuse the resume with the list; how the run runs (trainer,
-loggers, callbacks, paths, data loading, pretrained files) is not training state and may change freely.
+loggers, callbacks, paths, data loading, pretrained files, the model's speed switches) is not training state and
+may change freely.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import fields
 from typing import Any
 
 import lightning as L
@@ -17,15 +19,19 @@ from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from facerevive.callbacks.checkpoint import iteration_module
+from facerevive.models.speed import SpeedSwitches
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "run_config"
 APPLIED = re.compile(r"^model\.(optimizer_\w+\.lr|loss_weights\..+|total_iter)$")
 STATE_PREFIXES = ("model.", "data.")
+# How the iteration runs, not what it trains (facerevive.models.speed), so a resume may change them; the last is
+# the switch of older runs (one real-crop pass of the component discriminators, now always on, bit-identical).
+SPEED_SWITCHES = (*(field.name for field in fields(SpeedSwitches)), "share_real_component_pass")
 FREE = re.compile(
     r"(^data\.val\.|^model\.init\.|\.(num_workers|pin_memory|persistent_workers|prefetch_factor|root|lq_root|gt_root|"
-    r"component_path|\w*load_path)$)"
+    r"component_path|\w*load_path)$|^model\.({})$)".format("|".join(SPEED_SWITCHES))
 )
 # Which optimisers (IterationModule.optimizer_names) each optimiser config builds.
 OPTIMIZERS = {

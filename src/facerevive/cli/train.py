@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import ModelSummary, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from facerevive.callbacks import RunConfig, StopOnSignal, StorageError
+from facerevive.callbacks import NonFiniteRollback, RunConfig, StopOnSignal, StorageError
 from facerevive.callbacks.run_config import CHECKPOINT_KEY, ResumeConfigError, check_resume_config, plain_config
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.cli.train_preflight import report
@@ -272,7 +272,7 @@ def _run(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     del checkpoint
     datamodule = build_datamodule(cfg.data)
     model = instantiate(cfg.model)
-    callbacks = [*trainer_callbacks(cfg), RunConfig(config, lr_ratios)]
+    callbacks = [*trainer_callbacks(cfg), RunConfig(config, lr_ratios), NonFiniteRollback()]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}

@@ -1,5 +1,6 @@
-"""What every FaceRevive training module shares: the iteration counter, its own RNG stream, EMA, named
-optimisers, iteration checkpoints and the official-format export.
+"""The training skeleton every FaceRevive GAN module shares: the iteration, its own RNG stream, net_g with its
+EMA copy and net_d, named optimisers, the NaN-guarded optimiser step, lazy R1, the speed switches, iteration
+checkpoints and the official-format export.
 
 Schedules run on `iteration` (1-based like BasicSR's `current_iter`), not on Lightning's `global_step`, which
 counts every optimiser step. `IterationCheckpoint` saves on iterations and calls `export_official()`.
@@ -7,8 +8,11 @@ counts every optimiser step. `IterationCheckpoint` saves on iterations and calls
 
 from __future__ import annotations
 
-import logging
+import copy
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -16,53 +20,103 @@ import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import nn
 
-from facerevive.models.ema import ema_update
+from facerevive.losses import r1_penalty
+from facerevive.models.ema import OFFICIAL_EMA_DECAY, ema_update
+from facerevive.models.export import generator_config
 from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.models.rng import RNGStream, global_rng_states, set_global_rng_states
-from facerevive.weights.checkpoint import safe_load
+from facerevive.models.speed import CompiledOrEager, SpeedSwitches, set_tf32, to_channels_last
 
-log = logging.getLogger(__name__)
+# Optimiser factories take parameters or parameter groups (dicts), as torch optimisers do.
+OptimizerFactory = Callable[[Iterable[Any]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 
 
 class IterationModule(L.LightningModule, ABC):
-    """Manual optimisation over `total_iter` iterations with a module-owned noise stream seeded by `seed`.
+    """A generator `net_g` (with its EMA copy `net_g_ema`) and a discriminator `net_d`, trained by manual
+    optimisation over `total_iter` iterations with a module-owned noise stream seeded by `seed`.
 
-    Subclasses list their optimisers' names in `optimizer_names` (the order `configure_optimizers` returns
-    them in, which is the order of the optimiser states in a checkpoint), name the networks that never train
-    in `frozen_modules`, and write their official-format file in `export_official`. Before each optimiser step
-    they ask `step_allowed` (the NaN/Inf guard `nonfinite`), after it `step_kept` (the weights' magnitude), and
-    close each iteration with `end_iteration`.
+    A new model (a CodeFormer trainer, say) writes only its losses and its step order: `train_iteration` (one
+    iteration on a batch, returning its loss terms), stepping each optimiser through `guarded_step` and closing
+    with `update_ema` and `end_iteration`; `lazy_r1` is there for its D step. This class runs the iteration
+    (`training_step`: counter, RNG stream, schedulers, logging), builds the optimisers g and d (a subclass adds
+    more in `extra_optimizers` and their names in `optimizer_names`), applies the speed switches, checkpoints
+    and exports. A subclass names the networks that never train in `frozen_modules` and the loss-only networks
+    in `loss_networks`.
+
+    Optimisers and the scheduler are factories (`_partial_` configs) taking parameters, or an optimiser; a
+    parameter group may carry an 'lr_scale' factor on the optimiser's lr. `net_d_reg_every` is the lazy-R1
+    interval. `channels_last`, `tf32`, `compile` and `flush_denormal` are the speed switches (see
+    facerevive.models.speed): `compile` runs net_g and net_d through torch.compile where a subclass calls them
+    through `train_pass` (regularisers' double backwards stay eager). `nonfinite` is the NaN/Inf guard; its
+    `rollback` policy is carried out by facerevive.callbacks.NonFiniteRollback.
     """
 
     def __init__(
-        self, total_iter: int, ema_decay: float, seed: int | None = 0, nonfinite: NonFiniteGuard | None = None
+        self,
+        net_g: nn.Module,
+        net_d: nn.Module,
+        optimizer_g: OptimizerFactory,
+        optimizer_d: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        net_d_reg_every: int = 16,
+        ema_decay: float = OFFICIAL_EMA_DECAY,
+        total_iter: int = 800000,
+        seed: int | None = 0,
+        nonfinite: NonFiniteGuard | None = None,
+        channels_last: bool = False,
+        tf32: bool | None = None,
+        compile: bool = False,
+        flush_denormal: bool = False,
     ) -> None:
         super().__init__()
         if total_iter < 1:
             raise ValueError(f"model.total_iter must be >= 1, got {total_iter}")
+        if net_d_reg_every < 1:
+            raise ValueError(f"model.net_d_reg_every={net_d_reg_every}: must be an integer >= 1")
         self.automatic_optimization = False
         self.total_iter = total_iter
         self.ema_decay = ema_decay
         self.iteration = 0
         self.rng = RNGStream(seed)
         self.nonfinite = nonfinite or NonFiniteGuard()
-        # The newest checkpoint this run saved (set by IterationCheckpoint, which saves none while the guard is
-        # in a bad run of iterations, so it predates any such run): the rollback policy's target.
-        self.last_good_checkpoint: str | None = None
+        self.net_g_config = generator_config(net_g)
+        self.net_g = net_g
+        self.net_g_ema = copy.deepcopy(net_g).requires_grad_(False).eval()
+        self.net_d = net_d
+        self.optimizer_g = optimizer_g
+        self.optimizer_d = optimizer_d
+        self.scheduler_factory = scheduler
+        self.net_d_reg_every = net_d_reg_every
+        self.speed = SpeedSwitches(channels_last, tf32, compile, flush_denormal)
+        self._compiled: dict[str, CompiledOrEager] = {}
+        self.last_losses: dict[str, float] = {}
 
-    # ------------------------------------------------------------ contract
+    # ------------------------------------------------------------ what a model writes
+    @abstractmethod
+    def train_iteration(self, batch: Mapping[str, Any], iteration: int) -> dict[str, torch.Tensor]:
+        """One full iteration on `batch`: every loss term (detached) by name.
+
+        Each optimiser steps through `guarded_step`; when one returns False the rest of the iteration is dropped
+        (return the losses so far). A complete iteration ends with `end_iteration`.
+        """
+
     @property
-    @abstractmethod
     def optimizer_names(self) -> tuple[str, ...]:
-        """Names of the optimisers, in the order `configure_optimizers` returns them."""
+        """Names of the optimisers, in the order `configure_optimizers` returns them (the checkpoint order)."""
+        return ("g", "d")
 
-    @abstractmethod
-    def export_official(self) -> dict[str, Any]:
-        """The official-format file content of the trained network(s), written by `IterationCheckpoint`."""
+    def extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Optimisers after g and d (named in `optimizer_names`); none by default."""
+        return []
+
+    def generator_parameters(self) -> Iterable[Any]:
+        """What optimizer_g trains: net_g's trainable parameters (a frozen decoder takes no optimiser state)."""
+        return [p for p in self.net_g.parameters() if p.requires_grad]
 
     def frozen_modules(self) -> list[nn.Module]:
-        """Networks that never train and stay in eval mode (none by default)."""
-        return []
+        """Networks that never train and stay in eval mode: the EMA copy (a subclass adds its own)."""
+        return [self.net_g_ema]
 
     def loss_networks(self) -> dict[str, nn.Module]:
         """Frozen networks that only score outputs (perceptual VGG, ArcFace), by attribute name (none by default).
@@ -71,7 +125,45 @@ class IterationModule(L.LightningModule, ABC):
         """
         return {}
 
-    # ------------------------------------------------------------ shared pieces
+    def logged_rates(self) -> dict[str, float]:
+        """The learning rates logged each iteration (the rates it trained at), by log key."""
+        return {"lr/g": self._lr("g"), "lr/d": self._lr("d")}
+
+    def logged_progress(self) -> dict[str, float]:
+        """Further per-iteration values to log beside the losses (none by default)."""
+        return {}
+
+    # ------------------------------------------------------------ the iteration
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self.iteration += 1
+        start = time.perf_counter()
+        with self.rng.active(self.device, self.global_rank):
+            losses = self.train_iteration(batch, self.iteration)
+        # The rates this iteration trained at (as BasicSR logs them), read before the schedulers move on.
+        progress = self.logged_rates()
+        self.step_schedulers()
+        batch_size = batch["gt"].shape[0]
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, batch_size=batch_size)
+        progress |= self.logged_progress()
+        progress |= {"train/iteration": float(self.iteration), "train/nonfinite_skipped": float(self.nonfinite.skipped)}
+        self.log_dict(progress, on_step=True, batch_size=batch_size)
+        self.log("train/iter_time", time.perf_counter() - start, on_step=True, batch_size=batch_size, prog_bar=True)
+        self.last_losses = {k: float(v) for k, v in losses.items()}
+
+    def _lr(self, name: str) -> float:
+        """Optimiser `name`'s learning rate (the base one where its first group carries an 'lr_scale')."""
+        group = self.optimizer(name).param_groups[0]
+        return float(group["lr"] / group.get("lr_scale", 1.0))
+
+    def configure_optimizers(self) -> Any:
+        optimizer_g = self.optimizer_g(self.generator_parameters())
+        for group in optimizer_g.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
+        optimizers = [optimizer_g, self.optimizer_d(self.net_d.parameters()), *self.extra_optimizers()]
+        if self.scheduler_factory is None:
+            return optimizers
+        return optimizers, [self.scheduler_factory(opt) for opt in optimizers]
+
     def optimizer(self, name: str) -> LightningOptimizer:
         """The optimiser called `name` (one of `optimizer_names`)."""
         if name not in self.optimizer_names:
@@ -88,24 +180,31 @@ class IterationModule(L.LightningModule, ABC):
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()  # type: ignore[call-arg]  # iteration schedulers, no metric-driven ones
 
-    def update_ema(self, ema: nn.Module, net: nn.Module) -> None:
-        """ema <- ema_decay * ema + (1 - ema_decay) * net (parameters)."""
-        ema_update(ema, net, self.ema_decay)
-
-    def step_allowed(self, stage: str, losses: dict[str, torch.Tensor], params: list[tuple[str, nn.Parameter]]) -> bool:
-        """Whether optimiser `stage` may step on these losses and gradients (see NonFiniteGuard.check).
+    def guarded_step(
+        self,
+        stage: str,
+        optimizers: Any | Sequence[Any],
+        losses: Mapping[str, torch.Tensor],
+        params: list[tuple[str, nn.Parameter]],
+    ) -> bool:
+        """Step `optimizers` (one, or several sharing the stage) unless the NaN/Inf guard refuses `losses` or the
+        gradients of `params`; returns whether they stepped and the weights stay within
+        `model.nonfinite.max_abs_weight` (False: drop the rest of the iteration, no further step, no EMA update).
 
         Under a mixed-precision GradScaler, Inf gradients are the scaler's business (it skips the step and
         lowers the scale), so only the losses are checked there.
         """
         plugin = self._trainer.precision_plugin if self._trainer is not None else None
         scaled = getattr(plugin, "scaler", None) is not None
-        return self.nonfinite.check(stage, self.iteration, losses, params, check_grads=not scaled)
-
-    def step_kept(self, stage: str, params: list[tuple[str, nn.Parameter]]) -> bool:
-        """After optimiser `stage` stepped: whether its weights stay within `nonfinite.max_abs_weight` (see
-        NonFiniteGuard.check_weights); False drops the rest of the iteration, as a refused step does."""
+        if not self.nonfinite.check(stage, self.iteration, losses, params, check_grads=not scaled):
+            return False
+        for optimizer in optimizers if isinstance(optimizers, Sequence) else [optimizers]:
+            optimizer.step()
         return self.nonfinite.check_weights(stage, self.iteration, params)
+
+    def update_ema(self, ema: nn.Module, net: nn.Module) -> None:
+        """ema <- ema_decay * ema + (1 - ema_decay) * net (parameters)."""
+        ema_update(ema, net, self.ema_decay)
 
     def end_iteration(self, g_loss: torch.Tensor | None, d_loss: torch.Tensor | None) -> None:
         """Tell the guard this iteration is over (resets the bad-iteration run, watches for explosion)."""
@@ -113,6 +212,52 @@ class IterationModule(L.LightningModule, ABC):
         d = float(d_loss.detach()) if d_loss is not None else None
         self.nonfinite.end_iteration(self.iteration, g, d)
 
+    @contextmanager
+    def fp32(self) -> Iterator[None]:
+        """Autocast off: gradient penalties (R1, path length) are computed in full precision."""
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            yield
+
+    def lazy_r1(self, real: torch.Tensor, weight: float) -> torch.Tensor:
+        """StyleGAN2's lazy R1 on net_d at the real images, for a D step every `net_d_reg_every` iterations:
+        weight / 2 * penalty * net_d_reg_every, in fp32, backward taken; returns the term (detached mean) to log.
+
+        The zero term keeps D's output in the graph (DDP unused-parameter safety, as BasicSR and GFPGAN).
+        """
+        with self.fp32():
+            real_r1 = real.detach().float().requires_grad_(True)
+            pred: torch.Tensor = self.net_d(real_r1)
+            l_r1 = weight / 2 * r1_penalty(pred, real_r1) * self.net_d_reg_every + 0 * pred[0]
+        self.manual_backward(l_r1.sum())
+        return l_r1.detach().mean()
+
+    # ------------------------------------------------------------ speed switches
+    def train_pass(self, name: str) -> Callable[..., Any]:
+        """Network `name` (net_g, net_d) as the G and D steps call it: compiled under `compile`, else itself."""
+        return self._compiled.get(name) or getattr(self, name)
+
+    def memory_format(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch tensor in the networks' layout (channels-last under `channels_last`)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.speed.channels_last else x
+
+    def setup(self, stage: str) -> None:
+        """Weights channels-last (before the optimisers and the device move, which keep the layout)."""
+        if self.speed.channels_last:
+            to_channels_last(self)
+
+    def on_fit_start(self) -> None:
+        """The switches that act on the process or the networks: TF32, the CPU denormal flush, torch.compile."""
+        set_tf32(self.speed.tf32)
+        if self.speed.flush_denormal and self.device.type == "cpu":
+            torch.set_flush_denormal(True)
+        if self.speed.compile and not self._compiled:
+            self._compiled = {name: CompiledOrEager(name, getattr(self, name)) for name in ("net_g", "net_d")}
+
+    def teardown(self, stage: str) -> None:
+        if self.speed.flush_denormal and self.device.type == "cpu":
+            torch.set_flush_denormal(False)
+
+    # ------------------------------------------------------------ Lightning plumbing
     def train(self, mode: bool = True) -> IterationModule:
         """Lightning switches everything to train mode; the frozen networks stay in eval (BatchNorm, Dropout)."""
         super().train(mode)
@@ -133,57 +278,22 @@ class IterationModule(L.LightningModule, ABC):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         self.log("step", float(self.iteration), on_step=True, on_epoch=False, batch_size=1)
         if self.nonfinite.rollback_pending:
-            self.roll_back()
+            # Callbacks run before this hook: NonFiniteRollback would have cleared the request.
+            raise RuntimeError(
+                "model.nonfinite.policy=rollback needs the facerevive.callbacks.NonFiniteRollback callback in the "
+                "trainer (train.py adds it); none rolled back"
+            )
         if self.training_finished:
             self.trainer.should_stop = True
 
-    def roll_back(self) -> None:
-        """Return the networks (EMA and buffers included), optimisers, schedulers and the iteration counter to
-        the last checkpoint this run saved, with every learning rate times `nonfinite.rollback_lr_factor`.
-
-        The data and noise streams go on, so the retried iterations see new batches (the ones that led to the
-        fault are not replayed). Without a checkpoint yet, the bad iteration stays skipped.
-        """
-        guard = self.nonfinite
-        path = self.last_good_checkpoint
-        if path is None:
-            guard.rollback_pending = False
-            log.warning("iteration %d: no checkpoint saved yet in this run to roll back to", self.iteration)
-            return
-        checkpoint = safe_load(path)
-        self.add_loss_networks(checkpoint["state_dict"])
-        self.load_state_dict(checkpoint["state_dict"])
-        trainer = self.trainer
-        for optimizer, state in zip(trainer.optimizers, checkpoint["optimizer_states"], strict=True):
-            optimizer.load_state_dict(state)
-        for config, state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", []), strict=True):
-            config.scheduler.load_state_dict(state)
-        factor = guard.rollback_lr_factor
-        for optimizer in trainer.optimizers:
-            for group in optimizer.param_groups:
-                group["lr"] *= factor
-        for config in trainer.lr_scheduler_configs:
-            scheduler = config.scheduler
-            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
-        bad_iteration, self.iteration = self.iteration, int(checkpoint["iteration"])
-        guard.rolled_back()
-        log.warning(
-            "iteration %d: rolled back to %s (iteration %d) with the learning rates times %g (rollback %d of %d)",
-            bad_iteration,
-            path,
-            self.iteration,
-            factor,
-            guard.rollbacks,
-            guard.max_rollbacks,
-        )
-
-    # ------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------ checkpoints and export
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["iteration"] = self.iteration
         checkpoint["module_rng"] = self.rng.state_dict()
         # FaceRevive's training data does not use the global streams (see facerevive.data.sampler), but other
         # datasets, samplers and user code may: they are restored too.
         checkpoint["global_rng"] = global_rng_states()
+        checkpoint["net_g_config"] = copy.deepcopy(self.net_g_config)
         prefixes = tuple(f"{name}." for name in self.loss_networks())
         state = checkpoint["state_dict"]
         for key in [key for key in state if prefixes and key.startswith(prefixes)]:
@@ -207,3 +317,13 @@ class IterationModule(L.LightningModule, ABC):
             self.rng.load_state_dict(checkpoint["module_rng"])
         if "global_rng" in checkpoint:
             set_global_rng_states(checkpoint["global_rng"])
+
+    def export_official(self) -> dict[str, Any]:
+        """{'params', 'params_ema', 'net_g_config', 'iteration'}: the official layout (GFPGAN's model files,
+        BasicSR's net_g_<iter>.pth) plus our config, written by `IterationCheckpoint`."""
+        return {
+            "params": {k: v.detach().cpu().clone() for k, v in self.net_g.state_dict().items()},
+            "params_ema": {k: v.detach().cpu().clone() for k, v in self.net_g_ema.state_dict().items()},
+            "net_g_config": copy.deepcopy(self.net_g_config),
+            "iteration": self.iteration,
+        }

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# BasicSR's decay per iteration (half-life 10k images at its batch of 32): the default of both training modules.
+OFFICIAL_EMA_DECAY = 0.5 ** (32 / (10 * 1000))
+
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, decay: float) -> None:

@@ -8,11 +8,8 @@ recursively); the module only trains them.
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,21 +17,15 @@ import torch
 from torch import nn
 from torchvision.ops import roi_align
 
-from facerevive.losses import GANLoss, component_style_loss, gray_for_identity, image_pyramid, l1, r1_penalty
+from facerevive.losses import GANLoss, component_style_loss, gray_for_identity, image_pyramid, l1
 from facerevive.metrics.psnr_ssim import psnr
-from facerevive.models.base import IterationModule
-from facerevive.models.export import generator_config
+from facerevive.models.base import IterationModule, OptimizerFactory
 from facerevive.models.init_weights import LOSS_NETWORKS, NetworkInit, initialise_networks
-from facerevive.models.nonfinite import NonFiniteGuard
 from facerevive.utils.images import signed_to_unit
 
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("left_eye", "right_eye", "mouth")
-OFFICIAL_EMA_DECAY = 0.5 ** (32 / (10 * 1000))
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 
 
 @dataclass(frozen=True)
@@ -62,67 +53,16 @@ class GFPGANLossWeights:
         return self.pyramid
 
 
-class CompiledOrEager:
-    """A network as training calls it under `model.compile`: torch.compile'd, or eager once compiling failed.
-
-    torch.compile works lazily: the first call compiles (its time is logged as the compile-time figure). If that
-    fails, the reason is logged once and the network runs eagerly from then on: training never stops for it.
-    """
-
-    def __init__(self, name: str, net: nn.Module) -> None:
-        self.name = name
-        self.net = net
-        self.compiled: Callable[..., Any] | None = torch.compile(net)
-        self.compile_seconds: float | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.compiled is None:
-            return self.net(*args, **kwargs)
-        if self.compile_seconds is not None:
-            return self.compiled(*args, **kwargs)
-        start = time.perf_counter()
-        try:
-            out = self.compiled(*args, **kwargs)
-        # Any compiler failure falls back; an error of the network itself comes back from the eager call.
-        except Exception as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            log.warning(
-                "model.compile: torch.compile of %s failed (%s: %s); %s runs eagerly",
-                self.name,
-                type(error).__name__,
-                reason,
-                self.name,
-            )
-            self.compiled = None
-            return self.net(*args, **kwargs)
-        self.compile_seconds = time.perf_counter() - start
-        log.warning("model.compile: %s compiled in %.1f s (its first call)", self.name, self.compile_seconds)
-        return out
-
-
-def set_tf32(enabled: bool | None) -> None:
-    """TF32 for CUDA float32 matmuls and cuDNN convolutions: True on, False off (exact fp32), None torch's defaults
-    (cuDNN convolutions TF32, matmuls full fp32: how the official code runs). CUDA only: CPU kernels are untouched."""
-    if enabled is None:
-        return
-    # The allow_tf32 flags, as the rest of the project sets them (torch refuses a mix with its fp32_precision API).
-    torch.backends.cuda.matmul.allow_tf32 = enabled
-    torch.backends.cudnn.allow_tf32 = enabled
-
-
 class GFPGANModule(IterationModule):
     """GFPGAN generator, global and facial-component discriminators, identity and perceptual losses.
 
     All three component discriminators or none (none disables the component losses); `net_identity` None
-    disables the identity loss; `perceptual` None disables the perceptual and style losses. Optimisers and the
-    scheduler are factories taking parameters (an optimiser); they are named g, d, d_left_eye, d_right_eye and
-    d_mouth. The generator's own config (`net_g.config`) is stored in every checkpoint and export. `init` names
+    disables the identity loss; `perceptual` None disables the perceptual and style losses. The optimisers are
+    named g, d, d_left_eye, d_right_eye and d_mouth (`optimizer_component` builds the last three). `init` names
     the files the networks start from (`model.init`, see facerevive.models.init_weights): the loss networks'
-    load here, the trained networks' when a fresh run starts fitting.
-    `share_real_component_pass`: one component-D forward of the real crops per iteration serves both the G step's
-    style features and the D step's real score (bit-identical to two passes; see `_real_component_pass`).
-    `tf32` sets CUDA's TF32 modes when fitting starts (see `set_tf32`); `compile` runs the training passes of net_g
-    and net_d through torch.compile (R1's double backward stays eager; see `CompiledOrEager`).
+    load here, the trained networks' when a fresh run starts fitting. The other
+    arguments (scheduler, net_d_reg_every, ema_decay, total_iter, seed, nonfinite and the speed switches) are
+    IterationModule's.
     """
 
     def __init__(
@@ -132,7 +72,6 @@ class GFPGANModule(IterationModule):
         optimizer_g: OptimizerFactory,
         optimizer_d: OptimizerFactory,
         loss_weights: GFPGANLossWeights | None = None,
-        scheduler: SchedulerFactory | None = None,
         net_d_left_eye: nn.Module | None = None,
         net_d_right_eye: nn.Module | None = None,
         net_d_mouth: nn.Module | None = None,
@@ -141,27 +80,15 @@ class GFPGANModule(IterationModule):
         perceptual: nn.Module | None = None,
         gan_type: str = "wgan_softplus",
         component_gan_type: str = "vanilla",
-        net_d_reg_every: int = 16,
         net_d_iters: int = 1,
         net_d_init_iters: int = 0,
-        ema_decay: float = OFFICIAL_EMA_DECAY,
         eye_out_size: int | None = None,
         mouth_out_size: int | None = None,
-        total_iter: int = 800000,
-        channels_last: bool = False,
-        share_real_component_pass: bool = True,
-        tf32: bool | None = None,
-        compile: bool = False,
-        seed: int | None = 0,
-        nonfinite: NonFiniteGuard | None = None,
         init: NetworkInit | None = None,
+        **shared: Any,
     ) -> None:
-        super().__init__(total_iter=total_iter, ema_decay=ema_decay, seed=seed, nonfinite=nonfinite)
+        super().__init__(net_g, net_d, optimizer_g, optimizer_d, **shared)
         self.loss_weights = loss_weights or GFPGANLossWeights()
-        self.net_g_config = generator_config(net_g)
-        self.net_g = net_g
-        self.net_g_ema = copy.deepcopy(net_g).requires_grad_(False).eval()
-        self.net_d = net_d
         components = {"left_eye": net_d_left_eye, "right_eye": net_d_right_eye, "mouth": net_d_mouth}
         given = [name for name, net in components.items() if net is not None]
         if given and len(given) != len(COMPONENTS):
@@ -180,29 +107,17 @@ class GFPGANModule(IterationModule):
             net_identity.requires_grad_(False).eval()
         if perceptual is not None:
             perceptual.requires_grad_(False)
-        self.optimizer_g = optimizer_g
-        self.optimizer_d = optimizer_d
         self.optimizer_component = optimizer_component
-        self.scheduler_factory = scheduler
 
         self.cri_gan = GANLoss(gan_type, loss_weight=self.loss_weights.gan)
         self.cri_component = GANLoss(component_gan_type, loss_weight=self.loss_weights.component_gan)
-        self.net_d_reg_every = net_d_reg_every
         self.net_d_iters = net_d_iters
         self.net_d_init_iters = net_d_init_iters
-        self.channels_last = channels_last
-        self.share_real_component_pass = share_real_component_pass
-        self.tf32 = tf32
-        self.use_compile = compile
-        self._compiled: dict[str, CompiledOrEager] = {}
         # FaceRevive's generators state out_size; the official classes (the parity tests plug them in) only log_size.
         self.out_size = int(getattr(net_g, "out_size", 0) or 2 ** int(net_g.log_size))  # type: ignore[arg-type]
         # BasicSR crops 80 (eyes) and 120 (mouth) px at 512; other sizes scale them linearly.
         self.eye_out_size = eye_out_size or max(1, round(80 * self.out_size / 512))
         self.mouth_out_size = mouth_out_size or max(1, round(120 * self.out_size / 512))
-        self.last_losses: dict[str, float] = {}
-        if channels_last:
-            self._to_channels_last()
 
     # ------------------------------------------------------------------ setup
     def _file_targets(self) -> dict[str, nn.Module | None]:
@@ -219,16 +134,10 @@ class GFPGANModule(IterationModule):
 
     def on_fit_start(self) -> None:
         """A fresh run starts its networks from `init`; a resumed one has loaded its checkpoint instead. Then the
-        speed switches that act on the process or the networks: TF32, torch.compile."""
+        speed switches."""
         if self.trainer.ckpt_path is None:
             self.initialise_from_files()
-        set_tf32(self.tf32)
-        if self.use_compile and not self._compiled:
-            self._compiled = {name: CompiledOrEager(name, getattr(self, name)) for name in ("net_g", "net_d")}
-
-    def _train_pass(self, name: str) -> Callable[..., Any]:
-        """Network `name` (net_g, net_d) as the G and D steps call it: compiled under `compile`, else itself."""
-        return self._compiled.get(name) or getattr(self, name)
+        super().on_fit_start()
 
     def initialise_from_files(self) -> None:
         """Load the trained networks' files of `init` (strictly); net_g_ema then starts equal to net_g."""
@@ -242,14 +151,16 @@ class GFPGANModule(IterationModule):
         """g, d, then (with components) d_left_eye, d_right_eye, d_mouth: the checkpoint order."""
         return ("g", "d", *(f"d_{name}" for name in self.component_discriminators()))
 
+    def extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        """One optimiser per component discriminator (none without components)."""
+        factory = self.optimizer_component
+        if factory is None:
+            return []
+        return [factory(net.parameters()) for net in self.component_discriminators().values()]
+
     def frozen_modules(self) -> list[nn.Module]:
         """Networks that never train: the EMA copy, ArcFace and the perceptual VGG."""
-        frozen = [self.net_g_ema]
-        if self.net_identity is not None:
-            frozen.append(self.net_identity)
-        if self.perceptual is not None:
-            frozen.append(self.perceptual)
-        return frozen
+        return [*super().frozen_modules(), *self.loss_networks().values()]
 
     def loss_networks(self) -> dict[str, nn.Module]:
         """ArcFace and the perceptual VGG (when on): rebuilt from the config at every start, not checkpointed."""
@@ -262,30 +173,13 @@ class GFPGANModule(IterationModule):
             return {}
         return {name: getattr(self, f"net_d_{name}") for name in COMPONENTS}
 
-    def configure_optimizers(self) -> Any:
-        # Trainable generator parameters only: a frozen decoder takes no optimiser state.
-        optimizers = [
-            self.optimizer_g([p for p in self.net_g.parameters() if p.requires_grad]),
-            self.optimizer_d(self.net_d.parameters()),
-        ]
-        if self.optimizer_component is not None:
-            for net in self.component_discriminators().values():
-                optimizers.append(self.optimizer_component(net.parameters()))
-        if self.scheduler_factory is None:
-            return optimizers
-        return optimizers, [self.scheduler_factory(opt) for opt in optimizers]
-
-    def _to_channels_last(self) -> None:
-        """Store every 4-D weight channels-last (Module.to(memory_format=...) rejects the other ranks)."""
-        with torch.no_grad():
-            for tensor in [*self.parameters(), *self.buffers()]:
-                if tensor.dim() == 4:
-                    tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    def logged_rates(self) -> dict[str, float]:
+        rates = super().logged_rates()
+        if self.use_components:
+            rates["lr/d_component"] = self._lr("d_left_eye")
+        return rates
 
     # --------------------------------------------------------------- helpers
-    def _memory_format(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
     def component_crops(self, images: torch.Tensor, boxes: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """ROI-aligned eye (eye_out_size) and mouth (mouth_out_size) crops from (x1,y1,x2,y2) pixel boxes."""
         index = torch.arange(images.shape[0], device=images.device, dtype=images.dtype).unsqueeze(1)
@@ -316,50 +210,19 @@ class GFPGANModule(IterationModule):
         Run before the G step's toggle, while the component discriminators still require grad. Their weights do
         not change before their own step (only G and the global D step in between, and they hold no buffers that
         a forward updates), so the G step's style features (detached by component_style_loss) and the D step's
-        real score are exactly what two separate passes would give; only their one backward remains.
+        real score are exactly what the official code's two separate passes give (losses and weights were
+        bit-identical to the two-pass form while it was kept as an option); only their one backward remains.
         """
         return {name: net(crops_real[name], return_feats=True) for name, net in discs.items()}
 
-    @contextmanager
-    def _fp32(self) -> Iterator[None]:
-        """Autocast off (for R1: gradient penalties are computed in full precision)."""
-        with torch.autocast(device_type=self.device.type, enabled=False):
-            yield
-
     # ---------------------------------------------------------------- training
-    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        self.iteration += 1
-        start = time.perf_counter()
-        with self.rng.active(self.device, self.global_rank):
-            losses = self.train_iteration(batch, self.iteration)
-        # The rates this iteration trained at (as BasicSR logs them), read before the schedulers move on.
-        lrs = {"lr/g": self._lr("g"), "lr/d": self._lr("d")}
-        if self.use_components:
-            lrs["lr/d_component"] = self._lr("d_left_eye")
-        self.step_schedulers()
-        batch_size = batch["lq"].shape[0]
-        self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, batch_size=batch_size)
-        self.log_dict(lrs, on_step=True, batch_size=batch_size)
-        self.log("train/iteration", float(self.iteration), on_step=True, batch_size=batch_size)
-        self.log("train/nonfinite_skipped", float(self.nonfinite.skipped), on_step=True, batch_size=batch_size)
-        self.log("train/iter_time", time.perf_counter() - start, on_step=True, batch_size=batch_size, prog_bar=True)
-        self.last_losses = {k: float(v) for k, v in losses.items()}
-
-    def _lr(self, name: str) -> float:
-        return float(self.optimizer(name).param_groups[0]["lr"])
-
     def train_iteration(self, batch: Mapping[str, Any], iteration: int) -> dict[str, torch.Tensor]:
-        """One full GFPGAN iteration; returns every loss term (detached) by its official name.
-
-        Each optimiser steps only when its losses and gradients are finite (`step_allowed`), and its weights must
-        stay within `model.nonfinite.max_abs_weight` after the step (`step_kept`); otherwise the rest of the
-        iteration is skipped (no further step, no EMA update) or the run stops, as `model.nonfinite` says.
-        """
+        """One full GFPGAN iteration; returns every loss term (detached) by its official name."""
         weights = self.loss_weights
         opt_g, opt_d = self.optimizer("g"), self.optimizer("d")
         discs = self.component_discriminators()
-        opt_components = {name: self.optimizer(f"d_{name}") for name in discs}
-        lq, gt = self._memory_format(batch["lq"]), self._memory_format(batch["gt"])
+        opt_components = [self.optimizer(f"d_{name}") for name in discs]
+        lq, gt = self.memory_format(batch["lq"]), self.memory_format(batch["gt"])
         losses: dict[str, torch.Tensor] = {}
         g_total: torch.Tensor | None = None
 
@@ -372,23 +235,17 @@ class GFPGANModule(IterationModule):
         if self.use_components:
             boxes = self.batch_boxes(batch)
             crops_real = self.component_crops(gt, boxes)
-            if generator_step and weights.comp_style > 0 and self.share_real_component_pass:
+            if generator_step and weights.comp_style > 0:
                 real_passes = self._real_component_pass(discs, crops_real)
         with self.toggled_optimizer(opt_g):
             opt_g.zero_grad(set_to_none=True)
-            output, out_rgbs = self._train_pass("net_g")(lq, return_rgb=pyramid_weight > 0)
+            output, out_rgbs = self.train_pass("net_g")(lq, return_rgb=pyramid_weight > 0)
             if self.use_components:
                 crops_fake = self.component_crops(output, boxes)
             if generator_step:
-                g_total = self._generator_losses(
-                    output, out_rgbs, gt, crops_fake, crops_real, real_passes, pyramid_weight, losses
-                )
+                g_total = self._generator_losses(output, out_rgbs, gt, crops_fake, real_passes, pyramid_weight, losses)
                 self.manual_backward(g_total)
-                g_params = list(self.net_g.named_parameters(prefix="net_g"))
-                if not self.step_allowed("g", losses, g_params):
-                    return losses
-                opt_g.step()
-                if not self.step_kept("g", g_params):
+                if not self.guarded_step("g", opt_g, losses, list(self.net_g.named_parameters(prefix="net_g"))):
                     return losses
 
         # ---- EMA of the generator
@@ -397,30 +254,19 @@ class GFPGANModule(IterationModule):
         # ---- global discriminator (+ lazy R1)
         with self.toggled_optimizer(opt_d):
             opt_d.zero_grad(set_to_none=True)
-            for opt in opt_components.values():
+            for opt in opt_components:
                 opt.zero_grad(set_to_none=True)
-            fake_pred = self._train_pass("net_d")(output.detach())
-            real_pred = self._train_pass("net_d")(gt)
+            fake_pred = self.train_pass("net_d")(output.detach())
+            real_pred = self.train_pass("net_d")(gt)
             l_d = self.cri_gan(real_pred, True, is_disc=True) + self.cri_gan(fake_pred, False, is_disc=True)
             losses["l_d"] = l_d.detach()
             losses["real_score"] = real_pred.detach().mean()
             losses["fake_score"] = fake_pred.detach().mean()
             self.manual_backward(l_d)
             if iteration % self.net_d_reg_every == 0:
-                with self._fp32():
-                    gt_r1 = gt.detach().float().requires_grad_(True)
-                    real_pred_r1 = self.net_d(gt_r1)
-                    l_r1 = r1_penalty(real_pred_r1, gt_r1)
-                    # The zero term keeps D's output in the graph (DDP unused-parameter safety, as official).
-                    l_r1 = weights.r1 / 2 * l_r1 * self.net_d_reg_every + 0 * real_pred_r1[0]
-                losses["l_d_r1"] = l_r1.detach().mean()
-                self.manual_backward(l_r1.sum())
+                losses["l_d_r1"] = self.lazy_r1(gt, weights.r1)
             d_losses: dict[str, torch.Tensor] = {key: losses[key] for key in ("l_d", "l_d_r1") if key in losses}
-            d_params = list(self.net_d.named_parameters(prefix="net_d"))
-            if not self.step_allowed("d", d_losses, d_params):
-                return losses
-            opt_d.step()
-            if not self.step_kept("d", d_params):
+            if not self.guarded_step("d", opt_d, d_losses, list(self.net_d.named_parameters(prefix="net_d"))):
                 return losses
 
         # ---- facial-component discriminators
@@ -431,16 +277,11 @@ class GFPGANModule(IterationModule):
             l_comp = self.cri_component(real_pred, True, is_disc=True) + self.cri_gan(fake_pred, False, is_disc=True)
             losses[f"l_d_{name}"] = l_comp.detach()
             self.manual_backward(l_comp)
-        component_losses = {f"l_d_{name}": losses[f"l_d_{name}"] for name in discs}
-        component_params = [
-            item for name, net in discs.items() for item in net.named_parameters(prefix=f"net_d_{name}")
-        ]
-        if discs and not self.step_allowed("d_component", component_losses, component_params):
-            return losses
-        for opt in opt_components.values():
-            opt.step()
-        if discs and not self.step_kept("d_component", component_params):
-            return losses
+        if discs:
+            component_losses = {f"l_d_{name}": losses[f"l_d_{name}"] for name in discs}
+            params = [item for name, net in discs.items() for item in net.named_parameters(prefix=f"net_d_{name}")]
+            if not self.guarded_step("d_component", opt_components, component_losses, params):
+                return losses
         self.end_iteration(g_total, losses["l_d"])
         return losses
 
@@ -450,7 +291,6 @@ class GFPGANModule(IterationModule):
         out_rgbs: list[torch.Tensor],
         gt: torch.Tensor,
         crops_fake: dict[str, torch.Tensor],
-        crops_real: dict[str, torch.Tensor],
         real_passes: dict[str, tuple[torch.Tensor, list[torch.Tensor]]],
         pyramid_weight: float,
         losses: dict[str, torch.Tensor],
@@ -473,7 +313,7 @@ class GFPGANModule(IterationModule):
                 add("l_g_percep", percep)
             if style is not None:
                 add("l_g_style", style)
-        add("l_g_gan", self.cri_gan(self._train_pass("net_d")(output), True, is_disc=False))
+        add("l_g_gan", self.cri_gan(self.train_pass("net_d")(output), True, is_disc=False))
         discs = self.component_discriminators()
         if discs:
             fake_feats = {}
@@ -481,11 +321,7 @@ class GFPGANModule(IterationModule):
                 pred, fake_feats[name] = net(crops_fake[name], return_feats=True)
                 add(f"l_g_gan_{name}", self.cri_component(pred, True, is_disc=False))
             if weights.comp_style > 0:
-                real_feats = {
-                    name: real_passes[name][1] if name in real_passes else net(crops_real[name], return_feats=True)[1]
-                    for name, net in discs.items()
-                }
-                style_terms = [component_style_loss(fake_feats[name], real_feats[name]) for name in discs]
+                style_terms = [component_style_loss(fake_feats[name], real_passes[name][1]) for name in discs]
                 style_total = style_terms[0]
                 for term in style_terms[1:]:
                     style_total = style_total + term
@@ -522,17 +358,3 @@ class GFPGANModule(IterationModule):
         gt = batch["gt"][:max_images].to(self.device)
         restored, pyramid = self.net_g_ema(lq, return_rgb=True, randomize_noise=False)
         return {"lq": lq, "restored": restored.float(), "gt": gt, "pyramid": [p.float() for p in pyramid]}
-
-    # -------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["net_g_config"] = copy.deepcopy(self.net_g_config)
-
-    def export_official(self) -> dict[str, Any]:
-        """{'params', 'params_ema', 'net_g_config', 'iteration'}: the official GFPGAN layout plus our config."""
-        return {
-            "params": {k: v.detach().cpu().clone() for k, v in self.net_g.state_dict().items()},
-            "params_ema": {k: v.detach().cpu().clone() for k, v in self.net_g_ema.state_dict().items()},
-            "net_g_config": copy.deepcopy(self.net_g_config),
-            "iteration": self.iteration,
-        }

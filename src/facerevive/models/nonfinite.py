@@ -3,10 +3,10 @@
 Lightning has no such guard for manual optimisation. `NonFiniteGuard.check` looks at a stage's loss terms and
 gradients before its optimiser steps. Policy `skip` drops the rest of the iteration (no step, no EMA update)
 and counts it; `stop` ends the run at the first bad iteration; `rollback` drops the iteration like `skip` and
-then has the module return to its last saved checkpoint with every learning rate multiplied by
-`rollback_lr_factor` (at most `max_rollbacks` times). With `skip` and `rollback`, `max_consecutive` bad
-iterations in a row also end the run. Ending raises NonFiniteError naming the loss term (or gradient), the
-iteration and the key.
+then the callback facerevive.callbacks.NonFiniteRollback returns the run to its last saved checkpoint with every
+learning rate multiplied by `rollback_lr_factor` (at most `max_rollbacks` times). With `skip` and `rollback`,
+`max_consecutive` bad iterations in a row also end the run. Ending raises NonFiniteError naming the loss term
+(or gradient), the iteration and the key.
 After each optimiser step `NonFiniteGuard.check_weights` looks at the weights it moved: one above
 `max_abs_weight` in magnitude (a finite but exploded network, e.g. `lr=1e10` moves every Adam weight by about
 1e10 in one step) makes the iteration bad under the same policy. That step has been applied and is not taken
@@ -104,7 +104,7 @@ class NonFiniteGuard:
         self.rollback_lr_factor = rollback_lr_factor
         self.max_rollbacks = max_rollbacks
         self.rollbacks = 0
-        # Set by `check` under the rollback policy; the module rolls back at the end of the iteration.
+        # Set by `check` under the rollback policy; NonFiniteRollback rolls back at the end of the iteration.
         self.rollback_pending = False
         self.explosion_factor = explosion_factor
         self.confident_d_loss = confident_d_loss
@@ -171,7 +171,7 @@ class NonFiniteGuard:
         return False
 
     def rolled_back(self) -> None:
-        """The module returned to its last checkpoint: count it and clear the request."""
+        """The run returned to its last checkpoint (NonFiniteRollback): count it and clear the request."""
         self.rollbacks += 1
         self.rollback_pending = False
         # The bad iteration was undone: the same iteration number, retrained, is a new one.
