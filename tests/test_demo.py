@@ -109,7 +109,8 @@ def test_fidelity_reuses_the_built_model_and_changes_the_faces(restorer):
     full = restorer.run_config(PAGE, restorer.work_dir / "probe")
     half = restorer.run_config(replace(PAGE, fidelity=0.5), restorer.work_dir / "probe")
     pipeline = restorer.pipeline(full)
-    assert restorer.pipeline(half) is pipeline and pipeline.restorer.fidelity == 0.5
+    assert restorer.pipeline(half) is pipeline and not hasattr(pipeline.restorer, "fidelity")
+    assert (full.runner.fidelity, half.runner.fidelity) == (1.0, 0.5), "each run's writer passes its fidelity"
     assert (
         restorer.pipeline(restorer.run_config(replace(PAGE, upscale=1.0), restorer.work_dir / "probe")) is not pipeline
     )

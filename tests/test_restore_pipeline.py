@@ -312,10 +312,10 @@ def test_unknown_option_and_bad_device_are_clear(tmp_path, compose, caplog):
 
 
 def test_old_model_keys_are_aliases():
-    from facerevive.cli.restore import rewrite_aliases
+    from facerevive.cli.restore_options import command_overrides
 
     args = ["input=a.jpg", "model=gfpgan_v1.3", "model_overrides={out_size:64}", "weights_overrides=null"]
-    assert rewrite_aliases(args) == [
+    assert command_overrides(args) == [
         "input=a.jpg",
         "weights=gfpgan_v1.3",
         "weights_overrides={out_size:64}",

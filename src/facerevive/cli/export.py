@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 
-import hydra
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli import CONFIG_DIR
-from facerevive.cli.restore import rewrite_aliases
+from facerevive.cli.hydra_app import run_hydra_app
+from facerevive.cli.restore_options import renamed_keys
 from facerevive.export.build import Export, export_model
 from facerevive.restore.build import is_random_model
 from facerevive.weights import set_pretrained_dir
@@ -58,12 +58,7 @@ def run(cfg: DictConfig) -> Export:
     return export
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export.yaml")
-def _hydra_main(cfg: DictConfig) -> None:
-    run(cfg)
-
-
-def main() -> None:
-    """The console entry point: `model=` / `model_overrides=` are rewritten to the weights keys first."""
-    sys.argv[1:] = rewrite_aliases(sys.argv[1:])
-    _hydra_main()
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console entry point on `argv` (default: the process's arguments): `model=` / `model_overrides=` are
+    the weights keys (`renamed_keys`); Hydra runs `run` on the result, the command line itself untouched."""
+    run_hydra_app(run, "export.yaml", renamed_keys(list(sys.argv[1:] if argv is None else argv)))

@@ -39,9 +39,8 @@ def fidelity_strip(
     net: nn.Module, face: np.ndarray, values: Sequence[float] = DEFAULT_VALUES, tile: int = 128, note: str | None = None
 ) -> np.ndarray:
     """input | restored at each fidelity value, plus a second row with |output - output at fidelity 1| x4."""
-    outputs = [
-        FaceRestorer(net, next(net.parameters()).device, fidelity=v, noise="fixed").restore([face])[0] for v in values
-    ]
+    restorer = FaceRestorer(net, next(net.parameters()).device, noise="fixed")
+    outputs = [restorer.restore([face], fidelity=v)[0] for v in values]
     reference = outputs[values.index(1.0)] if 1.0 in values else outputs[-1]
 
     def fit(image: np.ndarray) -> np.ndarray:
