@@ -21,7 +21,6 @@ from facerevive.cli import CONFIG_DIR
 from facerevive.restore.network import check_network_output
 from facerevive.restore.options import checked_config
 from facerevive.restore.pipeline import RestorePipeline
-from facerevive.utils.device import resolve_device
 from facerevive.weights import build_generator
 from facerevive.weights.build import RANDOM_PREFIX
 from facerevive.weights.checkpoint import CheckpointError
@@ -79,14 +78,14 @@ def model_caveat(spec: str, face_size: int, source: str | None = None) -> ModelC
 
 
 def build_network(
-    spec: str, device: str | torch.device = "auto", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
+    spec: str, device: str | torch.device = "cpu", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
 ) -> nn.Module:
     """The generator for `spec` (official name, checkpoint path, an ONNX export run by onnxruntime, or
     'random:<name>'), or another project's face network (CodeFormer, RestoreFormer: weights.foreign, by name,
     'random:<name>' or a release file that is no FaceRevive/GFPGAN file); random init is seeded. A network read
     from a file must restore a probe face into a finite, non-flat image (`check_network_output`, one forward),
-    else BrokenNetworkError names the file."""
-    target = resolve_device(device)
+    else BrokenNetworkError names the file. `device` is a resolved one (the restore options resolve `auto`)."""
+    target = torch.device(device)
     if str(spec).lower().endswith(".onnx"):
         from facerevive.export.runtime import OnnxGenerator
 

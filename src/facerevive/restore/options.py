@@ -168,10 +168,15 @@ def _range_text(meta: Any) -> str:
     if low is not None and high is not None:
         right = ")" if meta.get("open_high") else "]"
         left = "(" if meta.get("open_low") else "["
-        return f"within {left}{low:g}, {high:g}{right}"
+        return f"within {left}{_number(low)}, {_number(high)}{right}"
     if low is not None:
-        return f"> {low:g}" if meta.get("open_low") else f">= {low:g}"
+        return f"> {_number(low)}" if meta.get("open_low") else f">= {_number(low)}"
     return ""
+
+
+def _number(value: float) -> str:
+    """A bound as written: whole numbers in full (2^63 - 1 is not 9.22e+18), others as `:g`."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _in_range(name: str, value: float, meta: Any, what: str) -> Any:
