@@ -10,7 +10,7 @@ import textwrap
 
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.restore.options import RENAMED_OPTIONS, OptionError, RestoreOptions
+from facerevive.restore.options import OptionError, RestoreOptions
 
 # Official inference_gfpgan.py flag -> FaceRevive key (the flag's value follows it on the command line).
 VALUE_FLAGS = {
@@ -32,6 +32,8 @@ SWITCH_FLAGS = {"--only_center_face": "only_center_face", "--aligned": "aligned"
 UNSUPPORTED_FLAGS = {
     "--suffix": "FaceRevive names every output after its input (restored_imgs/<name>.<ext>); there is no suffix",
 }
+# Options that were replaced, with what to write now.
+RENAMED_OPTIONS = {"bf16": "precision=bf16 (precision=fp32 | bf16 | fp16)"}
 # Command-line keys from before the weight selector was renamed (`model` is the training config group); restore
 # and export take both spellings.
 ALIASES = {"model": "weights", "model_overrides": "weights_overrides"}

@@ -15,11 +15,9 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from facerevive.restore.network import precision_problem
 from facerevive.utils.cpu_threads import ThreadSettingError, thread_setting
 from facerevive.utils.device import resolve_device
-
-# Options that were replaced, with what to write now.
-RENAMED_OPTIONS = {"bf16": "precision=bf16 (precision=fp32 | bf16 | fp16)"}
 
 
 class OptionError(ValueError):
@@ -192,11 +190,6 @@ def _in_range(name: str, value: float, meta: Any, what: str) -> Any:
 def restore_options(cfg: DictConfig) -> RestoreOptions:
     """The options of `cfg` checked against `RestoreOptions` (types, ranges, the thread setting, `device` resolved
     once, the precision on that device); OptionError names the first key that cannot work."""
-    from facerevive.restore.network import precision_problem
-
-    unknown = sorted(set(RENAMED_OPTIONS) & set(cfg))
-    if unknown:
-        raise OptionError(f"{unknown[0]}: this option is now {RENAMED_OPTIONS[unknown[0]]}")
     if OmegaConf.is_missing(cfg, "input"):
         raise OptionError("input= is required: a photo, a folder, a glob ('old/*.jpg') or a video")
     values = {}
