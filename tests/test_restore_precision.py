@@ -21,11 +21,11 @@ from test_restore_cli import run_restore_script
 from torchvision.transforms.functional import normalize
 
 from facerevive.cli.restore_options import command_overrides
-from facerevive.restore.options import OptionError
 from facerevive.restore import FaceRestorer, build_pipeline
 from facerevive.restore import network as restore_network
 from facerevive.restore.build import build_network
 from facerevive.restore.network import draw_noise, noise_shapes, precision_problem
+from facerevive.restore.options import OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_MODEL = {"out_size": 32, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.125}

@@ -1,5 +1,5 @@
-"""The training configs compose as promised: the quickstart as Hydra's default experiment, no quickstart value in any other recipe, one
-home for the image size (a mismatch stops the run at once naming both keys)."""
+"""The training configs compose as promised: the quickstart as Hydra's default experiment, no quickstart value in
+any other recipe, one home for the image size (a mismatch stops the run at once naming both keys)."""
 
 from __future__ import annotations
 
