@@ -59,3 +59,6 @@ _.tempdir
 TrainPreflight
 # A test callback that fills the disk mid-run: built by Hydra from a `+callbacks.fill._target_` override.
 _.FillDisk
+# RestoreOptions fields that the run reads through the config nodes built from them (restore.options), not by name.
+_.det_threshold
+_.bg_tile

@@ -10,7 +10,6 @@ import torch
 from helpers.configs import compose_config, tiny_net_g_config
 
 from facerevive.cli.train import run as train_run
-from facerevive.cli.train import train_overrides
 from facerevive.training.preflight import PreflightError, preflight, size_problems, training_problems
 from facerevive.weights.build import generator_from_config
 
@@ -18,7 +17,7 @@ QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logg
 
 
 def quickstart(tmp_path: Path, overrides: list[str]):
-    return compose_config("train.yaml", [*QUIET, *train_overrides(overrides)], tmp_path)
+    return compose_config("train.yaml", [*QUIET, *overrides], tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -111,8 +111,8 @@ def test_a_one_cpu_affinity_gives_one_thread_everywhere() -> None:
 def test_restore_refuses_a_bad_thread_count_in_one_line(tmp_path: Path) -> None:
     from helpers.configs import compose_config
 
-    from facerevive.cli.restore_options import OptionError, check_options
+    from facerevive.restore.options import OptionError, restore_options
 
     cfg = compose_config("restore.yaml", ["input=photo.jpg", "threads=0"], tmp_path)
     with pytest.raises(OptionError, match=r"^threads=0: allowed values are integers >= 1"):
-        check_options(cfg)
+        restore_options(cfg)

@@ -109,7 +109,8 @@ def test_fidelity_reuses_the_built_model_and_changes_the_faces(restorer):
     full = restorer.run_config(PAGE, restorer.work_dir / "probe")
     half = restorer.run_config(replace(PAGE, fidelity=0.5), restorer.work_dir / "probe")
     pipeline = restorer.pipeline(full)
-    assert restorer.pipeline(half) is pipeline and pipeline.restorer.fidelity == 0.5
+    assert restorer.pipeline(half) is pipeline and not hasattr(pipeline.restorer, "fidelity")
+    assert (full.runner.fidelity, half.runner.fidelity) == (1.0, 0.5), "each run's writer passes its fidelity"
     assert (
         restorer.pipeline(restorer.run_config(replace(PAGE, upscale=1.0), restorer.work_dir / "probe")) is not pipeline
     )
@@ -146,7 +147,7 @@ def test_seed_draws_the_noise_unless_it_is_fixed(settings, tmp_path):
         (["broken"], PAGE, "nothing was restored (1 x not an image); broken.png: not an image"),
         (["tiny"], PAGE, "tiny.png: too small (20x20 px, the shorter side must be >= 32 px)"),
         ([PHOTO], replace(PAGE, fidelity=1.5), "fidelity=1.5: allowed values are within [0, 1]"),
-        ([PHOTO], replace(PAGE, seed=-1), "seed=-1: allowed values are whole numbers"),
+        ([PHOTO], replace(PAGE, seed=-1), "seed=-1: allowed values are integers within [0, 9223372036854775807]"),
         ([PHOTO], replace(PAGE, upscale=16.0), "upscale=16: this demo upscales at most 4x"),
         ([PHOTO], replace(PAGE, fidelity=float("nan")), "fidelity=nan: not a finite number"),
         ([PHOTO], replace(PAGE, noise="${oc.env:HOME}"), "noise: a page value cannot hold '${'"),

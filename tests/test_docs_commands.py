@@ -3,7 +3,7 @@
 Each command of README.md, data/README.md, docs/ and the metrics README (tests/helpers/doc_commands.py) must match
 exactly one rule below, which says how it is checked:
 - `compose`: a `train.py` / `evaluate.py` / `restore.py` command that needs data, weights or a cluster that are not
-  here: its arguments go through the entry point's own command-line rewriting and are composed by Hydra and fully
+  here: its arguments become the Hydra overrides its entry point hands Hydra and are composed by Hydra and fully
   resolved (a sweep is expanded into its jobs, each composed);
 - `run`: run for real, in a subprocess, with tiny overrides appended where the full command would take long;
 - `make -n`: a make target that would recurse into the test suite, install, download or benchmark: the target
@@ -36,9 +36,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from facerevive.cli.restore import rewrite_aliases
-from facerevive.cli.restore_options import translate_official_flags
-from facerevive.cli.train import train_overrides
+from facerevive.cli.restore_options import command_overrides, renamed_keys
 from facerevive.demo.settings import load_settings
 
 PYTHON = str(Path(sys.executable))
@@ -56,10 +54,10 @@ TINY_TRAIN = [
     "logger=csv",
 ]
 ENTRY_CONFIGS = {
-    "train.py": ("train.yaml", train_overrides),
+    "train.py": ("train.yaml", list),
     "evaluate.py": ("evaluate.yaml", list),
-    "restore.py": ("restore.yaml", lambda args: rewrite_aliases(translate_official_flags(args))),
-    "export.py": ("export.yaml", rewrite_aliases),
+    "restore.py": ("restore.yaml", command_overrides),
+    "export.py": ("export.yaml", renamed_keys),
 }
 EXTERNAL = {
     "git clone https://github.com/NVlabs/ffhq-dataset": "fetches NVlabs' FFHQ scripts (network)",
@@ -336,7 +334,8 @@ def run_with_own_config_dir(command: DocCommand, tmp_path: Path) -> None:
 
 def check_activation(command: DocCommand, tmp_path: Path) -> None:
     """`source .venv/bin/activate`: `make install` (which make train / make test run first) creates .venv with
-    `python -m venv` (the recipe is printed with --always-make: a made .venv would print nothing), and in a new shell (no PYTHONPATH, a bare PATH) the activated `python` imports FaceRevive."""
+    `python -m venv` (the recipe is printed with --always-make: a made .venv would print nothing), and in a new
+    shell (no PYTHONPATH, a bare PATH) the activated `python` imports FaceRevive."""
     assert f"-m venv --clear {ROOT.joinpath('.venv').relative_to(ROOT)}" in sh(
         ["make", "--dry-run", "--always-make", "install"], tmp_path
     )

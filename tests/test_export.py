@@ -221,9 +221,9 @@ def test_export_command_writes_and_checks(tmp_path, compose, capsys):
 
 
 def test_module_entry_point_accepts_model_alias():
-    from facerevive.cli.restore import rewrite_aliases
+    from facerevive.cli.restore_options import renamed_keys
 
-    assert rewrite_aliases(["model=gfpgan_v1.4", "out=x.onnx"]) == ["weights=gfpgan_v1.4", "out=x.onnx"]
+    assert renamed_keys(["model=gfpgan_v1.4", "out=x.onnx"]) == ["weights=gfpgan_v1.4", "out=x.onnx"]
     assert Path(__file__).resolve().parents[1].joinpath("configs", "export.yaml").is_file()
 
 

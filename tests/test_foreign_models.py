@@ -67,7 +67,7 @@ def ours(generator: ForeignGenerator, face: np.ndarray, fidelity: float | None) 
     captured: list[torch.Tensor] = []
     handle = generator.register_forward_hook(lambda _m, _i, out: captured.append(out[0].clone()))
     try:
-        restored = FaceRestorer(generator, "cpu", fidelity=fidelity).restore([face])[0]
+        restored = FaceRestorer(generator, "cpu").restore([face], fidelity=fidelity)[0]
     finally:
         handle.remove()
     return restored, captured[0]

@@ -13,7 +13,6 @@ from torch import nn
 
 from facerevive.callbacks.checkpoint import IterationCheckpoint
 from facerevive.cli.train import run as train_run
-from facerevive.cli.train import train_overrides
 from facerevive.models import NonFiniteError, NonFiniteGuard
 from facerevive.models.nonfinite import first_nonfinite
 from facerevive.weights import build_generator
@@ -30,7 +29,7 @@ QUIET = [
 
 
 def quickstart(tmp_path: Path, overrides: list[str]):
-    return compose_config("train.yaml", [*QUIET, *train_overrides(overrides)], tmp_path)
+    return compose_config("train.yaml", [*QUIET, *overrides], tmp_path)
 
 
 def test_huge_lr_stops_with_the_term_and_iteration_and_saves_nothing_bad(tmp_path):

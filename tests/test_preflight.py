@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from helpers.configs import compose_config
 
-from facerevive.cli.train import train_overrides
 from facerevive.paths import PROJECT_ROOT
 from facerevive.training.preflight import logger_problems, training_problems
 from facerevive.utils.setting_ranges import Range, range_problems
@@ -70,7 +69,7 @@ def test_bad_settings_are_one_line_each_not_tracebacks(tmp_path: Path) -> None:
 
 
 def test_the_quickstart_has_no_problem(tmp_path: Path) -> None:
-    cfg = compose_config("train.yaml", train_overrides([]), tmp_path)
+    cfg = compose_config("train.yaml", [], tmp_path)
     assert training_problems(cfg) == []
 
 
@@ -91,7 +90,7 @@ def test_the_quickstart_has_no_problem(tmp_path: Path) -> None:
     ],
 )
 def test_setting_ranges(tmp_path: Path, override: str, line: str) -> None:
-    cfg = compose_config("train.yaml", train_overrides([override]), tmp_path)
+    cfg = compose_config("train.yaml", [override], tmp_path)
     assert line in range_problems(cfg)
 
 
@@ -102,7 +101,7 @@ def test_range_descriptions() -> None:
 
 
 def test_wandb_online_needs_a_key_or_a_local_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = compose_config("train.yaml", train_overrides(["logger=wandb"]), tmp_path)
+    cfg = compose_config("train.yaml", ["logger=wandb"], tmp_path)
     for name in ("WANDB_MODE", "WANDB_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
@@ -112,6 +111,6 @@ def test_wandb_online_needs_a_key_or_a_local_mode(tmp_path: Path, monkeypatch: p
     (tmp_path / "netrc").unlink()
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert logger_problems(cfg) == []
-    offline = compose_config("train.yaml", train_overrides(["logger=wandb_offline"]), tmp_path)
+    offline = compose_config("train.yaml", ["logger=wandb_offline"], tmp_path)
     monkeypatch.delenv("WANDB_MODE")
     assert logger_problems(offline) == []

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from facerevive.cli.restore_options import OptionError, option_help, translate_official_flags
-from facerevive.paths import CONFIG_DIR
+from facerevive.cli.restore_options import command_overrides, option_help
 from facerevive.restore.build import restore_config
+from facerevive.restore.options import OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_lists_every_user_option_with_its_comment():
-    text = option_help(CONFIG_DIR / "restore.yaml")
+    text = option_help(restore_config())
     options = [key for key in restore_config() if key not in ("task_name", "pipeline", "runner")]
     for key in options:
         assert f"  {key}=" in text, key
@@ -29,7 +29,7 @@ def test_help_lists_every_user_option_with_its_comment():
 def test_official_flags_become_options():
     args = ["-i", "in/", "-o", "out/", "-v", "1.4", "-s", "4", "--only_center_face", "--aligned", "--ext=png"]
     args += ["--bg_upsampler", "realesrgan", "-w", "0.5", "noise=fixed"]
-    assert translate_official_flags(args) == [
+    assert command_overrides(args) == [
         "input=in/",
         "output=out/",
         "weights=gfpgan_v1.4",
@@ -42,9 +42,9 @@ def test_official_flags_become_options():
         "noise=fixed",
     ]
     with pytest.raises(OptionError, match="--suffix: FaceRevive names every output after its input"):
-        translate_official_flags(["--suffix", "x"])
+        command_overrides(["--suffix", "x"])
     with pytest.raises(OptionError, match=r"-i needs a value \(input=...\)"):
-        translate_official_flags(["-i"])
+        command_overrides(["-i"])
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_official_flags_become_options():
         (["input=x.jpg", "fidelity=2"], "restore: fidelity=2: allowed values are within [0, 1]"),
         (["input=x.jpg", "batch_size=0"], "restore: batch_size=0: allowed values are integers >= 1"),
         (["input=x.jpg", "aligned=maybe"], "restore: aligned='maybe': allowed values are true or false"),
-        (["input=x.jpg", "smooth_landmarks=1"], "restore: smooth_landmarks=1: allowed values are numbers within"),
+        (["input=x.jpg", "smooth_landmarks=1"], "restore: smooth_landmarks=1: allowed values are within [0, 1)"),
         (["input=x.jpg", "comparison_boxes=2"], "restore: comparison_boxes=2: allowed values are true or false"),
     ],
 )
@@ -85,6 +85,6 @@ def test_an_unsupported_official_flag_is_one_line_from_the_script(tmp_path):
 
 def test_every_option_has_a_comment():
     """--help is only as good as the comments: every user option of restore.yaml says what it does."""
-    text = option_help(CONFIG_DIR / "restore.yaml")
+    text = option_help(restore_config())
     bare = [line for line in text.splitlines() if line.startswith("  ") and len(line.split(None, 1)) == 1]
     assert bare == []

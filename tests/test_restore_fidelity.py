@@ -73,7 +73,7 @@ def prior_only(official, x: torch.Tensor) -> torch.Tensor:
 def test_fidelity_one_is_the_standard_output(nets, faces):
     ours, official = nets
     reference = official(to_input(faces), return_rgb=False, randomize_noise=False)[0]
-    restored = FaceRestorer(ours, "cpu", batch_size=2, fidelity=1.0, noise="fixed").restore(faces)
+    restored = FaceRestorer(ours, "cpu", batch_size=2, noise="fixed").restore(faces, fidelity=1.0)
     assert_rel_close(
         torch.from_numpy(np.stack(restored)).float(), torch.from_numpy(to_uint8(reference)).float(), rel=1 / 255
     )
@@ -85,7 +85,7 @@ def test_fidelity_zero_is_the_prior_driven_by_the_latent_codes(nets, faces):
     ours, official = nets
     reference = prior_only(official, to_input(faces))
     assert_rel_close(ours(to_input(faces), randomize_noise=False, fidelity=0.0)[0], reference, rel=1e-5)
-    restored = FaceRestorer(ours, "cpu", batch_size=2, fidelity=0.0, noise="fixed").restore(faces)
+    restored = FaceRestorer(ours, "cpu", batch_size=2, noise="fixed").restore(faces, fidelity=0.0)
     diff = np.abs(np.stack(restored).astype(int) - to_uint8(reference)).max()
     assert diff <= 1
 
@@ -101,8 +101,10 @@ def test_intermediate_fidelity_lies_between(nets, faces):
 
 
 def test_fidelity_outside_range_is_rejected(nets):
-    with pytest.raises(ValueError, match="fidelity"):
-        FaceRestorer(nets[0], "cpu", fidelity=1.5)
+    restorer = FaceRestorer(nets[0], "cpu")
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"^fidelity=.*: allowed values are within \[0, 1\]"):
+            restorer.restore([], fidelity=bad)
 
 
 def test_fidelity_strip_tiles(nets):

@@ -16,9 +16,8 @@ from hydra.utils import instantiate
 from test_restore_pipeline import SMALL_MODEL, astronaut, two_faces
 
 from facerevive.cli.restore_options import option_help
-from facerevive.paths import CONFIG_DIR
 from facerevive.restore import RestoreRunner, build_pipeline, comparison_image, photo_from_array
-from facerevive.restore.build import model_caveat
+from facerevive.restore.build import model_caveat, restore_config
 from facerevive.restore.comparison import BOX_COLOR
 
 
@@ -56,7 +55,7 @@ def test_comparison_boxes_are_an_option(pipeline, tmp_path):
     assert changed.sum() > 200 and np.all(boxed[changed] == BOX_COLOR)  # the boxes are the only difference
     assert not np.all(plain == BOX_COLOR, axis=2).any()
     # The option of configs/restore.yaml reaches the runner, and --help describes it.
-    assert "comparison_boxes=true" in option_help(CONFIG_DIR / "restore.yaml")
+    assert "comparison_boxes=true" in option_help(restore_config())
 
 
 def test_comparison_boxes_option_reaches_the_runner(compose, pipeline, tmp_path):

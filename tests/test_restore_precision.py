@@ -20,11 +20,12 @@ from helpers.reference import import_reference
 from test_restore_cli import run_restore_script
 from torchvision.transforms.functional import normalize
 
-from facerevive.cli.restore_options import OptionError, translate_official_flags
+from facerevive.cli.restore_options import command_overrides
 from facerevive.restore import FaceRestorer, build_pipeline
 from facerevive.restore import network as restore_network
 from facerevive.restore.build import build_network
 from facerevive.restore.network import draw_noise, noise_shapes, precision_problem
+from facerevive.restore.options import OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_MODEL = {"out_size": 32, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.125}
@@ -126,7 +127,7 @@ def test_invalid_precision_from_the_script_is_one_line_and_exit_2(tmp_path):
 
 def test_old_bf16_switch_says_its_new_spelling():
     with pytest.raises(OptionError, match=r"^bf16=true: this option is now precision=bf16 \(precision=fp32 \| bf16"):
-        translate_official_flags(["input=x.jpg", "bf16=true"])
+        command_overrides(["input=x.jpg", "bf16=true"])
 
 
 def test_python_api_takes_the_precision_and_refuses_an_unknown_one():

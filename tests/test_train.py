@@ -1,4 +1,4 @@
-"""Training end to end on tiny settings: configs, the quickstart rule, pre-flight checks, files a run leaves,
+"""Training end to end on tiny settings: configs, the default quickstart, pre-flight checks, files a run leaves,
 loggers, plain-data checkpoints, exact resume. Tests call `facerevive.cli.train.run(cfg)`; subprocess tests
 (`python train.py ...`) remain where a real process is needed (DDP ranks, launchers, exit status)."""
 
@@ -17,7 +17,6 @@ from helpers.recorders import RECORDER_OVERRIDE, recorder_of
 from omegaconf import DictConfig, OmegaConf
 
 from facerevive.cli.train import run as train_run
-from facerevive.cli.train import train_overrides
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.training.preflight import log_random_inits, pretrained_problems
 
@@ -29,8 +28,8 @@ QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "trai
 
 
 def compose_cfg(tmp_path: Path, overrides: list[str], run_dir: Path | None = None) -> DictConfig:
-    """The training config as `python train.py <overrides>` composes it (the same quickstart rule)."""
-    return compose_config("train.yaml", [*QUIET, *train_overrides(overrides)], tmp_path, run_dir)
+    """The training config as `python train.py <overrides>` composes it."""
+    return compose_config("train.yaml", [*QUIET, *overrides], tmp_path, run_dir)
 
 
 def run_script(

@@ -1,5 +1,5 @@
-"""The training configs compose as promised: the quickstart rule, no quickstart value in any other recipe, one
-home for the image size (a mismatch stops the run at once naming both keys)."""
+"""The training configs compose as promised: the quickstart as Hydra's default experiment, no quickstart value in
+any other recipe, one home for the image size (a mismatch stops the run at once naming both keys)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from helpers.configs import compose_config
 from omegaconf import DictConfig, OmegaConf
 from test_train import QUIET, run_script
 
-from facerevive.cli.train import recipe_group_choices, train_overrides
 from facerevive.paths import CONFIG_DIR
 from facerevive.training.preflight import size_problems
 
@@ -23,8 +22,8 @@ QUICKSTART_FILE = CONFIG_DIR / "experiment" / "quickstart.yaml"
 
 
 def compose_train(tmp_path: Path, args: list[str]) -> DictConfig:
-    """The config `python train.py <args>` composes (the same quickstart rule as main())."""
-    return compose_config("train.yaml", [*QUIET, *train_overrides(args)], tmp_path)
+    """The config `python train.py <args>` composes (main() hands Hydra the command line as it is)."""
+    return compose_config("train.yaml", [*QUIET, *args], tmp_path)
 
 
 def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -86,26 +85,21 @@ def references(tmp_path: Path) -> tuple[DictConfig, DictConfig]:
     return compose_train(tmp_path, ["~experiment"]), compose_train(tmp_path, [])
 
 
-def test_bare_and_run_options_keep_the_quickstart() -> None:
-    """Only recipe groups (data, model and subgroups) without experiment= drop the quickstart."""
-    for args in (
-        [],
-        ["logger=csv", "trainer=ddp_sim", "debug=default"],
-        ["-m", "hparams_search=gfpgan_optuna"],
-        ["model.total_iter=4", "data.root=/x", "--cfg", "job"],
-        ["hydra/launcher=slurm"],
-    ):
-        assert train_overrides(args) == args, args
-    assert recipe_group_choices(["experiment=gfpgan_v1", "model/net_g=gfpgan_v1"]) is None
-    # First, so that no Hydra flag before it can take it as its value (`--info`, `--cfg`).
-    assert train_overrides(["model/net_g=gfpgan_v1", "trainer=ddp"]) == [
-        "~experiment",
-        "model/net_g=gfpgan_v1",
-        "trainer=ddp",
-    ]
-    assert train_overrides(["data=ffhq_steps"])[0] == "~experiment"
-    assert train_overrides(["~experiment", "model/net_g=gfpgan_v1"]) == ["~experiment", "model/net_g=gfpgan_v1"]
-    assert train_overrides(["-m", "model/net_g=gfpgan_v1,gfpgan_clean_c2"])[0] == "~experiment"
+def test_group_choices_compose_on_the_quickstart(tmp_path: Path) -> None:
+    """Hydra's default list: a group choice changes that group of the quickstart, `experiment=` replaces it,
+    `~experiment` leaves it out."""
+    quick = compose_train(tmp_path, [])
+    assert quick.task_name == "quickstart" and quick.hydra.runtime.choices["model/net_g"] == "gfpgan_clean_tiny"
+    for args in (["model/net_g=gfpgan_v1", "trainer=ddp"], ["data/degradation=none"], ["logger=csv"]):
+        cfg = compose_train(tmp_path, args)
+        assert cfg.hydra.runtime.choices["experiment"] == "quickstart" and cfg.task_name == "quickstart", args
+        assert cfg.model.total_iter == quick.model.total_iter, args
+    generator = compose_train(tmp_path, ["model/net_g=gfpgan_v1"])
+    assert generator.data.out_size == generator.model.net_g.out_size == generator.model.net_d.out_size == 512
+    assert size_problems(generator) == []
+    base = compose_train(tmp_path, ["~experiment", "model/net_g=gfpgan_v1"])
+    assert base.hydra.runtime.choices.get("experiment") is None and base.task_name == "train"
+    assert compose_train(tmp_path, ["experiment=gfpgan_v1"]).task_name == "gfpgan_v1"
 
 
 def group_choices(experiment: str) -> list[str]:
@@ -136,9 +130,10 @@ def test_no_experiment_carries_a_quickstart_value(tmp_path: Path, experiment: st
 
 @pytest.mark.parametrize("generator", GENERATORS)
 def test_no_generator_choice_carries_a_quickstart_value(tmp_path: Path, generator: str) -> None:
-    """`python train.py model/net_g=<name> trainer=ddp` is the base recipe with that generator, sizes agreeing."""
+    """`python train.py '~experiment' model/net_g=<name> trainer=ddp` is the base recipe with that generator,
+    sizes agreeing."""
     base, quick = references(tmp_path)
-    cfg = compose_train(tmp_path, [f"model/net_g={generator}", "trainer=ddp"])
+    cfg = compose_train(tmp_path, ["~experiment", f"model/net_g={generator}", "trainer=ddp"])
     assert cfg.hydra.runtime.choices.get("experiment") is None and cfg.task_name == "train"
     assert quickstart_values_in(cfg, base, quick, {"model/net_g"}) == []
     assert cfg.data.out_size == cfg.model.net_g.out_size == cfg.model.net_d.out_size

@@ -23,7 +23,6 @@ from omegaconf import OmegaConf
 from facerevive.callbacks import StorageError
 from facerevive.callbacks.run_config import ResumeConfigError
 from facerevive.cli.train import run as train_run
-from facerevive.cli.train import train_overrides
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.training.run_files import CheckpointError
 
@@ -66,7 +65,7 @@ class SlowWriter(L.Callback):
 
 
 def cfg_for(tmp_path: Path, overrides: list[str], run_dir: Path | None = None):
-    return compose_config("train.yaml", [*TINY, *train_overrides(overrides)], tmp_path, run_dir)
+    return compose_config("train.yaml", [*TINY, *overrides], tmp_path, run_dir)
 
 
 def start_script(tmp_path: Path, run_dir: Path, overrides: list[str]) -> subprocess.Popen:

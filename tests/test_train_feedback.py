@@ -27,7 +27,7 @@ from PIL import Image
 
 from facerevive.callbacks.image_grid import LABEL_HEIGHT, PADDING
 from facerevive.callbacks.progress import IterationProgressBar, format_duration, progress_text
-from facerevive.cli.train import CONFIG_FILE, apply_extras, random_init_level, silence_harmless_output, train_overrides
+from facerevive.cli.train import CONFIG_FILE, apply_extras, random_init_level, silence_harmless_output
 from facerevive.paths import PROJECT_ROOT
 from facerevive.training.preflight import log_random_inits
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
@@ -158,7 +158,7 @@ def test_checkpoints_leave_out_loss_networks_and_files_have_normal_modes(quickst
 def test_checkpoints_with_and_without_loss_networks_load_strictly(tmp_path: Path) -> None:
     """A new checkpoint (no VGG keys) and an old one (with them) both pass Lightning's strict load after
     `on_load_checkpoint`; the loss networks keep the weights the config built, and a saved one drops them again."""
-    cfg = compose_config("train.yaml", train_overrides([]), tmp_path)
+    cfg = compose_config("train.yaml", [], tmp_path)
     model = instantiate(cfg.model)
     model.iteration = 7
     saved = {"state_dict": model.state_dict(), "iteration": 7}
@@ -282,16 +282,16 @@ def test_progress_text_and_durations() -> None:
 
 
 def test_prior_training_shows_the_same_progress(tmp_path: Path) -> None:
-    cfg = compose_config("train.yaml", train_overrides(["experiment=prior_quickstart"]), tmp_path)
+    cfg = compose_config("train.yaml", ["experiment=prior_quickstart"], tmp_path)
     bar = instantiate(cfg.callbacks.progress_bar)
     assert isinstance(bar, IterationProgressBar) and {"l_g", "l_d"} <= set(bar.losses)
     assert "model_summary" in cfg.callbacks
 
 
 def test_identity_weights_are_not_mentioned_when_the_identity_loss_is_off(tmp_path: Path, caplog) -> None:
-    off = compose_config("train.yaml", train_overrides([]), tmp_path)
+    off = compose_config("train.yaml", [], tmp_path)
     paper = ["experiment=gfpgan_v1", "model.init.net_identity=null"]
-    on = compose_config("train.yaml", train_overrides(paper), tmp_path)
+    on = compose_config("train.yaml", paper, tmp_path)
     with caplog.at_level("WARNING"):
         assert "model.init.net_identity" not in log_random_inits(off)
         assert "model.init.net_identity" in log_random_inits(on)
@@ -299,7 +299,7 @@ def test_identity_weights_are_not_mentioned_when_the_identity_loss_is_off(tmp_pa
 
 
 def test_print_config_flag_prints_the_resolved_config(tmp_path: Path, capsys) -> None:
-    cfg = compose_config("train.yaml", train_overrides(["extras.print_config=true"]), tmp_path)
+    cfg = compose_config("train.yaml", ["extras.print_config=true"], tmp_path)
     apply_extras(cfg)
     printed = capsys.readouterr().out
     assert "_target_: facerevive.models.GFPGANModule" in printed and "${" not in printed
@@ -320,6 +320,6 @@ def test_lightning_skipping_validation_of_a_module_without_it_is_silenced() -> N
 
 
 def test_random_initialisation_is_a_warning_except_where_it_is_the_recipe(tmp_path: Path) -> None:
-    quickstart = compose_config("train.yaml", train_overrides([]), tmp_path)
-    paper = compose_config("train.yaml", train_overrides(["experiment=gfpgan_v1"]), tmp_path)
+    quickstart = compose_config("train.yaml", [], tmp_path)
+    paper = compose_config("train.yaml", ["experiment=gfpgan_v1"], tmp_path)
     assert (random_init_level(quickstart), random_init_level(paper)) == ("INFO", "WARNING")

@@ -20,7 +20,7 @@ import torch
 from helpers.configs import compose_config, tiny_net_g_config
 from test_train_faults import TINY, start_script, wait_for
 
-from facerevive.cli.train import NothingTrainedError, train_overrides
+from facerevive.cli.train import NothingTrainedError
 from facerevive.cli.train import run as train_run
 from facerevive.evaluation.methods import MethodKind, MethodSpec, MethodUnavailableError, open_method
 from facerevive.models import NonFiniteError, NonFiniteGuard
@@ -35,7 +35,7 @@ NO_GRIDS = "callbacks.image_grid=null"
 
 
 def cfg_for(tmp_path: Path, overrides: list[str], run_dir: Path | None = None):
-    return compose_config("train.yaml", [*TINY, NO_GRIDS, *train_overrides(overrides)], tmp_path, run_dir)
+    return compose_config("train.yaml", [*TINY, NO_GRIDS, *overrides], tmp_path, run_dir)
 
 
 def largest_saved_weight(folder: Path) -> dict[str, float]:

@@ -16,7 +16,6 @@ import torch
 from helpers.configs import compose_config
 
 from facerevive.cli.train import run as train_run
-from facerevive.cli.train import train_overrides
 from facerevive.data.synthesize_testset import synthesize
 from facerevive.weights import build_generator
 
@@ -32,7 +31,7 @@ DECODER_FIT = ["model.net_g.channel_multiplier=2", "model.net_g.narrow=0.125", "
 
 def _train(tmp_path: Path, name: str, overrides: list[str]) -> Path:
     run_dir = tmp_path / name
-    cfg = compose_config("train.yaml", [*QUIET, *train_overrides(overrides)], tmp_path, run_dir)
+    cfg = compose_config("train.yaml", [*QUIET, *overrides], tmp_path, run_dir)
     train_run(cfg)
     return run_dir / "checkpoints" / "net_g_latest.pth"
 

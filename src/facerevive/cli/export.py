@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 
-import hydra
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli.restore import rewrite_aliases
+from facerevive.cli.hydra_app import run_hydra_app
+from facerevive.cli.restore_options import renamed_keys
 from facerevive.export.build import Export, export_model
-from facerevive.paths import CONFIG_DIR, set_config_environment
+from facerevive.paths import set_config_environment
 from facerevive.restore.build import is_random_model
 from facerevive.weights import set_pretrained_dir
 
@@ -58,13 +59,8 @@ def run(cfg: DictConfig) -> Export:
     return export
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="export.yaml")
-def _hydra_main(cfg: DictConfig) -> None:
-    run(cfg)
-
-
-def main() -> None:
-    """The console entry point: `model=` / `model_overrides=` are rewritten to the weights keys first."""
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console entry point on `argv` (default: the process's arguments): `model=` / `model_overrides=` are
+    the weights keys (`renamed_keys`); Hydra runs `run` on the result, the command line itself untouched."""
     set_config_environment()
-    sys.argv[1:] = rewrite_aliases(sys.argv[1:])
-    _hydra_main()
+    run_hydra_app(run, "export.yaml", renamed_keys(list(sys.argv[1:] if argv is None else argv)))

@@ -1,43 +1,34 @@
 """`facerevive-restore` / `python restore.py input=photo.jpg output=results/`: restore old photos.
 
-Options are in configs/restore.yaml; the pipeline and the output writer are instantiated from its
-`pipeline` and `runner` nodes.
+Options are in configs/restore.yaml (their schema: facerevive.restore.options.RestoreOptions, checked once before
+anything is built); the pipeline and the output writer are instantiated from its `pipeline` and `runner` nodes.
+The official flags (`-i photo.jpg -v 1.4`) and the old `model=` keys become Hydra overrides
+(`cli.restore_options.command_overrides`), handed to Hydra as a list: the command line is not rewritten.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
-import hydra
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
-from facerevive.cli.restore_options import OptionError, check_options, option_help, translate_official_flags
-from facerevive.paths import CONFIG_DIR, set_config_environment
-from facerevive.restore.build import instantiate_pipeline, model_caveat
+from facerevive.cli.hydra_app import run_hydra_app
+from facerevive.cli.restore_options import command_overrides, option_help
+from facerevive.paths import set_config_environment
+from facerevive.restore.build import instantiate_pipeline, model_caveat, restore_config
+from facerevive.restore.options import OptionError, checked_config
 from facerevive.restore.runner import OutputError, RestoreRunner, Summary
 from facerevive.utils.cpu_threads import use_cpu_threads
-from facerevive.utils.device import resolve_device
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.hint import weights_command
 from facerevive.weights.provenance import provenance
 
 log = logging.getLogger("restore")
-
-# Command-line keys from before the weight selector was renamed (`model` is the training config group).
-ALIASES = {"model": "weights", "model_overrides": "weights_overrides"}
-
-
-def rewrite_aliases(args: list[str]) -> list[str]:
-    """`model=x` / `model_overrides=x` -> `weights=x` / `weights_overrides=x`; other arguments unchanged."""
-    rewritten = []
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        rewritten.append(f"{ALIASES[key]}={value}" if sep and key in ALIASES else arg)
-    return rewritten
 
 
 def run(cfg: DictConfig) -> Summary:
@@ -49,30 +40,29 @@ def run(cfg: DictConfig) -> Summary:
     """
     set_pretrained_dir(cfg.paths.pretrained_dir)
     try:
-        check_options(cfg)
+        options, cfg = checked_config(cfg)
     except OptionError as exc:
         _usage_error(str(exc))
-    use_cpu_threads(cfg.threads)
+    use_cpu_threads(options.threads)
     try:
-        resolve_device(cfg.device)
         pipeline = instantiate_pipeline(cfg.pipeline)
     except (OSError, RuntimeError, ValueError, InstantiationException) as exc:
         log.error("%s", exc)
         if weights_command() in str(exc):
             log.error("no weights here? weights=random:gfpgan_v1.4 runs the whole pipeline with random weights")
         raise SystemExit(2) from exc
-    record = provenance(cfg.weights, resolve_device(cfg.device))
-    caveat = model_caveat(cfg.weights, pipeline.face_size, record["weights"]["source"])
+    record = provenance(options.weights, options.target)
+    caveat = model_caveat(options.weights, pipeline.face_size, record["weights"]["source"])
     if caveat is not None:
         log.warning("%s", caveat.message)
     record["caveat"] = caveat.label if caveat else None
-    output = to_absolute_path(cfg.output)
+    output = to_absolute_path(options.output)
     make_runner = instantiate(cfg.runner, _partial_=True)
     runner: RestoreRunner = make_runner(
         pipeline=pipeline, output=output, note=caveat.label if caveat else None, provenance=record
     )
     try:
-        summary = runner.run(to_absolute_path(str(cfg.input)))
+        summary = runner.run(to_absolute_path(options.input))
     except OutputError as exc:
         _fail(str(exc))
     print("\n".join(summary.lines()))
@@ -95,22 +85,16 @@ def _fail(reason: str) -> NoReturn:
     raise SystemExit(1)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="restore.yaml")
-def _hydra_main(cfg: DictConfig) -> None:
-    run(cfg)
-
-
-def main() -> None:
-    """The console entry point: `--help` lists the options; the official flags (-i, -v 1.4, ...) and the old
-    `model=` spellings are rewritten; then Hydra parses the command line."""
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console entry point on `argv` (default: the process's arguments): `--help` lists the options; the
+    official flags (-i, -v 1.4, ...) and the old `model=` spellings become overrides; then Hydra runs `run`."""
+    args = list(sys.argv[1:] if argv is None else argv)
     set_config_environment()
-    args = sys.argv[1:]
     if "-h" in args or "--help" in args:
-        print(option_help(CONFIG_DIR / "restore.yaml"))
+        print(option_help(restore_config()))
         raise SystemExit(0)
     try:
-        args = translate_official_flags(args)
+        overrides = command_overrides(args)
     except OptionError as exc:
         _usage_error(str(exc))
-    sys.argv[1:] = rewrite_aliases(args)
-    _hydra_main()
+    run_hydra_app(run, "restore.yaml", overrides)

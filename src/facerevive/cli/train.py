@@ -3,10 +3,9 @@
 Hydra composes configs/train.yaml; `run(cfg)` is the testable body. `ckpt_path=last` resumes from the newest
 checkpoint of the same task_name. At the end the run's files are listed (checkpoint, export, grids, logs).
 
-The quickstart rule (one place: `train_overrides`): the quickstart is the default experiment only while the
-command line names no `experiment` and chooses none of the recipe groups (`data`, `model` and their subgroups
-such as `model/net_g`, `data/degradation`). A command that chooses one of them without `experiment=` is composed without
-the quickstart (`~experiment` is put first, and a log line says so), so it never inherits the quickstart's values.
+The quickstart is the default `experiment` of configs/train.yaml, by Hydra's own default-list rules: `experiment=`
+replaces it, a group choice (`model/net_g=...`, `trainer=gpu`) changes that group of the quickstart, and
+`~experiment` leaves it out (the base recipe). The command line reaches Hydra as it was typed.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ import hydra
 import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from lightning.fabric.utilities.warnings import PossibleUserWarning
 from lightning.pytorch.callbacks import ModelSummary, ProgressBar
@@ -48,10 +46,6 @@ from facerevive.weights.checkpoint import UnsafeFileError, legacy_checkpoint_glo
 
 log = logging.getLogger("facerevive.train")
 
-# Config groups that define what is trained on what: choosing one of them means "not the quickstart". How a run
-# runs (trainer, logger, callbacks, debug, hparams_search, hydra/...) is not part of it: `trainer=gpu` is the
-# quickstart on a GPU.
-RECIPE_GROUPS = ("data", "model")
 # The resolved config of a run, written into its run directory (`extras.print_config=true` also prints it).
 CONFIG_FILE = "config.yaml"
 
@@ -121,31 +115,6 @@ def trainer_callbacks(cfg: DictConfig) -> list[L.Callback]:
 def save_run_config(config: dict[str, Any], output_dir: str | Path) -> None:
     """The resolved config (plain data) as <run dir>/config.yaml (rank 0 writes it)."""
     atomic_write_text(Path(output_dir) / CONFIG_FILE, OmegaConf.to_yaml(config))
-
-
-def recipe_group_choices(args: Sequence[str]) -> list[str] | None:
-    """The recipe-group choices among the command-line overrides `args`; None when `experiment` is named.
-
-    Hydra flags (`-m`, `--cfg job`, ...) and plain key overrides (`model.total_iter=4`) are not choices.
-    """
-    candidates = [arg for arg in args if ("=" in arg or arg.startswith("~")) and not arg.startswith("-")]
-    overrides = OverridesParser.create().parse_overrides(candidates)
-    choices = []
-    for override in overrides:
-        group = override.key_or_group
-        if group == "experiment":
-            return None
-        if group.split("/", 1)[0] in RECIPE_GROUPS and "." not in group:
-            choices.append(override.input_line or group)
-    return choices
-
-
-def train_overrides(args: Sequence[str]) -> list[str]:
-    """`args` as Hydra must see them: `~experiment` added when a recipe group is chosen without experiment."""
-    choices = recipe_group_choices(args)
-    if choices:
-        return ["~experiment", *args]
-    return list(args)
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -329,10 +298,7 @@ def apply_extras(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train.yaml")
 def _hydra_main(cfg: DictConfig) -> float | None:
     if HydraConfig.get().runtime.choices.get("experiment") is None:
-        log.info(
-            "composed without the quickstart experiment: the command line chose a data/model group without "
-            "experiment= (add experiment=quickstart to train the quickstart with it)"
-        )
+        log.info("no experiment: the base recipe of configs/train.yaml (experiment=quickstart is the CPU quickstart)")
     apply_extras(cfg)
     try:
         metrics, _ = run(cfg)
@@ -388,12 +354,9 @@ TRAIN_HELP = CommandHelp(
 
 
 def main() -> None:
-    """Console entry point: `--help` prints the short help; else the quickstart rule is applied to the command
-    line and Hydra runs."""
+    """Console entry point: `--help` prints the short help; else Hydra runs on the command line as typed."""
     set_config_environment()
-    args = train_overrides(sys.argv[1:])
-    if wants_help(args):
-        print_help(TRAIN_HELP, args)
+    if wants_help(sys.argv[1:]):
+        print_help(TRAIN_HELP, sys.argv[1:])
         raise SystemExit(0)
-    sys.argv = [sys.argv[0], *args]
     _hydra_main()

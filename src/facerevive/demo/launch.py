@@ -25,8 +25,7 @@ from facerevive.demo.models import ModelMenu
 from facerevive.demo.session import DemoRestorer
 from facerevive.demo.settings import DemoSettings, SettingsError, load_settings, settings_help
 from facerevive.restore.build import is_random_model
-from facerevive.utils.cpu_threads import thread_setting, use_cpu_threads
-from facerevive.utils.device import resolve_device
+from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.weights import set_pretrained_dir
 from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import OFFICIAL_MODELS, weight_path
@@ -127,9 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(settings_help())
         raise SystemExit(0)
     try:
-        settings = load_settings(args)
-        resolve_device(settings.option("device"))
-        thread_setting(settings.option("threads"))
+        settings = load_settings(args)  # the restore options checked there, the device resolved
     except (SettingsError, RuntimeError, ValueError) as exc:
         _usage_error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

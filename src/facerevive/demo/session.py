@@ -24,11 +24,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli.restore_options import OptionError, check_options
 from facerevive.demo.models import ModelMenu, RefusedModelError
 from facerevive.demo.previews import MIN_FACE_PREVIEW, enlarge, fit_to, shrink, with_banner
 from facerevive.demo.settings import DemoSettings
@@ -36,10 +36,9 @@ from facerevive.demo.uploads import RefusedUploadError, check_pixels, uploaded_p
 from facerevive.restore.build import ModelCaveat, instantiate_pipeline, model_caveat, pipeline_options
 from facerevive.restore.comparison import to_display
 from facerevive.restore.images import BadInputError, read_photo
-from facerevive.restore.network import default_fidelity
+from facerevive.restore.options import OptionError, checked_config
 from facerevive.restore.pipeline import RestorePipeline
 from facerevive.restore.runner import OutputError, RestoreRunner
-from facerevive.utils.device import resolve_device
 from facerevive.weights.hint import weights_command
 from facerevive.weights.provenance import provenance
 
@@ -122,8 +121,9 @@ class DemoRestorer:
     """Runs the demo's restorations, each into its own folder under `work_dir` (the newest `keep_runs` are kept).
 
     A run reads only files inside `upload_dir` (the demo's private upload folder) and only the models of `models`.
-    Built pipelines are cached by every option that shapes them except the fidelity, which is the restorer's
-    per-call weight; so moving the fidelity slider does not load the model again. `close` waits for the runs in
+    Built pipelines are cached by every option that shapes them; the fidelity is not one of them (it is an
+    argument of each restoration, which the run's writer passes), so moving the fidelity slider does not load the
+    model again. `close` waits for the runs in
     progress and refuses new ones, so the demo's folders can be removed at exit without a run writing into them.
     """
 
@@ -165,17 +165,15 @@ class DemoRestorer:
         assert isinstance(cfg, DictConfig)
         cfg.output = str(folder / "results")
         try:
-            check_options(cfg)
+            _, cfg = checked_config(cfg)
         except OptionError as exc:
             raise DemoError(str(exc)) from None
-        if isinstance(options.seed, bool) or not isinstance(options.seed, int) or not 0 <= options.seed < 2**63:
-            raise DemoError(f"seed={options.seed!r}: allowed values are whole numbers from 0 to 2^63 - 1")
         return cfg
 
     def pipeline(self, cfg: DictConfig) -> RestorePipeline:
-        """The pipeline of `cfg` (from the cache when only the fidelity changed); a model that cannot be built
-        (missing weights, unreadable checkpoint, bad option) is a DemoError naming it."""
-        shape = {key: cfg[key] for key in pipeline_options(cfg) if key != "fidelity"}
+        """The pipeline of `cfg` (from the cache when only per-call values such as the fidelity changed); a model
+        that cannot be built (missing weights, unreadable checkpoint, bad option) is a DemoError naming it."""
+        shape = {key: cfg[key] for key in pipeline_options(cfg)}
         key = json.dumps(OmegaConf.to_container(OmegaConf.create(shape), resolve=True), sort_keys=True, default=str)
         pipeline = self._pipelines.pop(key, None)
         if pipeline is None:
@@ -190,8 +188,6 @@ class DemoRestorer:
         self._pipelines[key] = pipeline
         while len(self._pipelines) > self.settings.cached_pipelines:
             self._pipelines.popitem(last=False)
-        restorer = pipeline.restorer
-        restorer.fidelity = default_fidelity(restorer.net) if cfg.fidelity is None else float(cfg.fidelity)
         return pipeline
 
     def restore(self, files: Sequence[str | Path] | None, options: PageOptions) -> DemoRun:
@@ -225,7 +221,7 @@ class DemoRestorer:
         cfg = self.run_config(options, folder)
         inputs = self._copy_uploads(uploads, folder / "inputs")
         pipeline = self.pipeline(cfg)
-        record = provenance(options.weights, resolve_device(cfg.device))
+        record = provenance(options.weights, torch.device(cfg.device))  # resolved by checked_config
         caveat = model_caveat(options.weights, pipeline.face_size, record["weights"]["source"])
         if caveat is not None:
             log.warning("%s", caveat.message)

@@ -18,9 +18,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from facerevive.cli.restore_options import OptionError, check_options
 from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.restore.build import restore_config
+from facerevive.restore.options import OptionError, checked_config
 
 DEMO_CONFIG = CONFIG_DIR / "demo.yaml"
 # Restore options that each run sets itself, so they cannot be changed under `restore:`.
@@ -156,7 +156,7 @@ def load_settings(overrides: list[str] | None = None) -> DemoSettings:
     merged = OmegaConf.merge(restore, cfg.restore, {"input": PLACEHOLDER_INPUT})
     assert isinstance(merged, DictConfig)
     try:
-        check_options(merged)
+        _, merged = checked_config(merged)  # the device resolved here, once for the demo
     except OptionError as exc:
         raise SettingsError(f"restore.{exc}") from None
     work_dir = cfg.work_dir

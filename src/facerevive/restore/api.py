@@ -77,31 +77,43 @@ class Restorer:
     `weights` is what `restore.py weights=` takes (a release name, a checkpoint or export path, an ONNX file,
     random:<name>, or another project's model: 'codeformer', 'restoreformer', 'restoreformer++', their release
     files, random:codeformer, ...); `options` are the other keys of configs/restore.yaml's pipeline, with the same
-    defaults (`upscale`, `fidelity`, `device`, `detector`, `aligned`, `only_center_face`, `weights_overrides`, ...).
+    defaults (`upscale`, `device`, `detector`, `aligned`, `only_center_face`, `weights_overrides`, ...).
+    `seed` and `fidelity` are the defaults of each `restore` call (fidelity None: the network's own).
     A model that is not a full release (random weights, smaller than 512 px, a quickstart checkpoint) logs a
     one-line warning, and `caveat` says why.
     """
 
-    def __init__(self, weights: str = "gfpgan_v1.4", seed: int = 0, **options: Any) -> None:
+    def __init__(
+        self, weights: str = "gfpgan_v1.4", seed: int = 0, fidelity: float | None = None, **options: Any
+    ) -> None:
         self.pipeline: RestorePipeline = build_pipeline(weights=weights, **options)
         self.seed = seed
+        self.pipeline.restorer.checked_fidelity(fidelity)
+        self.fidelity = fidelity
         source = weights_record(weights, hash_file=False).source  # an export says what it was made from
         self.caveat: ModelCaveat | None = model_caveat(weights, self.pipeline.face_size, source)
         if self.caveat is not None:
             log.warning("%s", self.caveat.message)
 
     def restore(
-        self, image: np.ndarray | Image.Image, channels: ChannelOrder | None = None, seed: int | None = None
+        self,
+        image: np.ndarray | Image.Image,
+        channels: ChannelOrder | None = None,
+        seed: int | None = None,
+        fidelity: float | None = None,
     ) -> Restoration:
         """Restore every face of `image`: a PIL image, or an array (H, W) gray or (H, W, 3|4) colour, uint8 or
         uint16, whose channel order `channels` ('rgb' or 'bgr') must state. A photo without a detected face
-        comes back upscaled with no faces. `seed` (default: the Restorer's) seeds the StyleGAN2 noise."""
+        comes back upscaled with no faces. `seed` (default: the Restorer's) seeds the StyleGAN2 noise; `fidelity`
+        (0..1, default: the Restorer's) is checked by this call."""
+        weight = self.fidelity if fidelity is None else fidelity
+        self.pipeline.restorer.checked_fidelity(weight)
         as_pil = isinstance(image, Image.Image)
         array = _bgr_array(image, channels)
         height, width = array.shape[:2]
         check_size(width, height, "image")
         photo: Photo = photo_from_array(array, "image")
-        result: RestoreResult = self.pipeline.enhance(photo, seed=self.seed if seed is None else seed)
+        result: RestoreResult = self.pipeline.enhance(photo, seed=self.seed if seed is None else seed, fidelity=weight)
         order = None if as_pil else channels
         return Restoration(
             image=_to_caller(result.restored, as_pil, order),

@@ -8,7 +8,6 @@ import logging
 import numpy as np
 import torch
 
-from facerevive.utils.device import resolve_device
 from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import weight_path
 
@@ -33,7 +32,7 @@ class RealESRGANBackground:
         from basicsr.archs.rrdbnet_arch import RRDBNet
         from realesrgan import RealESRGANer
 
-        device = resolve_device(device)
+        device = torch.device(device)
         if device.type == "cpu":
             log.warning("Real-ESRGAN on the CPU is slow; consider bg_upsampler=none")
         model = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=2)
@@ -54,7 +53,7 @@ class RealESRGANBackground:
 
 
 def make_background_upsampler(
-    name: str | None, device: str | torch.device = "auto", tile: int = 400
+    name: str | None, device: str | torch.device = "cpu", tile: int = 400
 ) -> RealESRGANBackground | None:
     """None for 'none', the Real-ESRGAN upsampler for 'realesrgan'."""
     if name in (None, "none", "None"):

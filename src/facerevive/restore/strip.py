@@ -23,6 +23,7 @@ from facerevive.restore.build import build_network, is_random_model
 from facerevive.restore.detection import TinyRetinaFaceDetector
 from facerevive.restore.images import write_image
 from facerevive.restore.network import FaceRestorer, face_size_of
+from facerevive.utils.device import resolve_device
 
 DEFAULT_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 # scikit-image ships no type hints: its sample photo loader, typed.
@@ -39,9 +40,8 @@ def fidelity_strip(
     net: nn.Module, face: np.ndarray, values: Sequence[float] = DEFAULT_VALUES, tile: int = 128, note: str | None = None
 ) -> np.ndarray:
     """input | restored at each fidelity value, plus a second row with |output - output at fidelity 1| x4."""
-    outputs = [
-        FaceRestorer(net, next(net.parameters()).device, fidelity=v, noise="fixed").restore([face])[0] for v in values
-    ]
+    restorer = FaceRestorer(net, next(net.parameters()).device, noise="fixed")
+    outputs = [restorer.restore([face], fidelity=v)[0] for v in values]
     reference = outputs[values.index(1.0)] if 1.0 in values else outputs[-1]
 
     def fit(image: np.ndarray) -> np.ndarray:
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--values", default=",".join(str(v) for v in DEFAULT_VALUES))
     args = parser.parse_args()
-    net = build_network(args.weights, args.device)
+    net = build_network(args.weights, resolve_device(args.device))
     values = [float(v) for v in args.values.split(",")]
     note = (
         f"{args.weights}: RANDOM WEIGHTS (shows the knob, not a restoration)"
