@@ -36,6 +36,9 @@ test: $(STAMP) ## run the whole test suite (parity and slow tests included)
 test-fast: $(STAMP) ## the suite without slow-marked tests
 	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
 
+test-unit: $(STAMP) ## only the unit tier (minutes); tiers: unit, parity, e2e, docs, bench (pytest -m <tier>)
+	WANDB_MODE=disabled $(BIN)/python -m pytest -m unit
+
 lint: $(STAMP) ## ruff (lint + format check), mypy (strict for archs, weights, models) and the vulture dead-code check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -81,4 +84,4 @@ clean: ## remove caches (keeps .venv and experiments)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache
 
-.PHONY: help install test test-fast lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train device-check clean
+.PHONY: help install test test-fast test-unit lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train device-check clean

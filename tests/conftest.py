@@ -19,6 +19,21 @@ os.environ["FACEREVIVE_BF16_UNITS"] = "0"
 SHARED_FACES = TESTS_DIR.parent.parent / "shared" / "faces"
 
 
+# Every test has exactly one tier (a `pytestmark` line per file, a mark per test in a mixed file): `-m unit` etc.
+TIERS = ("unit", "parity", "e2e", "docs", "bench")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Fail the collection when a test has no tier marker or more than one, naming the tests."""
+    wrong = []
+    for item in items:
+        tiers = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid}: {tiers or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError(f"each test needs exactly one tier marker of {TIERS}:\n" + "\n".join(wrong))
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads() -> None:
     torch.manual_seed(0)

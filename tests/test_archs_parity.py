@@ -13,6 +13,8 @@ from helpers.reference import import_reference
 
 import facerevive.archs as ours
 
+pytestmark = pytest.mark.parity
+
 REL = 1e-5
 
 

@@ -14,6 +14,8 @@ from facerevive.cli.train import train_overrides
 from facerevive.utils.preflight import PreflightError, preflight, size_problems, training_problems
 from facerevive.weights.build import generator_from_config
 
+pytestmark = pytest.mark.unit
+
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logger=csv"]
 
 

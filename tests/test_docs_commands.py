@@ -41,6 +41,8 @@ from facerevive.cli.restore_options import translate_official_flags
 from facerevive.cli.train import train_overrides
 from facerevive.demo.settings import load_settings
 
+pytestmark = pytest.mark.docs
+
 PYTHON = str(Path(sys.executable))
 SAMPLES = ROOT / "data" / "samples"
 # Small enough for a CPU test, same code path: a narrow 64 px network in place of the 512 px release one.

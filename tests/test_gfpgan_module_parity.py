@@ -19,6 +19,8 @@ from helpers.recorders import BatchRecorder
 
 from facerevive.models import GFPGANModule
 
+pytestmark = pytest.mark.parity
+
 RTOL = 1e-5
 
 

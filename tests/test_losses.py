@@ -21,6 +21,8 @@ from facerevive.losses import (
     r1_penalty,
 )
 
+pytestmark = pytest.mark.parity
+
 LAYERS = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
 
 

@@ -12,6 +12,8 @@ from test_metrics_parity import _faces, _tensor
 from facerevive import metrics
 from facerevive.metrics.filters import correlate_valid, separable_valid
 
+pytestmark = pytest.mark.unit
+
 
 def _dense_valid(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Direct 2-D correlation with outer(rows, cols), valid region, one plane."""

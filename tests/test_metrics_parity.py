@@ -20,6 +20,8 @@ from facerevive import metrics
 from facerevive.metrics import fid as fid_lib
 from facerevive.metrics.matlab_resize import imresize
 
+pytestmark = pytest.mark.parity
+
 
 def _faces(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     """Smooth, face-like test images (uint8 RGB, N x H x W x 3): gradients, blobs and a little noise."""

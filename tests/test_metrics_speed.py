@@ -4,6 +4,7 @@ switch is close, not exact."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torchvision
 from helpers.compare import assert_rel_close
@@ -13,6 +14,8 @@ from facerevive import metrics
 from facerevive.metrics import fid as fid_lib
 from facerevive.metrics.cpu_scoring import one_cpu_thread
 from facerevive.metrics.scorers import SetInfo
+
+pytestmark = pytest.mark.unit
 
 
 def test_one_cpu_thread_on_cpu_only_and_restores_the_count():

@@ -30,6 +30,8 @@ from facerevive.data.prior_dataset import FaceImageDataset
 from facerevive.metrics.fid import FIDStats, random_inception_trunk
 from facerevive.models import StyleGAN2Module
 
+pytestmark = pytest.mark.e2e
+
 PRIOR_EXPERIMENTS = sorted(
     p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml") if p.stem.startswith(("stylegan2_", "prior_"))
 )

@@ -13,6 +13,8 @@ from facerevive.cli import CONFIG_DIR
 from facerevive.cli.restore_options import OptionError, option_help, translate_official_flags
 from facerevive.restore.build import restore_config
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,6 +12,8 @@ from helpers.reference import import_reference
 from facerevive.archs import GFPGANv1Clean
 from facerevive.restore import FaceRestorer
 
+pytestmark = pytest.mark.parity
+
 CONFIG = dict(
     out_size=64,
     num_style_feat=64,

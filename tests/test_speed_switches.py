@@ -21,6 +21,8 @@ from test_gfpgan_module_parity import run_ours
 import facerevive.models.gfpgan_module as gfpgan_module
 from facerevive.models import GFPGANModule
 
+pytestmark = pytest.mark.parity
+
 SIZE = 64
 ITERATIONS = 2  # R1 every 2: one plain and one R1 iteration, the second one on Adam's state of the first
 

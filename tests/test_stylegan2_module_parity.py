@@ -27,6 +27,8 @@ from test_gfpgan_module_parity import run_ours
 
 from facerevive.models import StyleGAN2Module
 
+pytestmark = pytest.mark.parity
+
 RTOL = 1e-5
 SIZE = 32
 BATCH = 2

@@ -21,6 +21,8 @@ from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
 from facerevive.utils.preflight import log_random_inits, pretrained_problems
 
+pytestmark = pytest.mark.e2e
+
 ROOT = PROJECT_ROOT
 CONFIGS = CONFIG_DIR
 

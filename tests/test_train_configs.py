@@ -16,6 +16,8 @@ from facerevive.cli import CONFIG_DIR
 from facerevive.cli.train import recipe_group_choices, train_overrides
 from facerevive.utils.preflight import size_problems
 
+pytestmark = pytest.mark.unit
+
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("*.yaml"))
 QUICKSTART_FILE = CONFIG_DIR / "experiment" / "quickstart.yaml"

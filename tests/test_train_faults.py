@@ -27,6 +27,8 @@ from facerevive.cli.train import run as train_run
 from facerevive.cli.train import train_overrides
 from facerevive.utils.run_files import CheckpointError
 
+pytestmark = pytest.mark.e2e
+
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 TINY = [*QUIET, "logger=csv", "callbacks.image_grid.every_n_iter=1000", "data.train.component_size=512"]
 

@@ -32,6 +32,8 @@ from facerevive.cli.train import CONFIG_FILE, apply_extras, random_init_level, s
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
 from facerevive.utils.preflight import log_random_inits
 
+pytestmark = pytest.mark.e2e
+
 # Messages the console must no longer show (issue: harmless warnings and notes).
 SILENCED = [
     "LeafSpec",
