@@ -57,8 +57,8 @@ def shared_faces() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Largest relative error of each parity test, so every CI log states what parity was measured; the number
-    of hostile files tried per entry point."""
+    """Largest error (max abs error / reference peak) of each parity test, so every CI log states what parity
+    was measured; the number of hostile files tried per entry point."""
     from helpers.compare import PARITY_RECORDS
     from helpers.hostile import HOSTILE_CASES
 
@@ -73,7 +73,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for test_id, what, error in PARITY_RECORDS:
         if test_id not in worst or error > worst[test_id][1]:
             worst[test_id] = (what, error)
-    terminalreporter.section("parity: largest relative error per test")
+    terminalreporter.section("parity: largest max abs error / reference peak per test")
     for test_id, (what, error) in sorted(worst.items()):
         terminalreporter.write_line(f"{error:.2e}  {test_id}  ({what})")
 

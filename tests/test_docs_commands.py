@@ -337,7 +337,8 @@ def run_with_own_config_dir(command: DocCommand, tmp_path: Path) -> None:
 
 def check_activation(command: DocCommand, tmp_path: Path) -> None:
     """`source .venv/bin/activate`: `make install` (which make train / make test run first) creates .venv with
-    `python -m venv` (the recipe is printed with --always-make: a made .venv would print nothing), and in a new shell (no PYTHONPATH, a bare PATH) the activated `python` imports FaceRevive."""
+    `python -m venv` (the recipe is printed with --always-make: a made .venv would print nothing), and in a new
+    shell (no PYTHONPATH, a bare PATH) the activated `python` imports FaceRevive."""
     assert f"-m venv --clear {ROOT.joinpath('.venv').relative_to(ROOT)}" in sh(
         ["make", "--dry-run", "--always-make", "install"], tmp_path
     )
