@@ -76,6 +76,7 @@ EXTERNAL = {
 DRY_RUN_TARGETS = {
     "test",
     "test-fast",
+    "test-unit",
     "lint",
     "format",
     "install",
