@@ -59,3 +59,10 @@ _.tempdir
 TrainPreflight
 # A test callback that fills the disk mid-run: built by Hydra from a `+callbacks.fill._target_` override.
 _.FillDisk
+
+# Pytest fixtures requested by name, not as a parameter: autouse (conftest), usefixtures and getfixturevalue.
+_._seed_and_threads
+_._default_weights_folder
+_.many_threads
+_.as_iteration_module
+_.make_train_run

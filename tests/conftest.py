@@ -16,8 +16,6 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 # run times do not depend on the machine; tests of those choices set the probe themselves (test_restore_fastpath.py).
 os.environ["FACEREVIVE_BF16_UNITS"] = "0"
 
-SHARED_FACES = TESTS_DIR.parent.parent / "shared" / "faces"
-
 
 # Every test has exactly one tier (a `pytestmark` line per file, a mark per test in a mixed file): `-m unit` etc.
 TIERS = ("unit", "parity", "e2e", "docs", "bench")
@@ -46,14 +44,6 @@ def _default_weights_folder():
 
     yield
     set_pretrained_dir(None)
-
-
-@pytest.fixture
-def shared_faces() -> Path:
-    """The real-world demo faces beside the checkout; tests that use them skip when they are absent."""
-    if not (SHARED_FACES / "aligned").is_dir():
-        pytest.skip("../shared/faces is not present")
-    return SHARED_FACES
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
