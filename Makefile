@@ -36,8 +36,8 @@ test: $(STAMP) ## run the whole test suite (parity and slow tests included)
 test-fast: $(STAMP) ## the suite without slow-marked tests
 	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
 
-test-unit: $(STAMP) ## only the unit tier (minutes); tiers: unit, parity, e2e, docs, bench (pytest -m <tier>)
-	WANDB_MODE=disabled $(BIN)/python -m pytest -m unit
+test-unit: $(STAMP) ## only the unit tier (minutes; ARGS=--reverse-order runs it last to first); tiers: unit, parity, e2e, docs, bench
+	WANDB_MODE=disabled $(BIN)/python -m pytest -m unit $(ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check), mypy (strict for archs, weights, models) and the vulture dead-code check
 	$(BIN)/ruff check .

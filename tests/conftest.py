@@ -21,8 +21,18 @@ os.environ["FACEREVIVE_BF16_UNITS"] = "0"
 TIERS = ("unit", "parity", "e2e", "docs", "bench")
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--reverse-order",
+        action="store_true",
+        help="run the collected tests last to first (a test that needs an earlier one's leftovers fails)",
+    )
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Fail the collection when a test has no tier marker or more than one, naming the tests."""
+    """Fail the collection when a test has no tier marker or more than one, naming the tests; --reverse-order."""
+    if config.getoption("--reverse-order"):
+        items.reverse()
     wrong = []
     for item in items:
         tiers = [mark.name for mark in item.iter_markers() if mark.name in TIERS]

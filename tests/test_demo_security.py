@@ -30,7 +30,7 @@ from helpers.demo_server import (
     upload,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.e2e
 
 PHOTO = ROOT / "data" / "samples" / "astronaut.png"
 AUTH_ENV = "FACEREVIVE_DEMO_TEST_LOGIN"
