@@ -36,6 +36,9 @@ test: $(STAMP) ## run the whole test suite (parity and slow tests included)
 test-fast: $(STAMP) ## the suite without slow-marked tests
 	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
 
+test-unit: $(STAMP) ## only the unit tier (minutes; ARGS=--reverse-order runs it last to first); tiers: unit, parity, e2e, docs, bench
+	WANDB_MODE=disabled $(BIN)/python -m pytest -m unit $(ARGS)
+
 lint: $(STAMP) ## ruff (lint + format check), mypy (strict for archs, weights, models), the vulture dead-code check and the import layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -82,4 +85,4 @@ clean: ## remove caches (keeps .venv and experiments)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache
 
-.PHONY: help install test test-fast lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train device-check clean
+.PHONY: help install test test-fast test-unit lint format weights train evaluate demo bench-data bench-eval bench-restore bench-archs bench-train device-check clean

@@ -62,3 +62,10 @@ _.FillDisk
 # RestoreOptions fields that the run reads through the config nodes built from them (restore.options), not by name.
 _.det_threshold
 _.bg_tile
+
+# Pytest fixtures requested by name, not as a parameter: autouse (conftest), usefixtures and getfixturevalue.
+_._seed_and_threads
+_._default_weights_folder
+_.many_threads
+_.as_iteration_module
+_.make_train_run

@@ -16,7 +16,30 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 # run times do not depend on the machine; tests of those choices set the probe themselves (test_restore_fastpath.py).
 os.environ["FACEREVIVE_BF16_UNITS"] = "0"
 
-SHARED_FACES = TESTS_DIR.parent.parent / "shared" / "faces"
+
+# Every test has exactly one tier (a `pytestmark` line per file, a mark per test in a mixed file): `-m unit` etc.
+TIERS = ("unit", "parity", "e2e", "docs", "bench")
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--reverse-order",
+        action="store_true",
+        help="run the collected tests last to first (a test that needs an earlier one's leftovers fails)",
+    )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Fail the collection when a test has no tier marker or more than one, naming the tests; --reverse-order."""
+    if config.getoption("--reverse-order"):
+        items.reverse()
+    wrong = []
+    for item in items:
+        tiers = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        if len(tiers) != 1:
+            wrong.append(f"{item.nodeid}: {tiers or 'no tier'}")
+    if wrong:
+        raise pytest.UsageError(f"each test needs exactly one tier marker of {TIERS}:\n" + "\n".join(wrong))
 
 
 @pytest.fixture(autouse=True)
@@ -33,17 +56,9 @@ def _default_weights_folder():
     set_pretrained_dir(None)
 
 
-@pytest.fixture
-def shared_faces() -> Path:
-    """The real-world demo faces beside the checkout; tests that use them skip when they are absent."""
-    if not (SHARED_FACES / "aligned").is_dir():
-        pytest.skip("../shared/faces is not present")
-    return SHARED_FACES
-
-
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Largest relative error of each parity test, so every CI log states what parity was measured; the number
-    of hostile files tried per entry point."""
+    """Largest error (max abs error / reference peak) of each parity test, so every CI log states what parity
+    was measured; the number of hostile files tried per entry point."""
     from helpers.compare import PARITY_RECORDS
     from helpers.hostile import HOSTILE_CASES
 
@@ -58,7 +73,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for test_id, what, error in PARITY_RECORDS:
         if test_id not in worst or error > worst[test_id][1]:
             worst[test_id] = (what, error)
-    terminalreporter.section("parity: largest relative error per test")
+    terminalreporter.section("parity: largest max abs error / reference peak per test")
     for test_id, (what, error) in sorted(worst.items()):
         terminalreporter.write_line(f"{error:.2e}  {test_id}  ({what})")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from helpers.benchmarks import run_benchmark
 
+pytestmark = pytest.mark.bench
+
 # One thread: on a shared CPU, two threads per process slow small ops down far more than they help.
 TINY = ["--size", "64", "--narrow", "0.25", "--style-feat", "64", "--rounds", "1", "--threads", "1"]
 

@@ -9,6 +9,8 @@ import pytest
 
 from facerevive.cli import evaluate, train
 
+pytestmark = pytest.mark.unit
+
 
 def help_of(main, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> str:
     monkeypatch.setattr(sys, "argv", ["prog", *args])

@@ -9,6 +9,8 @@ import pytest
 
 from facerevive.restore.comparison import comparison_image, draw_label
 
+pytestmark = pytest.mark.unit
+
 NOTE = "RANDOM WEIGHTS"
 
 

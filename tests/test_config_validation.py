@@ -13,6 +13,8 @@ from facerevive.cli.train import run as train_run
 from facerevive.training.preflight import PreflightError, preflight, size_problems, training_problems
 from facerevive.weights.build import generator_from_config
 
+pytestmark = pytest.mark.unit
+
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logger=csv"]
 
 

@@ -22,6 +22,8 @@ from facerevive.utils.cpu_threads import (
     use_cpu_threads,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def fake_cgroups(tmp_path: Path, proc_line: str, files: dict[str, str]) -> tuple[Path, Path]:
     """A cgroup tree under tmp_path/cgroup with `files` (relative path -> text) and a /proc/self/cgroup line."""

@@ -12,6 +12,8 @@ from test_data_support import record_abs_error
 
 from facerevive.data import degradations as F
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(("height", "width"), [(512, 512), (257, 300), (300, 256)])
 @pytest.mark.parametrize("size", [17, 41])

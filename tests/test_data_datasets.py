@@ -30,6 +30,8 @@ from facerevive.data.sampler import ResumableDataLoader, ResumableSampler, Seede
 from facerevive.data.sources import SourceError
 from facerevive.data.synthesize_testset import synthesize
 
+pytestmark = pytest.mark.unit
+
 SIZE = 64
 
 

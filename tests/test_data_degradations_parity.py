@@ -20,6 +20,8 @@ from test_data_support import record_abs_error, synthetic_face
 from facerevive.data import degradations as F
 from facerevive.data import transforms as T
 
+pytestmark = pytest.mark.parity
+
 
 @pytest.fixture(scope="module")
 def deg():

@@ -31,6 +31,8 @@ from test_data_support import ONE_LEVEL, record_abs_error, write_box_file, write
 
 from facerevive.data import FFHQDegradationDataset, degradation_from_options
 
+pytestmark = pytest.mark.parity
+
 NO = 0.999999  # a replayed coin that is not below any probability < 1
 YES = 0.0  # a replayed coin that is below any probability > 0
 

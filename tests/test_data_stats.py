@@ -19,6 +19,8 @@ from test_data_support import gfpgan_v1, write_faces
 from facerevive.data import FFHQDegradationDataset, degradation_from_options
 from facerevive.data import transforms as T
 
+pytestmark = pytest.mark.unit
+
 N = 4000
 ALPHA = 1e-4
 

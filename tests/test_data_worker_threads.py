@@ -10,6 +10,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from facerevive.data import FaceDataModule, FFHQDegradationDataset
 
+pytestmark = pytest.mark.unit
+
 
 def _threads() -> dict[str, int]:
     pools = threadpool_info()

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from helpers.benchmarks import run_benchmark
 
+pytestmark = pytest.mark.bench
+
 # Two iterations (one timed) without the perceptual and identity networks: the DDP machinery, not the losses.
 TINY = [
     "--iters",

@@ -19,6 +19,8 @@ from torch import nn
 
 from facerevive.models.ddp import UsedGradientsDDPStrategy, refuse_changing_buffers
 
+pytestmark = pytest.mark.e2e
+
 SIZE, NARROW, ITERATIONS = 64, 0.25, 2
 OVERRIDES = [
     "model.net_d_reg_every=2",

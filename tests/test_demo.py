@@ -24,6 +24,8 @@ from facerevive.demo.session import DemoError, DemoRestorer, PageOptions, safe_s
 from facerevive.demo.settings import DEMO_CONFIG, DemoSettings, SettingsError, load_settings
 from facerevive.weights import set_pretrained_dir
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "data" / "samples" / "astronaut.png"
 # The 64 px narrow generator of tests/test_docs_commands.py's TINY_RESTORE, randomly initialised.

@@ -30,6 +30,8 @@ from helpers.demo_server import (
     upload,
 )
 
+pytestmark = pytest.mark.e2e
+
 PHOTO = ROOT / "data" / "samples" / "astronaut.png"
 AUTH_ENV = "FACEREVIVE_DEMO_TEST_LOGIN"
 USER, PASSWORD = "tester", secrets.token_urlsafe(12)

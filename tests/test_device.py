@@ -7,6 +7,8 @@ import torch
 
 from facerevive.utils.device import resolve_device
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("cuda", "mps", "expected"), [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]

@@ -5,7 +5,12 @@ exactly one rule below, which says how it is checked:
 - `compose`: a `train.py` / `evaluate.py` / `restore.py` command that needs data, weights or a cluster that are not
   here: its arguments become the Hydra overrides its entry point hands Hydra and are composed by Hydra and fully
   resolved (a sweep is expanded into its jobs, each composed);
-- `run`: run for real, in a subprocess, with tiny overrides appended where the full command would take long;
+- `run`: run for real, with tiny overrides appended where the full command would take long: a `python` command
+  or console script in this process as `python` would run it (`run_python`: `__main__`, argv, the activated
+  environment's variables and folder), since each subprocess would import torch and FaceRevive again for a
+  start-up of 5-20 s; make, the shell, and the entry points whose Hydra run sets up logging in a subprocess;
+- `covered`: a command that another test already runs for real (named in COVERED, and that test must exist): its
+  arguments are composed here as for `compose`, and the run is not repeated;
 - `make -n`: a make target that would recurse into the test suite, install, download or benchmark: the target
   must exist and print the command it runs;
 - `external`: a third-party command that fetches a data set (or a package) over the network; its reason is stated.
@@ -18,12 +23,17 @@ environment), VIRTUAL_ENV set; `test_activation_comes_before_the_commands` keeps
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib.metadata
+import io
 import os
 import re
+import runpy
 import shlex
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
@@ -38,6 +48,8 @@ from omegaconf import OmegaConf
 
 from facerevive.cli.restore_options import command_overrides, renamed_keys
 from facerevive.demo.settings import load_settings
+
+pytestmark = pytest.mark.docs
 
 PYTHON = str(Path(sys.executable))
 SAMPLES = ROOT / "data" / "samples"
@@ -72,6 +84,7 @@ EXTERNAL = {
 DRY_RUN_TARGETS = {
     "test",
     "test-fast",
+    "test-unit",
     "lint",
     "format",
     "install",
@@ -126,6 +139,38 @@ def sh(command: list[str] | str, tmp_path: Path, cwd: Path = ROOT, timeout: int 
     return result.stdout + result.stderr
 
 
+def run_python(argv: list[str], tmp_path: Path, cwd: Path = ROOT) -> str:
+    """`python <argv>` (`-m module ...`, `-c code` or `script.py ...`) in this process, as the interpreter runs it:
+    `__main__`, sys.argv, the activated shell's variables (environment()) and folder; requires exit 0 and
+    returns what it printed. A console script is its entry point's function, called the same way."""
+    out = io.StringIO()
+    code: object = 0
+    with (
+        mock.patch.dict(os.environ, environment(tmp_path)),
+        mock.patch.object(sys, "argv", argv[1:] if argv[0] in ("-m", "-c") else list(argv)),
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(out),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: "found in sys.modules" (it was imported before)
+        try:
+            if argv[0] == "-m":
+                runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+            elif argv[0] == "-c":
+                sys.argv[0] = "-c"
+                exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})  # the docs' own code
+            elif argv[0].startswith("facerevive-"):
+                (entry,) = importlib.metadata.entry_points(group="console_scripts", name=argv[0])
+                entry.load()()
+            else:
+                runpy.run_path(argv[0], run_name="__main__")
+        except SystemExit as exit_info:
+            code = exit_info.code
+    assert code in (0, None), f"python {shlex.join(argv)} exited {code}:\n{out.getvalue()[-3000:]}"
+    return out.getvalue()
+
+
 # ------------------------------------------------------------------ checks
 def compose_command(command: DocCommand, tmp_path: Path) -> None:
     """Compose (and resolve) every job of a train/evaluate/restore command as its entry point would."""
@@ -149,13 +194,28 @@ def dry_run_make(command: DocCommand, tmp_path: Path) -> None:
         assert out.strip(), f"make -n {name} printed nothing"
 
 
-def run_make_train_then_evaluate(command: DocCommand, tmp_path: Path) -> None:
-    """`make train` with a 2-iteration quickstart, then `make evaluate` on its checkpoint (same log folder)."""
+def make_without_install() -> list[str]:
+    """`make` that runs a target's own recipe in virtual_env() and never its install prerequisite: that recipe
+    (`python -m venv --clear .venv`, checked by `make -n install` and run by CI's `make install`) would rebuild the
+    environment of a checkout whose pyproject.toml is newer than its install stamp, in the middle of a test run."""
+    return ["make", "-o", ".venv/.installed-stamp", f"BIN={virtual_env() / 'bin'}"]
+
+
+@pytest.fixture(scope="module")
+def make_train_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make train` with a 2-iteration quickstart, once for `make train` and `make evaluate`: its log folder."""
+    tmp_path = tmp_path_factory.mktemp("make_train")
     logs = f"paths.log_dir={tmp_path / 'experiments'}"
-    sh(["make", "train", f"ARGS={' '.join([*TINY_TRAIN, logs])}"], tmp_path)
+    sh([*make_without_install(), "train", f"ARGS={' '.join([*TINY_TRAIN, logs])}"], tmp_path)
+    return tmp_path
+
+
+def run_make_train_then_evaluate(command: DocCommand, tmp_path: Path) -> None:
+    """`make train` left a checkpoint (make_train_run); `make evaluate` reports on it (same log folder)."""
     assert list((tmp_path / "experiments" / "quickstart" / "runs").glob("*/checkpoints/last.ckpt"))
     if command.argv[1] == "evaluate":
-        out = sh(["make", "evaluate", f"ARGS={logs} metrics.fid=null metrics.lmd=null"], tmp_path)
+        logs = f"paths.log_dir={tmp_path / 'experiments'}"
+        out = sh([*make_without_install(), "evaluate", f"ARGS={logs} metrics.fid=null metrics.lmd=null"], tmp_path)
         assert "metrics.md" in out
 
 
@@ -166,14 +226,6 @@ def photo(tmp_path: Path) -> Path:
     return path
 
 
-def run_restore(command: DocCommand, tmp_path: Path) -> None:
-    """A restore command whose weights are random: run it on a sample photo with the tiny network."""
-    args = [f"input={photo(tmp_path)}" if a.startswith("input=") else a for a in command.argv[2:]]
-    args = [a for a in args if not a.startswith("output=")] + [f"output={tmp_path / 'results'}"]
-    out = sh([PYTHON, "restore.py", *args, *TINY_RESTORE, f"paths.log_dir={tmp_path / 'logs'}"], tmp_path)
-    assert "RANDOM" in out and list((tmp_path / "results" / "restored_imgs").iterdir())
-
-
 def run_paired_evaluate(command: DocCommand, tmp_path: Path) -> None:
     """`evaluate.py dataset=paired dataset.root=<folder> ...` on a paired folder of that name that the test makes
     (the sample faces degraded at 64 px), with the input and a tiny random network as methods: the report is
@@ -181,9 +233,8 @@ def run_paired_evaluate(command: DocCommand, tmp_path: Path) -> None:
     args = command.argv[2:]
     (root_arg,) = [a for a in args if a.startswith("dataset.root=")]
     root = tmp_path / Path(root_arg.removeprefix("dataset.root=")).name
-    sh(
-        [PYTHON, "-m", "facerevive.data.synthesize_testset", "--gt", str(SAMPLES), "--out", str(root), "--size", "64"],
-        tmp_path,
+    run_python(
+        ["-m", "facerevive.data.synthesize_testset", "--gt", str(SAMPLES), "--out", str(root), "--size", "64"], tmp_path
     )
     args = [f"dataset.root={root}" if a == root_arg else a for a in args]
     tiny = ["methods=[input,random:gfpgan_v1.4]", f"random_overrides={TINY_RESTORE[0].split('=', 1)[1]}"]
@@ -195,24 +246,15 @@ def run_paired_evaluate(command: DocCommand, tmp_path: Path) -> None:
     assert title == f"# {names[0] if names else root.name}", title
 
 
-def run_export(command: DocCommand, tmp_path: Path) -> None:
-    """An export of random weights: run at the tiny size into a scratch folder; the written file is checked
-    against PyTorch by the command itself."""
-    args = [a for a in command.argv[1:] if not a.startswith("out=")] + [f"out={tmp_path / 'exported.onnx'}"]
-    weights_overrides = TINY_RESTORE[0]
-    script = str(Path(PYTHON).parent / command.argv[0])
-    out = sh([script, *args, weights_overrides, f"paths.log_dir={tmp_path}"], tmp_path)
-    assert "onnxruntime vs PyTorch" in out and (tmp_path / "exported.onnx").is_file()
-
-
 def run_as_is(command: DocCommand, tmp_path: Path) -> None:
-    sh(command.text, tmp_path)
+    """`python <script> --help` or `python -c <code>`, as shown."""
+    run_python(command.argv[1:], tmp_path)
 
 
 def run_make_lmdb(command: DocCommand, tmp_path: Path) -> None:
     """facerevive-make-lmdb on the sample faces (the docs' FFHQ folder is not here)."""
     out = tmp_path / "faces.lmdb"
-    sh([Path(PYTHON).parent / "facerevive-make-lmdb", str(SAMPLES), str(out), *command.argv[3:]], tmp_path)
+    run_python(["facerevive-make-lmdb", str(SAMPLES), str(out), *command.argv[3:]], tmp_path)
     assert (out / "data.mdb").is_file()
 
 
@@ -231,7 +273,7 @@ def run_synthesize(command: DocCommand, tmp_path: Path) -> None:
     argv = command.argv[1:]
     argv[argv.index("--gt") + 1] = str(SAMPLES)
     argv[argv.index("--out") + 1] = str(tmp_path / "set")
-    sh([PYTHON, *argv], tmp_path)
+    run_python(argv, tmp_path)
     assert len(list((tmp_path / "set" / "lq").iterdir())) == len(list(SAMPLES.glob("*.png")))
 
 
@@ -246,13 +288,13 @@ def run_prepare_faces(command: DocCommand, tmp_path: Path) -> None:
     cv2.imwrite(str(photos / "astronaut.jpg"), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
     first = next(i for i, a in enumerate(argv) if i > argv.index("-m") + 1 and not a.startswith("-"))
     argv[first : first + 2] = [str(photos), str(faces)]
-    sh([PYTHON, *argv], tmp_path)
+    run_python(argv, tmp_path)
     assert (faces / "astronaut_00.png").is_file() and (faces / "components_512.json").is_file()
 
 
 def run_make_samples(command: DocCommand, tmp_path: Path) -> None:
     """scripts/make_samples.py into a scratch folder: the four sample faces and their box file."""
-    sh([PYTHON, *command.argv[1:], "--out", str(tmp_path / "samples")], tmp_path)
+    run_python([*command.argv[1:], "--out", str(tmp_path / "samples")], tmp_path)
     made = sorted(p.name for p in (tmp_path / "samples").iterdir())
     assert made == sorted(p.name for p in SAMPLES.iterdir() if p.suffix in (".png", ".json"))
 
@@ -261,13 +303,14 @@ def help_only(command: DocCommand, tmp_path: Path) -> None:
     """A module that needs a download or weights that are not here: it must exist and parse its options."""
     argv = command.argv
     module = argv[argv.index("-m") + 1]
-    sh([PYTHON, "-m", module, "--help"], tmp_path)
+    run_python(["-m", module, "--help"], tmp_path)
 
 
 def console_script(command: DocCommand, tmp_path: Path) -> None:
+    """The script is installed, and its entry point prints its --help."""
     script = Path(PYTHON).parent / command.argv[0]
     assert script.is_file(), f"{command.argv[0]} is not installed (pip install -e .)"
-    sh([str(script), "--help"], tmp_path)
+    run_python([command.argv[0], "--help"], tmp_path)
 
 
 def check_demo(command: DocCommand, tmp_path: Path) -> None:
@@ -328,7 +371,7 @@ def run_with_own_config_dir(command: DocCommand, tmp_path: Path) -> None:
         "# @package _global_\ndefaults:\n  - quickstart\n  - _self_\ntask_name: " + name + "\n"
     )
     args = [str(folder) if a == argv[argv.index("--config-dir") + 1] else a for a in argv[1:]]
-    out = sh([PYTHON, "train.py", *args, "--cfg", "job"], tmp_path)
+    out = run_python(["train.py", *args, "--cfg", "job"], tmp_path)
     assert f"task_name: {name}" in out
 
 
@@ -350,9 +393,37 @@ def check_activation(command: DocCommand, tmp_path: Path) -> None:
 def weights_script(command: DocCommand, tmp_path: Path) -> None:
     """`facerevive-weights <names>` downloads: its module must exist, parse its options and know the names."""
     names = [arg for arg in command.argv[1:] if not arg.startswith("-")]
-    out = sh([PYTHON, "-m", "facerevive.weights.download", "--list", "--dir", str(tmp_path)], tmp_path)
+    out = run_python(["-m", "facerevive.weights.download", "--list", "--dir", str(tmp_path)], tmp_path)
     for name in names:
         assert re.search(rf"^{re.escape(name)} ", out, re.M), f"{name}: not a weights name"
+
+
+# Commands another test already runs for real (the same entry point and options, at a tiny size): test id.
+COVERED = {
+    "python restore.py input=photo.jpg weights=random:gfpgan_v1.4": (
+        "tests/test_restore_pipeline.py::test_restore_cli_without_internet"
+    ),
+    "facerevive-export weights=random:gfpgan_v1.4 out=random_v1.4.onnx": (
+        "tests/test_export.py::test_export_command_writes_and_checks"
+    ),
+}
+
+
+def defines_test(test_id: str) -> bool:
+    """Whether tests/<file>::<name> is a test function defined in that file."""
+    path, name = test_id.split("::")
+    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+    return any(isinstance(node, ast.FunctionDef) and node.name == name for node in tree.body)
+
+
+def covered(command: DocCommand, tmp_path: Path) -> None:
+    """Run for real by the test COVERED names (which must exist); its arguments are composed here."""
+    covering = COVERED[command.text]
+    assert defines_test(covering), f"{command.text}: the covering test {covering} is gone"
+    argv = command.argv
+    if argv[1:3] == ["-m", "facerevive.export"]:
+        argv = ["facerevive-export", *argv[3:]]
+    compose_command(DocCommand(shlex.join(argv), command.source), tmp_path)
 
 
 def external(command: DocCommand, tmp_path: Path) -> None:
@@ -368,8 +439,7 @@ RULES: list[Rule] = [
     (r"^facerevive-weights( |$)", weights_script),
     (r"^facerevive-train --config-dir ", run_with_own_config_dir),
     (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
-    (r"^python restore\.py .*(weights|model)=random:", run_restore),
-    (r"^facerevive-export .*(weights|model)=random:", run_export),
+    *[(rf"^{re.escape(text)}$", covered) for text in COVERED],
     (r"^python (restore|train|evaluate)\.py --help$", run_as_is),
     (r"^python evaluate\.py dataset=paired ", run_paired_evaluate),
     (r"^(python (train|evaluate|restore)\.py|facerevive-(train|evaluate|restore|export) )", compose_command),
@@ -405,8 +475,11 @@ def test_docs_show_commands() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=[f"{c.source}:{c.text[:60]}" for c in COMMANDS])
-def test_doc_command_runs(command: DocCommand, tmp_path: Path) -> None:
-    rule_for(command)(command, tmp_path)
+def test_doc_command_runs(command: DocCommand, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    check = rule_for(command)
+    # make train and make evaluate share one training run (module scope), made when the first of them runs.
+    folder = request.getfixturevalue("make_train_run") if check is run_make_train_then_evaluate else tmp_path
+    check(command, folder)
 
 
 @pytest.mark.slow

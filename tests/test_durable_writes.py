@@ -14,6 +14,8 @@ import torch
 import facerevive.utils.files as files
 from facerevive.utils.files import DiskFullError, atomic_torch_save, atomic_write_text
 
+pytestmark = pytest.mark.unit
+
 # What torch 2.14's zip writer raised when torch.save filled a 512 KiB tmpfs (reproduced as root with
 # `mount -t tmpfs -o size=512k`): a RuntimeError naming no cause, with the iostream error as its context.
 TORCH_FULL_DISK = "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"

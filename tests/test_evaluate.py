@@ -34,6 +34,8 @@ from facerevive.metrics.fid import FIDStats, folder_fingerprint
 from facerevive.weights import pretrained_dir
 from facerevive.weights.build import RANDOM_PREFIX
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 # `metrics={}` would merge into the protocol (a no-op): remove it, then add an empty one.
 NO_METRICS = ("~metrics", "+metrics={}")

@@ -25,6 +25,8 @@ from facerevive.restore.images import photo_from_array
 from facerevive.restore.network import noise_shapes
 from facerevive.weights.registry import release_config
 
+pytestmark = pytest.mark.parity
+
 ATOL = 1e-4
 TINY = {"out_size": 32, "num_style_feat": 32, "channel_multiplier": 1, "narrow": 0.25}
 TINY_OVERRIDE = "{" + ",".join(f"{key}:{value}" for key, value in TINY.items()) + "}"

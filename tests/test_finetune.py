@@ -21,6 +21,8 @@ from facerevive.weights import CheckpointError, generator_from_config, save_expo
 from facerevive.weights.recognise import describe_state_dict
 from facerevive.weights.registry import WEIGHT_FILES, release_config
 
+pytestmark = pytest.mark.e2e
+
 FINETUNE_EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("gfpgan_*finetune*.yaml"))
 # The v1 release discriminator files of the registry, by the network each starts.
 D_FILES = {

@@ -31,6 +31,8 @@ from facerevive.restore.build import build_network
 from facerevive.weights.checkpoint import CheckpointError, UnsafeFileError
 from facerevive.weights.foreign import ForeignModelError, build_foreign, load_foreign_file, random_foreign
 
+pytestmark = pytest.mark.parity
+
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("spandrel")
 

@@ -21,6 +21,8 @@ from facerevive.data.image_io import BadImageError, load_rgb
 from facerevive.evaluation.testsets import CheckedImages, collate_checked
 from facerevive.restore.images import BadInputError, read_photo
 
+pytestmark = pytest.mark.unit
+
 MODES = ["RGB", "L", "1", "P", "RGBA", "I;16", "CMYK"]
 FUZZ = settings(max_examples=25, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

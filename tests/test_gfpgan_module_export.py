@@ -15,6 +15,8 @@ from facerevive.archs import FacialComponentDiscriminator, GFPGANv1Clean, StyleG
 from facerevive.models import GFPGANModule, lazy_r1_adam
 from facerevive.utils.files import atomic_torch_save
 
+pytestmark = pytest.mark.parity
+
 
 def module(**overrides) -> GFPGANModule:
     """A small clean-architecture module (the release layout: channel multiplier 2, latent input) built as Hydra

@@ -13,11 +13,13 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers.compare import assert_rel_close
+from helpers.compare import assert_close_to_peak
 from helpers.official_gfpgan import build_official, build_ours, copy_weights, make_batches, official_opt, our_config
 from helpers.recorders import BatchRecorder
 
 from facerevive.models import GFPGANModule
+
+pytestmark = pytest.mark.parity
 
 RTOL = 1e-5
 
@@ -58,14 +60,16 @@ def compare_runs(official, ours: GFPGANModule, ours_history, official_history) -
     for step, (mine, theirs) in enumerate(zip(ours_history, official_history), start=1):
         assert set(mine) == set(theirs), f"iteration {step}: loss terms differ: {set(mine) ^ set(theirs)}"
         for name in theirs:
-            assert_rel_close(torch.tensor(mine[name]), torch.tensor(theirs[name]), rel=RTOL, what=f"iter {step} {name}")
+            assert_close_to_peak(
+                torch.tensor(mine[name]), torch.tensor(theirs[name]), rel=RTOL, what=f"iter {step} {name}"
+            )
     pairs = [("net_g", official.net_g), ("net_g_ema", official.net_g_ema), ("net_d", official.net_d)]
     if ours.use_components:
         pairs += [(f"net_d_{n}", getattr(official, f"net_d_{n}")) for n in ("left_eye", "right_eye", "mouth")]
     for name, reference in pairs:
         mine = getattr(ours, name).state_dict()
         for key, value in reference.state_dict().items():
-            assert_rel_close(mine[key], value, rel=RTOL, what=f"{name}.{key}")
+            assert_close_to_peak(mine[key], value, rel=RTOL, what=f"{name}.{key}")
 
 
 @pytest.mark.slow

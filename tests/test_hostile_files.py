@@ -39,6 +39,8 @@ from facerevive.weights.generator_schema import (
     constructor_arguments,
 )
 
+pytestmark = pytest.mark.unit
+
 HOSTILE = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FEW = settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,6 +17,8 @@ from test_train import compose_cfg
 from facerevive.cli.train import run as train_run
 from facerevive.utils.loggers import ITERATION_AXIS, WandbLogger
 
+pytestmark = pytest.mark.e2e
+
 
 class RunRecorder:
     """What a W&B run was asked to log and define (`wandb.init` wrapped: the real run, its `log` and

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.compare import assert_rel_close
+from helpers.compare import assert_close_to_peak
 from test_metrics_parity import _faces, _tensor
 
 from facerevive import metrics
 from facerevive.metrics.filters import correlate_valid, separable_valid
+
+pytestmark = pytest.mark.unit
 
 
 def _dense_valid(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -35,8 +37,8 @@ def test_separable_filter_paths_agree_with_a_dense_correlation(dtype):
     dense = torch.from_numpy(np.stack([_dense_valid(p, np.array(rows), np.array(cols)) for p in planes]))
     rel = 1e-12 if dtype == torch.float64 else 1e-6
     assert fast.shape == (2, 3, 34, 29) and fast.dtype == dtype
-    assert_rel_close(fast.reshape(-1, 34, 29), dense, rel, "OpenCV separable filter")
-    assert_rel_close(sliced.reshape(-1, 34, 29), dense, rel, "shifted-slice separable filter")
+    assert_close_to_peak(fast.reshape(-1, 34, 29), dense, rel, "OpenCV separable filter")
+    assert_close_to_peak(sliced.reshape(-1, 34, 29), dense, rel, "shifted-slice separable filter")
 
 
 def test_separable_filter_refuses_even_windows_and_small_images():
@@ -62,9 +64,9 @@ def test_lpips_channels_last_equals_nchw_and_batches_equal_single_images():
     a, b = _tensor(_faces(3, 64, 64, seed=3)).float(), _tensor(_faces(3, 64, 64, seed=4)).float()
     expected = nchw(a, b)
     assert (expected[0] - expected[1]).abs() > 1e-4 * expected.abs().max()  # values depend on the pair
-    assert_rel_close(nhwc(a, b), expected, 1e-5, "LPIPS channels_last")
+    assert_close_to_peak(nhwc(a, b), expected, 1e-5, "LPIPS channels_last")
     single = torch.cat([nhwc(a[i : i + 1], b[i : i + 1]) for i in range(3)])
-    assert_rel_close(single, expected, 1e-5, "LPIPS one image at a time")
+    assert_close_to_peak(single, expected, 1e-5, "LPIPS one image at a time")
 
 
 @pytest.mark.slow
@@ -73,4 +75,4 @@ def test_landmarks_channels_last_equal_nchw():
     net = metrics.build_awing(weights=None)
     imgs = _tensor(_faces(1, 128, 128, seed=5)).float()
     expected = metrics.LandmarkDetector(net, channels_last=False)(imgs)
-    assert_rel_close(metrics.LandmarkDetector(net, channels_last=True)(imgs), expected, 1e-5, "landmarks NHWC")
+    assert_close_to_peak(metrics.LandmarkDetector(net, channels_last=True)(imgs), expected, 1e-5, "landmarks NHWC")

@@ -20,6 +20,8 @@ from test_train import QUIET, compose_cfg
 from facerevive.models.ddp import UsedGradientsDDPStrategy
 from facerevive.paths import PROJECT_ROOT
 
+pytestmark = pytest.mark.e2e
+
 # On this CPU-only machine: the strategy and its world, built as a GPU run would build them, without CUDA.
 ON_CPU = ["trainer.accelerator=cpu", "trainer.devices=2"]
 

@@ -10,6 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.docs
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "restore_demo.ipynb"
 # A narrower random generator keeps CI fast, no download is tried (a machine with internet would fetch 350 MB),
 # and an empty weights folder stands for a machine without downloads; everything else runs as a user runs it.

@@ -19,6 +19,8 @@ from facerevive.weights import build_generator
 from facerevive.weights.build import generator_from_config
 from facerevive.weights.finite import NonFiniteWeightsError, first_nonfinite_tensor
 
+pytestmark = pytest.mark.e2e
+
 QUIET = [
     "extras.print_config=false",
     "trainer.enable_progress_bar=false",

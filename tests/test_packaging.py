@@ -16,6 +16,8 @@ import pytest
 
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 
+pytestmark = pytest.mark.e2e
+
 PYTHON = sys.executable
 # Top-level modules of the extras (train, eval, export, demo, test): restoring must not need any of them.
 EXTRA_MODULES = {

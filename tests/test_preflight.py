@@ -15,6 +15,8 @@ from facerevive.paths import PROJECT_ROOT
 from facerevive.training.preflight import logger_problems, training_problems
 from facerevive.utils.setting_ranges import Range, range_problems
 
+pytestmark = pytest.mark.e2e
+
 FINETUNE = ["experiment=gfpgan_v1.4_finetune", "data.root=data/ffhq/ffhq_512"]
 
 

@@ -16,6 +16,8 @@ from facerevive.restore.detection import TinyRetinaFaceDetector
 from facerevive.restore.images import read_photo
 from facerevive.restore.pipeline import RestorePipeline
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 

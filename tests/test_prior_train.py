@@ -31,6 +31,8 @@ from facerevive.models import StyleGAN2Module
 from facerevive.models.init_weights import load_network
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 
+pytestmark = pytest.mark.e2e
+
 PRIOR_EXPERIMENTS = sorted(
     p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml") if p.stem.startswith(("stylegan2_", "prior_"))
 )

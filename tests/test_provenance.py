@@ -23,6 +23,8 @@ from facerevive.weights import provenance as provenance_module
 from facerevive.weights.checkpoint import save_export_safetensors
 from facerevive.weights.provenance import software_record, weights_record
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = sorted((ROOT / "data" / "samples").glob("*.png"))[0]
 TINY = {"out_size": 32, "num_style_feat": 32, "channel_multiplier": 1, "narrow": 0.25}

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import statistics
 
+import pytest
+
 from facerevive.evaluation.gallery_page import gallery_html
 from facerevive.evaluation.report import MethodResult, Results, json_text, markdown
 from facerevive.evaluation.report_files import write_report
 from facerevive.evaluation.report_latex import latex_escape, latex_table
 from facerevive.metrics.scorers import Column
+
+pytestmark = pytest.mark.unit
 
 PSNR = [20.0, 22.0, 27.0]
 SOFTWARE = {"version": "9.9", "git_commit": "abc123", "torch": "2.x", "cuda": "none", "device": "cpu"}

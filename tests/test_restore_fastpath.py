@@ -33,6 +33,8 @@ from facerevive.restore.fastpath import (
 )
 from facerevive.restore.network import draw_noise
 
+pytestmark = pytest.mark.parity
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_MODEL = {"out_size": 32, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.125}
 FP32_FAST_TOLERANCE = 1e-5  # max abs on [-1, 1] of the fast fp32 form against the exact form

@@ -20,6 +20,8 @@ from facerevive.restore.comparison import MAX_COMPARISON_WIDTH
 from facerevive.restore.pasteback import finish_canvas, merged_tiles, paste_face, paste_faces
 from facerevive.restore.runner import OutputError
 
+pytestmark = pytest.mark.unit
+
 SMALL_MODEL = "{out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}"
 
 

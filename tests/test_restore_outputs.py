@@ -20,6 +20,8 @@ from facerevive.restore import RestoreRunner, build_pipeline, comparison_image, 
 from facerevive.restore.build import model_caveat, restore_config
 from facerevive.restore.comparison import BOX_COLOR
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def pipeline():

@@ -26,6 +26,8 @@ from facerevive.archs import GFPGANv1Clean
 from facerevive.restore import FaceRestorer, RestorePipeline, TinyRetinaFaceDetector, photo_from_array
 from facerevive.restore.pasteback import FaceParser
 
+pytestmark = pytest.mark.parity
+
 NARROW = 0.125
 UPSCALE = 2
 SEED = 1234

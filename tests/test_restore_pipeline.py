@@ -18,6 +18,8 @@ from facerevive.restore import RestoreRunner, build_pipeline, photo_from_array, 
 from facerevive.restore.comparison import BOX_COLOR
 from facerevive.restore.images import BadInputError
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_MODEL = {"out_size": 64, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.5}
 

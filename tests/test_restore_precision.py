@@ -27,6 +27,8 @@ from facerevive.restore.build import build_network
 from facerevive.restore.network import draw_noise, noise_shapes, precision_problem
 from facerevive.restore.options import OptionError
 
+pytestmark = pytest.mark.parity
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_MODEL = {"out_size": 32, "num_style_feat": 64, "channel_multiplier": 1, "narrow": 0.125}
 # (largest uint8 difference, lowest PSNR dB) allowed against fp32 by network and precision; see the docstring.

@@ -16,6 +16,8 @@ from facerevive.restore.alignment import landmarks_from_detections
 from facerevive.restore.smoothing import LandmarkSmoother, landmark_jitter
 from facerevive.restore.video_writer import even
 
+pytestmark = pytest.mark.e2e
+
 RATE, FPS, FRAMES, TONE = 16000, 5, 3, 440.0
 
 

@@ -17,6 +17,8 @@ from facerevive.restore.detection import FacexlibRetinaFaceDetector, TinyRetinaF
 from facerevive.restore.pasteback import FaceParser
 from facerevive.weights import set_pretrained_dir
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def weights_dir(tmp_path):

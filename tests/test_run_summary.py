@@ -8,8 +8,12 @@ import shlex
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from facerevive.callbacks import IterationCheckpoint
 from facerevive.training.run_files import run_summary
+
+pytestmark = pytest.mark.unit
 
 
 def _trainer(ckpt_dir: Path) -> SimpleNamespace:

@@ -20,6 +20,8 @@ from facerevive.metrics.fid import FIDStats
 from facerevive.weights import build_generator, generator_from_config, load_checkpoint
 from facerevive.weights.checkpoint import CheckpointError, UnsafeFileError, read_checkpoint, safe_load
 
+pytestmark = pytest.mark.unit
+
 
 class RunsCommand:
     """Unpickling this object runs a shell command (what an attacker's .pth would do)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers.compare import relative_error
+from helpers.compare import error_to_peak
 from helpers.official_gfpgan import build_ours, make_batches, official_opt, our_config
 from hydra.utils import instantiate
 from test_gfpgan_module_parity import run_ours
@@ -25,6 +25,8 @@ from test_stylegan2_module_parity import our_config as prior_config
 
 import facerevive.models.speed as speed
 from facerevive.models import GFPGANModule
+
+pytestmark = pytest.mark.parity
 
 SIZE = 64
 ITERATIONS = 2  # R1 every 2: one plain and one R1 iteration, the second one on Adam's state of the first
@@ -90,7 +92,7 @@ SCORES = ("real_score", "fake_score")  # means of D logits around 0: compared in
 
 @dataclass(frozen=True)
 class Deviation:
-    """How far a run is from the reference run: the largest relative error (helpers.compare.relative_error) of any
+    """How far a run is from the reference run: the largest error to peak (helpers.compare.error_to_peak) of any
     loss term, the largest absolute error of a D score, and |weights - reference weights| / |reference update| over
     every trained tensor (norms of all of them together).
 
@@ -107,7 +109,7 @@ def deviation(run: Run, reference: Run, start: dict[str, torch.Tensor]) -> Devia
     (losses, weights), (ref_losses, ref_weights) = run, reference
     assert [set(step) for step in losses] == [set(step) for step in ref_losses]
     pairs = [(mine[k], theirs[k], k) for mine, theirs in zip(losses, ref_losses, strict=True) for k in theirs]
-    loss = max(relative_error(torch.tensor(a), torch.tensor(b)) for a, b, k in pairs if k not in SCORES)
+    loss = max(error_to_peak(torch.tensor(a), torch.tensor(b)) for a, b, k in pairs if k not in SCORES)
     score = max(abs(a - b) for a, b, k in pairs if k in SCORES)
     trained = [k for k, v in ref_weights.items() if v.is_floating_point() and not torch.equal(v, start[k])]
     difference = torch.cat([(weights[k] - ref_weights[k]).double().flatten() for k in trained])

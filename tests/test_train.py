@@ -20,6 +20,8 @@ from facerevive.cli.train import run as train_run
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.training.preflight import log_random_inits, pretrained_problems
 
+pytestmark = pytest.mark.e2e
+
 ROOT = PROJECT_ROOT
 CONFIGS = CONFIG_DIR
 

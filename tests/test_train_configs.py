@@ -15,6 +15,8 @@ from test_train import QUIET, run_script
 from facerevive.paths import CONFIG_DIR
 from facerevive.training.preflight import size_problems
 
+pytestmark = pytest.mark.unit
+
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 # The GFPGAN generators (the StyleGAN2 ones of the same group are the prior recipe's).
 GENERATORS = sorted(p.stem for p in (CONFIG_DIR / "model" / "net_g").glob("gfpgan_*.yaml"))

@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from facerevive.models import GFPGANModule
 
 ACCELERATOR = "gpu" if TEST_DEVICE.type == "cuda" else "cpu"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # A small module with every loss on, configured as configs/model is (Hydra builds it recursively).
 TINY = {

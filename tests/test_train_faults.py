@@ -26,6 +26,8 @@ from facerevive.cli.train import run as train_run
 from facerevive.paths import CONFIG_DIR, PROJECT_ROOT
 from facerevive.training.run_files import CheckpointError
 
+pytestmark = pytest.mark.e2e
+
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 TINY = [*QUIET, "logger=csv", "callbacks.image_grid.every_n_iter=1000", "data.train.component_size=512"]
 

@@ -32,6 +32,8 @@ from facerevive.paths import PROJECT_ROOT
 from facerevive.training.preflight import log_random_inits
 from facerevive.utils.files import atomic_torch_save, atomic_write_text
 
+pytestmark = pytest.mark.e2e
+
 # Messages the console must no longer show (issue: harmless warnings and notes).
 SILENCED = [
     "LeafSpec",

@@ -30,6 +30,8 @@ from facerevive.restore.network import BrokenNetworkError, check_network_output
 from facerevive.utils.run_lock import LOCK_NAME, Owner, RunFolderBusyError, acquire, owned_folders
 from facerevive.weights.build import generator_from_config
 
+pytestmark = pytest.mark.e2e
+
 BOUND = NonFiniteGuard().max_abs_weight
 NO_GRIDS = "callbacks.image_grid=null"
 

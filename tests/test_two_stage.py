@@ -19,6 +19,8 @@ from facerevive.cli.train import run as train_run
 from facerevive.data.synthesize_testset import synthesize
 from facerevive.weights import build_generator
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logger=csv"]

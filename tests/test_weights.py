@@ -25,6 +25,8 @@ from facerevive.weights import (
 from facerevive.weights import download as dl
 from facerevive.weights.registry import WEIGHT_FILES, WeightFile
 
+pytestmark = pytest.mark.unit
+
 SMALL = {
     "out_size": 32,
     "num_style_feat": 32,

@@ -11,6 +11,8 @@ import pytest
 from facerevive.paths import PROJECT_ROOT
 from facerevive.weights import build_generator, download, hint, set_pretrained_dir
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_checkout_says_make_weights() -> None:
     assert hint.weights_command() == "make weights"

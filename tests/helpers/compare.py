@@ -13,12 +13,14 @@ if TEST_DEVICE.type == "cuda":
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
 
-# (test id, what, relative error) of every parity comparison in the session, for the terminal summary.
+# (test id, what, error to peak) of every parity comparison in the session, for the terminal summary.
 PARITY_RECORDS: list[tuple[str, str, float]] = []
 
 
-def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
-    """max |ours - reference| / max |reference| (0 when both are exactly zero)."""
+def error_to_peak(ours: torch.Tensor, reference: torch.Tensor) -> float:
+    """max |ours - reference| / max |reference|: the largest absolute error scaled by the reference's peak
+    magnitude, not an element-wise relative error (small elements may differ by more than `rel` of themselves).
+    The absolute error when the reference is all zeros."""
     ours, reference = ours.detach().double(), reference.detach().double()
     assert ours.shape == reference.shape, f"shape {tuple(ours.shape)} != reference {tuple(reference.shape)}"
     scale = reference.abs().max().item()
@@ -26,11 +28,12 @@ def relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
     return diff / scale if scale > 0 else diff
 
 
-def assert_rel_close(ours: torch.Tensor, reference: torch.Tensor, rel: float = 1e-5, what: str = "output") -> float:
-    """Fail unless the relative error is within `rel`; return the measured error."""
+def assert_close_to_peak(ours: torch.Tensor, reference: torch.Tensor, rel: float = 1e-5, what: str = "output") -> float:
+    """Fail unless error_to_peak(ours, reference) <= `rel` (a fraction of the reference's peak |value|); return
+    the measured error."""
     assert torch.isfinite(reference).all(), f"reference {what} is not finite"
-    error = relative_error(ours, reference)
+    error = error_to_peak(ours, reference)
     test_id = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
     PARITY_RECORDS.append((test_id, what, error))
-    assert error <= rel, f"{what}: relative error {error:.3e} > {rel:.0e}"
+    assert error <= rel, f"{what}: max abs error / reference peak {error:.3e} > {rel:.0e}"
     return error
