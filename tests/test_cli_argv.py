@@ -11,6 +11,8 @@ import cv2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.unit
+
 SAMPLE = sorted((ROOT / "data" / "samples").glob("*.png"))[0]
 TINY = "weights_overrides={out_size:64,num_style_feat:64,channel_multiplier:1,narrow:0.5}"
 
