@@ -180,9 +180,9 @@ def test_video_frames_are_aligned_with_the_smoothed_landmarks(pipeline, tmp_path
     seen = []
     enhance = pipeline.enhance
 
-    def recording(photo, seed=0, detections=None):
+    def recording(photo, seed=0, detections=None, fidelity=None):
         seen.append(detections)
-        return enhance(photo, seed, detections)
+        return enhance(photo, seed, detections, fidelity)
 
     monkeypatch.setattr(pipeline, "enhance", recording)
     summary = RestoreRunner(pipeline, tmp_path / "out", smooth_landmarks=0.7).run(clip)
