@@ -54,7 +54,8 @@ class CommandHelp:
             f"The full config: configs/{self.config_name} and the groups above ({CONFIG_DIR}); `--cfg job` prints it "
             "resolved, `--hydra-help` lists Hydra's own options."
         )
-        return "\n".join([*lines, "", *textwrap.wrap(footer, WIDTH)])
+        # Options and paths stay whole on a line: no break at their hyphens.
+        return "\n".join([*lines, "", *textwrap.wrap(footer, WIDTH, break_on_hyphens=False)])
 
 
 def group_choices(group: str) -> list[str]:
