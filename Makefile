@@ -30,11 +30,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv with FaceRevive, the test reference and the dev tools
 
-test: $(STAMP) ## run the whole test suite (parity and slow tests included)
-	WANDB_MODE=disabled $(BIN)/python -m pytest
+# pytest-xdist: one worker per CPU (at most 4: the full-size model tests take GBs each), each keeping to its own CPU
+# (tests/conftest.py), whole files per worker; `make test PARALLEL=` runs the suite in one process.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+
+test: $(STAMP) ## run the whole test suite (parity and slow tests included; PARALLEL= for one process)
+	WANDB_MODE=disabled $(BIN)/python -m pytest $(PARALLEL) $(ARGS)
 
 test-fast: $(STAMP) ## the suite without slow-marked tests
-	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow"
+	WANDB_MODE=disabled $(BIN)/python -m pytest -m "not slow" $(PARALLEL) $(ARGS)
 
 test-unit: $(STAMP) ## only the unit tier (minutes; ARGS=--reverse-order runs it last to first); tiers: unit, parity, e2e, docs, bench
 	WANDB_MODE=disabled $(BIN)/python -m pytest -m unit $(ARGS)

@@ -33,6 +33,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     """Fail the collection when a test has no tier marker or more than one, naming the tests; --reverse-order."""
     if config.getoption("--reverse-order"):
         items.reverse()
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        _files_with_most_slow_tests_first(items)
     wrong = []
     for item in items:
         tiers = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
@@ -40,6 +42,37 @@ def pytest_collection_modifyitems(config, items) -> None:
             wrong.append(f"{item.nodeid}: {tiers or 'no tier'}")
     if wrong:
         raise pytest.UsageError(f"each test needs exactly one tier marker of {TIERS}:\n" + "\n".join(wrong))
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (`make test` runs one worker per CPU), each worker keeps to one CPU with one thread, and
+    so do the scripts it starts (they inherit the affinity; their thread setting follows it): two workers on two
+    CPUs without oversubscription, and the same thread count in every test as on a one-CPU machine."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not hasattr(os, "sched_setaffinity"):
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and len(cpus) >= workers:
+        share = len(cpus) // workers
+        index = int(worker.removeprefix("gw"))
+        os.sched_setaffinity(0, set(cpus[index * share : (index + 1) * share]))
+        torch.set_num_threads(share)
+
+
+def _files_with_most_slow_tests_first(items: list) -> None:
+    """Reorder `items` (in place) file by file: files with `long` tests first, then those with the most slow-marked
+    tests, each file's tests in their order. xdist hands out whole files in this order (`--dist loadfile`), so the
+    long ones start early and do not end the run alone on one CPU."""
+    weight: dict[str, tuple[int, int]] = {}
+    for item in items:
+        long, slow = weight.get(item.fspath.strpath, (0, 0))
+        weight[item.fspath.strpath] = (
+            long + (item.get_closest_marker("long") is not None),
+            slow + (item.get_closest_marker("slow") is not None),
+        )
+    rank = {path: position for position, path in enumerate(sorted(weight, key=lambda path: weight[path], reverse=True))}
+    items.sort(key=lambda item: rank[item.fspath.strpath])
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +87,29 @@ def _default_weights_folder():
 
     yield
     set_pretrained_dir(None)
+
+
+def pytest_sessionfinish(session) -> None:
+    """An xdist worker hands its parity records and hostile-file counts to the controller, which prints them."""
+    from helpers.compare import PARITY_RECORDS
+    from helpers.hostile import HOSTILE_CASES
+
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["parity_records"] = [list(record) for record in PARITY_RECORDS]
+        output["hostile_cases"] = dict(HOSTILE_CASES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controller's side of pytest_sessionfinish: a finished worker's records join the controller's."""
+    from helpers.compare import PARITY_RECORDS
+    from helpers.hostile import HOSTILE_CASES
+
+    output = getattr(node, "workeroutput", {})
+    PARITY_RECORDS.extend(tuple(record) for record in output.get("parity_records", []))
+    for entry_point, count in output.get("hostile_cases", {}).items():
+        HOSTILE_CASES[entry_point] = HOSTILE_CASES.get(entry_point, 0) + count
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
