@@ -7,8 +7,10 @@ resampler with bilinear interpolation. `GFPGANv1Clean` lives in `gfpgan_clean_ar
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,6 +26,21 @@ from facerevive.archs.stylegan2_arch import (
     log2_size,
     stylegan2_channels,
 )
+
+
+@dataclass(frozen=True)
+class UNetLayers:
+    """The layer makers of one GFPGAN variant's U-Net: (in, out) channels to a module; `to_rgb` takes the
+    channels only."""
+
+    first: Callable[[int, int], nn.Module]
+    down: Callable[[int, int], nn.Module]
+    final: Callable[[int, int], nn.Module]
+    up: Callable[[int, int], nn.Module]
+    to_rgb: Callable[[int], nn.Module]
+    linear: Callable[[int, int], nn.Module]
+    scale_head: Callable[[int, int], nn.Module]
+    shift_head: Callable[[int, int], nn.Module]
 
 
 class GFPGANBase(nn.Module):
@@ -58,6 +75,37 @@ class GFPGANBase(nn.Module):
     def _linear_out_channels(self) -> int:
         num_latent = self.log_size * 2 - 2
         return num_latent * self.num_style_feat if self.different_w else self.num_style_feat
+
+    def _build_unet(self, channels: dict[int, int], layers: UNetLayers) -> None:
+        """The U-Net and the latent mapping in the official construction order (the random initialisation draws
+        in that order), from one variant's layer makers."""
+        self.conv_body_first = layers.first(3, channels[self.out_size])
+        in_channels = channels[self.out_size]
+        self.conv_body_down = nn.ModuleList()
+        for i in range(self.log_size, 2, -1):
+            out_channels = channels[2 ** (i - 1)]
+            self.conv_body_down.append(layers.down(in_channels, out_channels))
+            in_channels = out_channels
+        self.final_conv = layers.final(in_channels, channels[4])
+        in_channels = channels[4]
+        self.conv_body_up = nn.ModuleList()
+        for i in range(3, self.log_size + 1):
+            out_channels = channels[2**i]
+            self.conv_body_up.append(layers.up(in_channels, out_channels))
+            in_channels = out_channels
+        self.toRGB = nn.ModuleList(layers.to_rgb(channels[2**i]) for i in range(3, self.log_size + 1))
+        self.final_linear = layers.linear(channels[4] * 4 * 4, self._linear_out_channels())
+
+    def _build_condition_heads(self, channels: dict[int, int], sft_half: bool, layers: UNetLayers) -> None:
+        """The CS-SFT scale and shift heads, one pair per resolution from 8 px up (half the channels with
+        `sft_half`)."""
+        self.condition_scale = nn.ModuleList()
+        self.condition_shift = nn.ModuleList()
+        for i in range(3, self.log_size + 1):
+            width = channels[2**i]
+            sft_width = width if sft_half else width * 2
+            self.condition_scale.append(layers.scale_head(width, sft_width))
+            self.condition_shift.append(layers.shift_head(width, sft_width))
 
     def _setup_decoder(self, decoder_load_path: None, fix_decoder: bool) -> None:
         """Freeze the StyleGAN2 decoder (the prior) if asked. `decoder_load_path` is the official constructor's file
@@ -204,7 +252,7 @@ class GFPGANv1(GFPGANBase):
     ) -> None:
         super().__init__()
         self._init_common(out_size, num_style_feat, input_is_latent, different_w)
-        self._build_unet(channel_multiplier, narrow, sft_half, resample_kernel, resample="upfirdn")
+        self._build_equalized_unet(channel_multiplier, narrow, sft_half, resample_kernel, resample="upfirdn")
         self.stylegan_decoder = StyleGAN2Generator(
             out_size=out_size,
             num_style_feat=num_style_feat,
@@ -217,7 +265,7 @@ class GFPGANv1(GFPGANBase):
         )
         self._setup_decoder(decoder_load_path, fix_decoder)
 
-    def _build_unet(
+    def _build_equalized_unet(
         self,
         channel_multiplier: float,
         narrow: float,
@@ -225,33 +273,23 @@ class GFPGANv1(GFPGANBase):
         resample_kernel: Sequence[int],
         resample: Resample,
     ) -> None:
+        """The U-Net of equalized-lr layers (FIR or bilinear resampling in the down blocks) and its heads."""
         channels = stylegan2_channels(channel_multiplier, narrow * 0.5)
-        out_size = self.out_size
-        self.conv_body_first = ConvLayer(3, channels[out_size], 1, bias=True, activate=True)
-        in_channels = channels[out_size]
-        self.conv_body_down = nn.ModuleList()
-        for i in range(self.log_size, 2, -1):
-            out_channels = channels[2 ** (i - 1)]
-            self.conv_body_down.append(ResBlock(in_channels, out_channels, resample_kernel, resample=resample))
-            in_channels = out_channels
-        self.final_conv = ConvLayer(in_channels, channels[4], 3, bias=True, activate=True)
-        in_channels = channels[4]
-        self.conv_body_up = nn.ModuleList()
-        self.toRGB = nn.ModuleList()
-        self.condition_scale = nn.ModuleList()
-        self.condition_shift = nn.ModuleList()
-        for i in range(3, self.log_size + 1):
-            out_channels = channels[2**i]
-            self.conv_body_up.append(ResUpBlock(in_channels, out_channels))
-            in_channels = out_channels
-        for i in range(3, self.log_size + 1):
-            self.toRGB.append(EqualConv2d(channels[2**i], 3, 1, stride=1, padding=0, bias=True))
-        self.final_linear = EqualLinear(channels[4] * 4 * 4, self._linear_out_channels())
-        for i in range(3, self.log_size + 1):
-            width = channels[2**i]
-            sft_width = width if sft_half else width * 2
-            self.condition_scale.append(_condition_head(width, sft_width, bias_init_val=1))
-            self.condition_shift.append(_condition_head(width, sft_width, bias_init_val=0))
+        layers = UNetLayers(
+            first=lambda c_in, c_out: ConvLayer(c_in, c_out, 1, bias=True, activate=True),
+            down=lambda c_in, c_out: ResBlock(c_in, c_out, resample_kernel, resample=resample),
+            final=lambda c_in, c_out: ConvLayer(c_in, c_out, 3, bias=True, activate=True),
+            up=ResUpBlock,
+            to_rgb=lambda c_in: EqualConv2d(c_in, 3, 1, stride=1, padding=0, bias=True),
+            linear=EqualLinear,
+            scale_head=functools.partial(_condition_head, bias_init_val=1),
+            shift_head=functools.partial(_condition_head, bias_init_val=0),
+        )
+        self._build_unet(channels, layers)
+        self._build_condition_heads(channels, sft_half, layers)
+        # This class has always registered its condition heads before final_linear; keep that parameter order,
+        # by which the optimiser states of saved checkpoints are indexed.
+        self._modules["final_linear"] = self._modules.pop("final_linear")
 
 
 @records_config
@@ -274,7 +312,7 @@ class GFPGANBilinear(GFPGANv1):
     ) -> None:
         nn.Module.__init__(self)
         self._init_common(out_size, num_style_feat, input_is_latent, different_w)
-        self._build_unet(channel_multiplier, narrow, sft_half, (1, 3, 3, 1), resample="bilinear")
+        self._build_equalized_unet(channel_multiplier, narrow, sft_half, (1, 3, 3, 1), resample="bilinear")
         self.stylegan_decoder = StyleGAN2GeneratorBilinear(
             out_size=out_size,
             num_style_feat=num_style_feat,

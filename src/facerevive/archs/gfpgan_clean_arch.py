@@ -5,6 +5,7 @@ Plain nn.Conv2d/nn.Linear layers (no equalized learning rate) and bilinear resam
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -13,10 +14,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from facerevive.archs.config import records_config
-from facerevive.archs.equalized import ConstantInput, NormStyleCode
-from facerevive.archs.gfpgan_arch import GFPGANBase
+from facerevive.archs.equalized import NormStyleCode
+from facerevive.archs.gfpgan_arch import GFPGANBase, UNetLayers
 from facerevive.archs.modconv import demodulation
-from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis, log2_size, stylegan2_channels
+from facerevive.archs.stylegan2_arch import StyleGAN2Synthesis, stylegan2_channels
 
 
 def kaiming_init_(module: nn.Module, bias_fill: float, a: float, nonlinearity: Literal["linear", "leaky_relu"]) -> None:
@@ -158,32 +159,17 @@ class StyleGAN2GeneratorClean(StyleGAN2Synthesis):
         sft_half: bool = False,
     ) -> None:
         super().__init__()
-        self.num_style_feat = num_style_feat
-        self.sft_half = sft_half
-        self.out_size = out_size
-        self.log_size = log2_size(out_size)
+        self._init_synthesis(out_size, num_style_feat, sft_half)
         mlp: list[nn.Module] = [NormStyleCode()]
         for _ in range(num_mlp):
             mlp += [nn.Linear(num_style_feat, num_style_feat, bias=True), nn.LeakyReLU(0.2, inplace=True)]
         self.style_mlp = nn.Sequential(*mlp)
         kaiming_init_(self.style_mlp, bias_fill=0, a=0.2, nonlinearity="leaky_relu")
-        channels = stylegan2_channels(channel_multiplier, narrow)
-        self.channels = channels
-        self.constant_input = ConstantInput(channels[4], size=4)
-        self.style_conv1 = StyleConvClean(channels[4], channels[4], 3, num_style_feat)
-        self.to_rgb1 = ToRGBClean(channels[4], num_style_feat, upsample=False)
-        self._register_noises()
-        self.style_convs = nn.ModuleList()
-        self.to_rgbs = nn.ModuleList()
-        in_channels = channels[4]
-        for i in range(3, self.log_size + 1):
-            out_channels = channels[2**i]
-            self.style_convs.append(
-                StyleConvClean(in_channels, out_channels, 3, num_style_feat, sample_mode="upsample")
-            )
-            self.style_convs.append(StyleConvClean(out_channels, out_channels, 3, num_style_feat))
-            self.to_rgbs.append(ToRGBClean(out_channels, num_style_feat, upsample=True))
-            in_channels = out_channels
+        self._build_synthesis(
+            stylegan2_channels(channel_multiplier, narrow),
+            lambda c_in, c_out, mode: StyleConvClean(c_in, c_out, 3, num_style_feat, sample_mode=mode),
+            lambda c_in, upsample: ToRGBClean(c_in, num_style_feat, upsample=upsample),
+        )
 
 
 class ResBlockClean(nn.Module):
@@ -234,22 +220,17 @@ class GFPGANv1Clean(GFPGANBase):
         super().__init__()
         self._init_common(out_size, num_style_feat, input_is_latent, different_w)
         channels = stylegan2_channels(channel_multiplier, narrow * 0.5)
-        self.conv_body_first = nn.Conv2d(3, channels[out_size], 1)
-        in_channels = channels[out_size]
-        self.conv_body_down = nn.ModuleList()
-        for i in range(self.log_size, 2, -1):
-            out_channels = channels[2 ** (i - 1)]
-            self.conv_body_down.append(ResBlockClean(in_channels, out_channels, mode="down"))
-            in_channels = out_channels
-        self.final_conv = nn.Conv2d(in_channels, channels[4], 3, 1, 1)
-        in_channels = channels[4]
-        self.conv_body_up = nn.ModuleList()
-        for i in range(3, self.log_size + 1):
-            out_channels = channels[2**i]
-            self.conv_body_up.append(ResBlockClean(in_channels, out_channels, mode="up"))
-            in_channels = out_channels
-        self.toRGB = nn.ModuleList(nn.Conv2d(channels[2**i], 3, 1) for i in range(3, self.log_size + 1))
-        self.final_linear = nn.Linear(channels[4] * 4 * 4, self._linear_out_channels())
+        layers = UNetLayers(
+            first=lambda c_in, c_out: nn.Conv2d(c_in, c_out, 1),
+            down=functools.partial(ResBlockClean, mode="down"),
+            final=lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3, 1, 1),
+            up=functools.partial(ResBlockClean, mode="up"),
+            to_rgb=lambda c_in: nn.Conv2d(c_in, 3, 1),
+            linear=nn.Linear,
+            scale_head=_clean_condition_head,
+            shift_head=_clean_condition_head,
+        )
+        self._build_unet(channels, layers)
         self.stylegan_decoder = StyleGAN2GeneratorClean(
             out_size=out_size,
             num_style_feat=num_style_feat,
@@ -259,13 +240,7 @@ class GFPGANv1Clean(GFPGANBase):
             sft_half=sft_half,
         )
         self._setup_decoder(decoder_load_path, fix_decoder)
-        self.condition_scale = nn.ModuleList()
-        self.condition_shift = nn.ModuleList()
-        for i in range(3, self.log_size + 1):
-            width = channels[2**i]
-            sft_width = width if sft_half else width * 2
-            self.condition_scale.append(_clean_condition_head(width, sft_width))
-            self.condition_shift.append(_clean_condition_head(width, sft_width))
+        self._build_condition_heads(channels, sft_half, layers)
 
     def encode_first(self, x: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(self.conv_body_first(x), 0.2)

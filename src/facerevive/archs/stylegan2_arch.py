@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypedDict
 
 import torch
@@ -87,6 +87,36 @@ class StyleGAN2Synthesis(nn.Module):
     to_rgb1: nn.Module
     style_convs: nn.ModuleList
     to_rgbs: nn.ModuleList
+
+    def _init_synthesis(self, out_size: int, num_style_feat: int, sft_half: bool) -> None:
+        self.num_style_feat = num_style_feat
+        self.sft_half = sft_half
+        self.out_size = out_size
+        self.log_size = log2_size(out_size)
+
+    def _build_synthesis(
+        self,
+        channels: dict[int, int],
+        style_conv: Callable[[int, int, str | None], nn.Module],
+        to_rgb: Callable[[int, bool], nn.Module],
+    ) -> None:
+        """The synthesis layers of every flavour, in the official construction order (the random initialisation
+        draws in that order): `style_conv(in, out, sample_mode)` and `to_rgb(channels, upsample)` make the
+        flavour's layers."""
+        self.channels = channels
+        self.constant_input = ConstantInput(channels[4], size=4)
+        self.style_conv1 = style_conv(channels[4], channels[4], None)
+        self.to_rgb1 = to_rgb(channels[4], False)
+        self._register_noises()
+        self.style_convs = nn.ModuleList()
+        self.to_rgbs = nn.ModuleList()
+        in_channels = channels[4]
+        for i in range(3, self.log_size + 1):
+            out_channels = channels[2**i]
+            self.style_convs.append(style_conv(in_channels, out_channels, "upsample"))
+            self.style_convs.append(style_conv(out_channels, out_channels, None))
+            self.to_rgbs.append(to_rgb(out_channels, True))
+            in_channels = out_channels
 
     def _register_noises(self) -> None:
         self.num_layers = (self.log_size - 2) * 2 + 1
@@ -199,10 +229,7 @@ class StyleGAN2Generator(StyleGAN2Synthesis):
         resample: Resample = "upfirdn",
     ) -> None:
         super().__init__()
-        self.num_style_feat = num_style_feat
-        self.sft_half = sft_half
-        self.out_size = out_size
-        self.log_size = log2_size(out_size)
+        self._init_synthesis(out_size, num_style_feat, sft_half)
         self.style_mlp = nn.Sequential(
             NormStyleCode(),
             *(
@@ -210,24 +237,12 @@ class StyleGAN2Generator(StyleGAN2Synthesis):
                 for _ in range(num_mlp)
             ),
         )
-        channels = stylegan2_channels(channel_multiplier, narrow)
-        self.channels = channels
-        conv_kwargs: _ResampleArgs = {"resample_kernel": resample_kernel, "resample": resample}
-        self.constant_input = ConstantInput(channels[4], size=4)
-        self.style_conv1 = StyleConv(channels[4], channels[4], 3, num_style_feat, **conv_kwargs)
-        self.to_rgb1 = ToRGB(channels[4], num_style_feat, upsample=False, **conv_kwargs)
-        self._register_noises()
-        self.style_convs = nn.ModuleList()
-        self.to_rgbs = nn.ModuleList()
-        in_channels = channels[4]
-        for i in range(3, self.log_size + 1):
-            out_channels = channels[2**i]
-            self.style_convs.append(
-                StyleConv(in_channels, out_channels, 3, num_style_feat, sample_mode="upsample", **conv_kwargs)
-            )
-            self.style_convs.append(StyleConv(out_channels, out_channels, 3, num_style_feat, **conv_kwargs))
-            self.to_rgbs.append(ToRGB(out_channels, num_style_feat, upsample=True, **conv_kwargs))
-            in_channels = out_channels
+        resampling: _ResampleArgs = {"resample_kernel": resample_kernel, "resample": resample}
+        self._build_synthesis(
+            stylegan2_channels(channel_multiplier, narrow),
+            lambda c_in, c_out, mode: StyleConv(c_in, c_out, 3, num_style_feat, sample_mode=mode, **resampling),
+            lambda c_in, upsample: ToRGB(c_in, num_style_feat, upsample=upsample, **resampling),
+        )
 
 
 @records_config
