@@ -144,9 +144,9 @@ def test_bad_files_and_options_fail_with_a_message(tmp_path):
         runner(x, fidelity=0.5, noise=[torch.zeros(1)])
     with pytest.raises(ValueError, match=r"batch=dynamic needs modconv=activation"):
         _export(tmp_path, "x.onnx", modconv="grouped")
-    with pytest.raises(ValueError, match=r"opset=16: allowed values are >= 17"):
+    with pytest.raises(ValueError, match=r"opset=16: allowed values are integers >= 17"):
         _export(tmp_path, "x.onnx", opset=16)
-    with pytest.raises(ValueError, match=r"batch='zero': allowed values are dynamic or an integer >= 1"):
+    with pytest.raises(ValueError, match=r"batch='zero': allowed values are dynamic or integers >= 1"):
         _export(tmp_path, "x.onnx", batch="zero")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.onnx", "good.onnx", "truncated.onnx"]
 
@@ -220,6 +220,58 @@ def test_export_command_writes_and_checks(tmp_path, compose, capsys):
         run(compose("export.yaml", [f"weights={tmp_path / 'missing.pth'}", f"out={tmp_path / 'm.onnx'}"]))
     assert exit_info.value.code == 2 and "missing.pth" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+BAD_OPTIONS = [
+    ({"format": "tflite"}, "format='tflite': allowed values are onnx | torchscript"),
+    ({"opset": 16}, "opset=16: allowed values are integers >= 17"),
+    ({"opset": 17.5}, "opset=17.5: allowed values are integers >= 17"),
+    ({"dtype": "int8"}, "dtype='int8': allowed values are fp32 | fp16"),
+    ({"batch": 0}, "batch=0: allowed values are dynamic or integers >= 1"),
+    ({"batch": "dynamik"}, "batch='dynamik': allowed values are dynamic or integers >= 1"),
+    ({"noise": "random"}, "noise='random': allowed values are input | fixed"),
+    ({"fidelity": 1.5}, "fidelity=1.5: allowed values are within [0, 1]"),
+    ({"fidelity": float("nan")}, "fidelity=nan: not a finite number"),
+    ({"modconv": "fused"}, "modconv='fused': allowed values are activation | grouped"),
+    ({"model": "net.onnx"}, "weights=net.onnx: already an ONNX export"),
+]
+
+
+@pytest.mark.parametrize(("options", "message"), BAD_OPTIONS)
+def test_bad_options_are_refused_before_any_network_is_built(tmp_path, monkeypatch, options, message):
+    """The Python API: one OptionError naming the key, checked against the schema before the network is built."""
+    from facerevive.export import build
+    from facerevive.export.options import OptionError
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a network was built before the options were checked")
+
+    monkeypatch.setattr(build, "build_network", no_build)
+    with pytest.raises(OptionError) as refused:
+        _export(tmp_path, "x.onnx", **options)
+    assert str(refused.value).startswith(message), str(refused.value)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["check_faces=-1"], "export: check_faces=-1: allowed values are integers >= 0"),
+        (["batch=0.5"], "export: batch=0.5: allowed values are dynamic or integers >= 1"),
+        ([], "export: out= is required: the file to write"),
+    ],
+)
+def test_the_command_refuses_bad_options_in_one_line(tmp_path, compose, capsys, overrides, message):
+    from facerevive.cli.export import run
+
+    cfg = compose("export.yaml", ["weights=random:gfpgan_v1.4", f"weights_overrides={TINY_OVERRIDE}", *overrides])
+    if overrides:
+        cfg.out = str(tmp_path / "x.onnx")
+    with pytest.raises(SystemExit) as exit_info:
+        run(cfg)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith(message) and err.count("\n") == 1, err
+    assert not list(tmp_path.glob("*.onnx"))
 
 
 def test_module_entry_point_accepts_model_alias():

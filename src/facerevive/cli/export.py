@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from hydra.utils import to_absolute_path
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from facerevive.cli.hydra_app import run_hydra_app
 from facerevive.cli.restore_options import renamed_keys
-from facerevive.export.build import Export, export_model
+from facerevive.export.build import Export, write_export
+from facerevive.export.options import export_options
 from facerevive.paths import set_config_environment
 from facerevive.restore.build import is_random_model
 from facerevive.weights import set_pretrained_dir
@@ -26,36 +28,26 @@ def run(cfg: DictConfig) -> Export:
     from facerevive.restore.onnx_runtime import OnnxGenerator
 
     set_pretrained_dir(cfg.paths.pretrained_dir)
-    overrides = OmegaConf.to_container(cfg.weights_overrides) if cfg.weights_overrides is not None else None
     try:
-        export = export_model(
-            model=str(cfg.weights),
-            out=to_absolute_path(str(cfg.out)),
-            format=cfg.format,
-            opset=int(cfg.opset),
-            dtype=cfg.dtype,
-            batch=cfg.batch,
-            noise=cfg.noise,
-            fidelity=float(cfg.fidelity),
-            modconv=cfg.modconv,
-            overrides=overrides,  # type: ignore[arg-type]
-        )
+        options = export_options(cfg)
+        export = write_export(replace(options, out=to_absolute_path(options.out)))
     except (OSError, ValueError, RuntimeError) as exc:
         log.error("%s", exc)
         print(f"export: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    if is_random_model(str(cfg.weights)):
+    if is_random_model(options.weights):
         log.warning(
-            "weights=%s is RANDOMLY INITIALISED: the export is for testing a runtime, not for restoring", cfg.weights
+            "weights=%s is RANDOMLY INITIALISED: the export is for testing a runtime, not for restoring",
+            options.weights,
         )
     size_mb = export.path.stat().st_size / 1e6
     print(
         f"wrote {export.path} ({size_mb:.1f} MB, {export.info.architecture}, noise={export.info.noise}, "
         f"modconv={export.info.modconv}, batch={export.info.batch}, {export.info.dtype})"
     )
-    if cfg.format == "onnx" and cfg.check_faces > 0:
-        error = onnx_max_abs_error(OnnxGenerator(export.path), export.graph, int(cfg.check_faces))
-        print(f"onnxruntime vs PyTorch on {cfg.check_faces} random faces: max abs error {error:.3g} on [-1, 1]")
+    if options.format == "onnx" and options.check_faces > 0:
+        error = onnx_max_abs_error(OnnxGenerator(export.path), export.graph, options.check_faces)
+        print(f"onnxruntime vs PyTorch on {options.check_faces} random faces: max abs error {error:.3g} on [-1, 1]")
     return export
 
 

@@ -14,7 +14,8 @@ from torch import nn
 
 from facerevive.archs.modconv import set_modconv_form
 from facerevive.export.graph import RestorationGraph
-from facerevive.export.onnx_export import FORMATS, export_onnx, export_torchscript, parse_batch
+from facerevive.export.onnx_export import export_onnx, export_torchscript
+from facerevive.export.options import ExportOptions, export_options
 from facerevive.restore.build import build_network
 from facerevive.restore.network import face_size_of, noise_shapes
 from facerevive.weights.export_metadata import ExportInfo
@@ -65,25 +66,29 @@ def export_model(
     modconv: str = "activation",
     overrides: Mapping[str, Any] | None = None,
 ) -> Export:
-    """Export the restoration network `model` (release name, checkpoint, export or random:<name>) to `out`."""
-    if format not in FORMATS:
-        raise ValueError(f"format={format!r}: allowed values are {', '.join(FORMATS)}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r}: allowed values are {', '.join(DTYPES)}")
-    if str(model).lower().endswith(".onnx"):
-        raise ValueError(f"model={model}: already an ONNX export; give the PyTorch weights it came from")
-    size = parse_batch(batch)
-    net = build_network(str(model), device="cpu", overrides=overrides)
-    set_modconv_form(net, modconv)
+    """Export the restoration network `model` (release name, checkpoint, export or random:<name>) to `out`; the
+    options are checked (facerevive.export.options) before anything is built."""
+    arguments: dict[str, Any] = {"weights": model, "weights_overrides": dict(overrides) if overrides else None}
+    arguments |= {"out": str(out), "format": format, "opset": opset, "dtype": dtype, "batch": batch}
+    arguments |= {"noise": noise, "fidelity": fidelity, "modconv": modconv, "check_faces": 0}
+    return write_export(export_options(arguments))
+
+
+def write_export(options: ExportOptions) -> Export:
+    """Build the network of checked `options` (strict loads) and write its export."""
+    model = options.weights
+    size = None if options.batch == "dynamic" else int(options.batch)
+    net = build_network(model, device="cpu", overrides=options.weights_overrides)
+    set_modconv_form(net, options.modconv)
     # ONNX fp16 is traced in fp32 and converted afterwards (onnx_export.to_float16): torch's CPU fp16 convolution
     # is a slow reference kernel (a 512 v1.4 trace did not finish in 25 minutes here).
-    traced_dtype = DTYPES[dtype] if format == "torchscript" else torch.float32
-    graph = RestorationGraph(net, noise=noise, fidelity=fidelity, dtype=traced_dtype)  # type: ignore[arg-type]
-    info = describe(net, str(model), graph, modconv, dtype, str(batch))
-    if format == "onnx":
-        if modconv == "grouped" and type(net).__name__ == "GFPGANv1":
+    traced_dtype = DTYPES[options.dtype] if options.format == "torchscript" else torch.float32
+    graph = RestorationGraph(net, noise=options.noise, fidelity=options.fidelity, dtype=traced_dtype)
+    info = describe(net, model, graph, options.modconv, options.dtype, str(options.batch))
+    if options.format == "onnx":
+        if options.modconv == "grouped" and type(net).__name__ == "GFPGANv1":
             # torch's ONNX exporter loses the grouped kernel's shape in GFPGANv1's FIR-resampled decoder.
             raise ValueError(f"model={model}: GFPGANv1 exports to ONNX with modconv=activation only (the default)")
-        info = ExportInfo(**{**info.__dict__, "opset": opset})
-        return Export(export_onnx(graph, out, info, size, opset), graph, info)
-    return Export(export_torchscript(graph, out, info, size), graph, info)
+        info = ExportInfo(**{**info.__dict__, "opset": options.opset})
+        return Export(export_onnx(graph, options.out, info, size, options.opset), graph, info)
+    return Export(export_torchscript(graph, options.out, info, size), graph, info)

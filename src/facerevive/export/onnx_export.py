@@ -20,22 +20,7 @@ from facerevive.weights.export_metadata import ExportInfo
 
 log = logging.getLogger(__name__)
 
-MIN_OPSET = 17
-FORMATS = ("onnx", "torchscript")
 TORCHSCRIPT_METADATA = "facerevive.json"
-
-
-def parse_batch(batch: str | int) -> int | None:
-    """'dynamic' -> None; a positive integer (or its text) -> that batch size; else ValueError naming `batch=`."""
-    if str(batch) == "dynamic":
-        return None
-    try:
-        size = int(batch)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise ValueError(f"batch={batch!r}: allowed values are dynamic or an integer >= 1")
-    return size
 
 
 def input_names(graph: RestorationGraph) -> list[str]:
@@ -48,8 +33,6 @@ def export_onnx(graph: RestorationGraph, out: str | Path, info: ExportInfo, batc
     """Trace `graph` to ONNX at `out` (batch None: dynamic) and store `info` in its metadata."""
     import onnx
 
-    if opset < MIN_OPSET:
-        raise ValueError(f"opset={opset}: allowed values are >= {MIN_OPSET}")
     if batch is None and info.modconv == "grouped":
         raise ValueError(
             "batch=dynamic needs modconv=activation: ONNX fixes the group count of a convolution, and the grouped "
