@@ -26,9 +26,11 @@ from facerevive.archs import ResNetArcFace
 from facerevive.cli.evaluate import run
 from facerevive.evaluation import MethodError, MethodKind, parse_method
 from facerevive.evaluation import methods as methods_module
+from facerevive.evaluation import runner as runner_module
 from facerevive.evaluation.methods import FOLDER_PREFIX, OURS_PREFIX, latest_finished_checkpoint
+from facerevive.evaluation.options import SettingError
 from facerevive.evaluation.report import MethodResult, Results, best_rows, format_value, markdown
-from facerevive.evaluation.runner import SettingError, evenly_spaced
+from facerevive.evaluation.runner import evenly_spaced
 from facerevive.metrics import Column, Scorer
 from facerevive.metrics.fid import FIDStats, folder_fingerprint
 from facerevive.weights import pretrained_dir
@@ -338,6 +340,29 @@ def test_a_bug_in_a_method_raises_instead_of_becoming_a_cell(config, monkeypatch
 def test_unavailable_device_is_an_error_naming_it(config):
     with pytest.raises(SettingError, match="device=cuda:99"):
         run(config(["device=cuda:99", "methods=[input]", *NO_METRICS]))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("batch_size=0", "batch_size=0: allowed values are integers >= 1"),
+        ("num_workers=-1", "num_workers=-1: allowed values are integers >= 0"),
+        ("gallery_size=many", "gallery_size='many': allowed values are integers >= 0"),
+        ("save_restored=maybe", "save_restored='maybe': allowed values are true or false"),
+        ("methods=input", "methods='input': a list is required"),
+        ("methods=[input,[gt]]", "methods[1]=['gt']: a text value is required"),
+        ("random_overrides=64", "random_overrides=64: a mapping is required"),
+        ("threads=0", "threads=0: allowed values are integers >= 1"),
+    ],
+)
+def test_bad_options_are_one_error_naming_the_key_before_anything_is_built(config, monkeypatch, override, message):
+    def no_test_set(*args, **kwargs):
+        raise AssertionError("the test set was loaded before the options were checked")
+
+    monkeypatch.setattr(runner_module, "load_test_set", no_test_set)
+    with pytest.raises(SettingError) as refused:
+        run(config([override, *NO_METRICS]))
+    assert str(refused.value).startswith(message), str(refused.value)
 
 
 def test_random_method_with_overrides_restores_at_its_size(config):

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.evaluation import EvaluationError, Results, evaluate_methods
 from facerevive.paths import CONFIG_DIR, set_config_environment
-from facerevive.utils.cpu_threads import ThreadSettingError, use_cpu_threads
+from facerevive.utils.cpu_threads import ThreadSettingError
 from facerevive.weights import set_pretrained_dir
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,6 @@ def run(cfg: DictConfig) -> tuple[Results, Path]:
     """Evaluate as `cfg` says, with `paths.pretrained_dir` as the weights folder; returns the results and the
     report folder."""
     set_pretrained_dir(cfg.paths.pretrained_dir)
-    use_cpu_threads(cfg.get("threads"))
     return evaluate_methods(cfg)
 
 

@@ -35,11 +35,13 @@ from facerevive.evaluation.methods import (
     open_method,
     parse_method,
 )
+from facerevive.evaluation.options import SettingError, evaluate_options
 from facerevive.evaluation.report import MethodResult, Results, cell
 from facerevive.evaluation.report_files import write_report
 from facerevive.evaluation.testsets import TestSet, load_test_set, set_name
 from facerevive.metrics.assets import MissingWeightsError
 from facerevive.metrics.scorers import Column, Scorer
+from facerevive.utils.cpu_threads import use_cpu_threads
 from facerevive.utils.device import resolve_device
 from facerevive.utils.images import unit_to_uint8
 from facerevive.utils.instantiate import instantiate_loggers
@@ -47,10 +49,6 @@ from facerevive.utils.progress import progress_bar
 from facerevive.weights.provenance import software_record, weights_record
 
 log = logging.getLogger(__name__)
-
-
-class SettingError(ValueError):
-    """A setting of configs/evaluate.yaml that cannot be used here; the message names the key."""
 
 
 def save_png(img: torch.Tensor, path: Path) -> None:
@@ -273,31 +271,33 @@ def parse_methods(texts: Sequence[str], quickstart_runs: Path, dataset: DictConf
 
 
 def evaluate_methods(cfg: DictConfig) -> tuple[Results, Path]:
-    """Run the whole evaluation described by `cfg` and write the report into `cfg.paths.output_dir`."""
+    """Run the whole evaluation described by `cfg` and write the report into `cfg.paths.output_dir`; the options
+    are checked (facerevive.evaluation.options) before anything is built."""
+    options = evaluate_options(cfg)
+    use_cpu_threads(options.threads)
     out_dir = Path(cfg.paths.output_dir)
     try:
-        device = resolve_device(cfg.device)
+        device = resolve_device(options.device)
     except ValueError as exc:
         raise SettingError(str(exc)) from exc
-    specs = parse_methods(cfg.methods, Path(cfg.quickstart_runs), cfg.dataset)
+    specs = parse_methods(options.methods, Path(cfg.quickstart_runs), cfg.dataset)
     test_set = load_test_set(cfg.dataset)
     protocol = build_protocol(cfg.metrics, test_set, device)
-    gallery_size = None if cfg.gallery_size is None else int(cfg.gallery_size)
     show_lq = not any(spec.kind is MethodKind.INPUT for spec in specs)
-    gallery = Gallery(out_dir, test_set.names, gallery_size, test_set.paired, show_lq)
+    gallery = Gallery(out_dir, test_set.names, options.gallery_size, test_set.paired, show_lq)
     outputs: list[RestoredImages | Gallery] = [gallery]
-    if cfg.save_restored:
+    if options.save_restored:
         outputs.append(RestoredImages(out_dir / "restored", test_set.names))
     evaluation = Evaluation(
         test_set,
         protocol,
         device,
-        int(cfg.batch_size),
-        int(cfg.num_workers),
-        int(cfg.seed),
+        options.batch_size,
+        options.num_workers,
+        options.seed,
         outputs,
-        _plain_dict(cfg.random_overrides, "random_overrides") if cfg.random_overrides else None,
-        quiet=not cfg.progress,
+        options.random_overrides or None,
+        quiet=not options.progress,
     )
     report = Results(
         dataset=test_set.name,

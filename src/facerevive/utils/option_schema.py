@@ -1,9 +1,10 @@
-"""The checks behind the entry points' option schemas (facerevive.restore.options, facerevive.export.options).
+"""The checks behind the entry points' option schemas (restore, export and evaluate `options` modules).
 
 A schema is a frozen dataclass whose fields are made with `option(meaning, low, high)`: the type hint says the
-kind (bool, int, float, str, a mapping, a Literal of allowed values, or a union of these with None), the metadata
-the allowed range and the `--help` text. `checked_values` checks a composed config (or any mapping) against it
-once, before anything is built, and raises an OptionError naming the first key that cannot work.
+kind (bool, int, float, str, a list of one kind, a mapping, a Literal of allowed values, or a union of these
+with None), the metadata the allowed range and the `--help` text. `checked_values` checks a composed config (or
+any mapping) against it once, before anything is built, and raises an OptionError naming the first key that
+cannot work.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def _check_kind(name: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> An
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
         raise OptionError(f"{name}={value!r}: a text value is required")
+    if get_origin(kind) is list:
+        if isinstance(value, list):
+            (item,) = get_args(kind)
+            return [_check_kind(f"{name}[{index}]", entry, item, {}) for index, entry in enumerate(value)]
+        raise OptionError(f"{name}={value!r}: a list is required, e.g. [a,b]")
     if get_origin(kind) is dict:
         if isinstance(value, dict):
             return value
