@@ -438,7 +438,7 @@ RULES: list[Rule] = [
     (r"^pip install ", check_pip_install),
     (r"^facerevive-weights( |$)", weights_script),
     (r"^facerevive-train --config-dir ", run_with_own_config_dir),
-    (r"^make [\w*-]+( ARGS=\S+)?$", dry_run_make),
+    (r"^make [\w*-]+( [A-Z]+=\S*)?$", dry_run_make),
     *[(rf"^{re.escape(text)}$", covered) for text in COVERED],
     (r"^python (restore|train|evaluate)\.py --help$", run_as_is),
     (r"^python evaluate\.py dataset=paired ", run_paired_evaluate),
