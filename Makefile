@@ -31,8 +31,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv with FaceRevive, the test reference and the dev tools
 
 # pytest-xdist: one worker per CPU (at most 4: the full-size model tests take GBs each), each keeping to its own CPU
-# (tests/conftest.py), whole files per worker; `make test PARALLEL=` runs the suite in one process.
-PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
+# (tests/conftest.py), whole files per worker in the order conftest.py gives them (the longest first, not the
+# files with the most tests first); `make test PARALLEL=` runs the suite in one process.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP) ## run the whole test suite (parity and slow tests included; PARALLEL= for one process)
 	WANDB_MODE=disabled $(BIN)/python -m pytest $(PARALLEL) $(ARGS)
