@@ -7,6 +7,7 @@ See configs/evaluate.yaml for the methods, the metrics and the outputs (Markdown
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import DictConfig
 
 from facerevive.cli.command_help import CommandHelp, print_help, wants_help
 from facerevive.evaluation import EvaluationError, Results, evaluate_methods
+from facerevive.evaluation.options import EvaluateOptions
 from facerevive.paths import CONFIG_DIR, set_config_environment
 from facerevive.utils.cpu_threads import ThreadSettingError
 from facerevive.weights import set_pretrained_dir
@@ -30,6 +32,8 @@ def run(cfg: DictConfig) -> tuple[Results, Path]:
     return evaluate_methods(cfg)
 
 
+# The meaning of each schema-checked key, said once in EvaluateOptions.
+SCHEMA_HELP = {spec.name: spec.metadata["help"] for spec in dataclasses.fields(EvaluateOptions)}
 EVALUATE_HELP = CommandHelp(
     config_name="evaluate.yaml",
     usage=(
@@ -43,15 +47,10 @@ EVALUATE_HELP = CommandHelp(
     ),
     groups=("dataset", "logger"),
     keys={
-        "methods": "rows of the report: input, gt, gfpgan_v1[.2|.3|.4], ours:<checkpoint> or ours:latest, "
-        "folder:<restored images>, random:<name>",
+        "methods": SCHEMA_HELP["methods"],
         "dataset.root": "the test set's folder",
-        "device": "auto | cpu | cuda | cuda:N | mps",
-        "batch_size": "images per forward",
-        "num_workers": "data-loader processes",
-        "threads": "CPU threads (torch, BLAS); null = the CPUs this process may use (or env FACEREVIVE_THREADS)",
-        "save_restored": "keep every restored image under restored/<method>/",
-        "gallery_size": "images in the HTML gallery (null = all)",
+        **{key: SCHEMA_HELP[key] for key in ("device", "batch_size", "num_workers", "threads", "save_restored")},
+        "gallery_size": SCHEMA_HELP["gallery_size"],
         "paths.pretrained_dir": "the weights folder (make weights fills it)",
     },
 )

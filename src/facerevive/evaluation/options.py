@@ -26,7 +26,9 @@ class EvaluateOptions:
     )
     seed: int = option("seed of the restorations' random noise", 0, 2**63 - 1)
     device: str = option("auto | cpu | cuda | cuda:N | mps")
-    threads: int | None = option("CPU threads (torch, BLAS); null = the CPUs this process may use", 1)
+    threads: int | None = option(
+        "CPU threads (torch, BLAS); null = the CPUs this process may use (or env FACEREVIVE_THREADS)", 1
+    )
     batch_size: int = option("images per forward", 1)
     num_workers: int = option("data-loader processes", 0)
     save_restored: bool = option("keep every restored image under restored/<method>/")

@@ -77,7 +77,7 @@ def export_model(
 def write_export(options: ExportOptions) -> Export:
     """Build the network of checked `options` (strict loads) and write its export."""
     model = options.weights
-    size = None if options.batch == "dynamic" else int(options.batch)
+    size = None if options.batch == "dynamic" else options.batch
     net = build_network(model, device="cpu", overrides=options.weights_overrides)
     set_modconv_form(net, options.modconv)
     # ONNX fp16 is traced in fp32 and converted afterwards (onnx_export.to_float16): torch's CPU fp16 convolution
