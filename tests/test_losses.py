@@ -55,7 +55,12 @@ def test_r1_penalty_matches_basicsr() -> None:
     assert net[0].weight.grad is not None
 
 
-def test_perceptual_and_style_match_basicsr(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "layers", [LAYERS, {**LAYERS, "conv4_4": 0.0, "conv5_4": 0.0}], ids=["paper", "deepest-two-off"]
+)
+def test_perceptual_and_style_match_basicsr(tmp_path: Path, layers: dict[str, float]) -> None:
+    """Both terms and their gradient as BasicSR computes them; a zero-weighted layer (BasicSR computes it and adds
+    0) is not computed by ours: the VGG ends at the deepest weighted layer."""
     basic_loss = import_reference("basicsr.losses.basic_loss")
     vgg_file = tmp_path / "experiments" / "pretrained_models" / "vgg19-dcbb9e9d.pth"
     vgg_file.parent.mkdir(parents=True)
@@ -64,17 +69,23 @@ def test_perceptual_and_style_match_basicsr(tmp_path: Path) -> None:
     os.chdir(tmp_path)  # basicsr reads the VGG weights relative to the working directory
     try:
         reference = basic_loss.PerceptualLoss(
-            LAYERS, vgg_type="vgg19", use_input_norm=True, range_norm=True, perceptual_weight=1.0, style_weight=50
+            layers, vgg_type="vgg19", use_input_norm=True, range_norm=True, perceptual_weight=1.0, style_weight=50
         )
     finally:
         os.chdir(cwd)
-    ours = PerceptualLoss(LAYERS, range_norm=True, perceptual_weight=1.0, style_weight=50)
+    ours = PerceptualLoss(layers, range_norm=True, perceptual_weight=1.0, style_weight=50)
     load_network(ours.vgg.vgg_net, str(vgg_file), "model.init.perceptual", "perceptual")
+    deepest = max(name for name, weight in layers.items() if weight)
+    assert list(ours.vgg.vgg_net.named_children())[-1][0] == deepest
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     gt = torch.rand(2, 3, 64, 64) * 2 - 1
-    (p_ours, s_ours), (p_ref, s_ref) = ours(x, gt), reference(x, gt)
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (p_ours, s_ours), (p_ref, s_ref) = ours(x_ours, gt), reference(x_ref, gt)
     assert_close_to_peak(p_ours, p_ref, rel=1e-6, what="perceptual")
     assert_close_to_peak(s_ours, s_ref, rel=1e-6, what="style")
+    (p_ours + s_ours).backward()
+    (p_ref + s_ref).backward()
+    assert_close_to_peak(x_ours.grad, x_ref.grad, rel=1e-6, what="gradient")
     assert not any(p.requires_grad for p in ours.parameters())
 
 

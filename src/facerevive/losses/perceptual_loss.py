@@ -40,6 +40,8 @@ class PerceptualLoss(nn.Module):
     """Weighted feature distance (perceptual) and Gram distance (style) between output and target.
 
     Returns `(perceptual, style)`; a term whose weight is 0 is returned as None and not computed.
+    A layer whose weight is 0 adds exactly 0 to both terms, so it is not extracted at all: the VGG ends at the
+    deepest weighted layer (a config that merges over the recipe's five layers switches one off with weight 0).
     The VGG network is frozen; its weights come from `model.init.perceptual` (facerevive.models.init_weights).
     """
 
@@ -56,7 +58,9 @@ class PerceptualLoss(nn.Module):
         super().__init__()
         if criterion not in CRITERIA:
             raise ValueError(f"unknown perceptual criterion {criterion!r}; supported: {CRITERIA}")
-        self.layer_weights = dict(layer_weights)
+        self.layer_weights = {name: weight for name, weight in layer_weights.items() if weight != 0}
+        if not self.layer_weights:
+            raise ValueError(f"perceptual layer_weights {dict(layer_weights)} weights no layer; set perceptual=null")
         self.perceptual_weight = perceptual_weight
         self.style_weight = style_weight
         self.criterion = criterion
