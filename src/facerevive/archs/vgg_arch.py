@@ -67,6 +67,21 @@ def vgg_layer_names(vgg_type: str) -> list[str]:
     return with_bn
 
 
+def torchvision_features(vgg_type: str, depth: int) -> list[nn.Module]:
+    """The first `depth` layers of torchvision's VGG `features`, randomly initialised as torchvision initialises
+    them. Nothing else is built: the whole network, classifier included (over 100M parameters), takes seconds to
+    initialise at random, once per training run, only to be thrown away."""
+    with torch.device("meta"):
+        layers = [layer.to_empty(device="cpu") for layer in getattr(tv_vgg, vgg_type)(weights=None).features[:depth]]
+    for layer in layers:
+        if isinstance(layer, nn.Conv2d):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            layer.reset_parameters()
+    return layers
+
+
 @records_config
 class VGGFeatureExtractor(nn.Module):
     """Named intermediate VGG features (inputs RGB; in [0,1], or [-1,1] with `range_norm`).
@@ -98,10 +113,8 @@ class VGGFeatureExtractor(nn.Module):
             raise ValueError(f"unknown {vgg_type} layers {unknown}; valid names: {self.names}")
         max_idx = max(self.names.index(name) for name in self.layer_name_list)
 
-        vgg_net = getattr(tv_vgg, vgg_type)(weights=None)
-
         layers: OrderedDict[str, nn.Module] = OrderedDict()
-        for name, layer in zip(self.names, vgg_net.features[: max_idx + 1]):
+        for name, layer in zip(self.names, torchvision_features(vgg_type, max_idx + 1)):
             if name.startswith("pool"):
                 if remove_pooling:
                     continue
