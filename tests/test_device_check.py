@@ -40,7 +40,7 @@ def test_dry_run_runs_every_step_and_writes_every_figure(tmp_path: Path) -> None
     assert set(figures["train"]) == set(device_check.VARIANTS)
     for name, run in figures["train"].items():
         assert run["status"] == "ok", (name, run.get("error_tail"))
-        assert run["iterations"] == 2 and run["mean_s_per_iteration"] > 0 and run["peak_memory_gib"] > 0, name
+        assert run["iterations"] == 1 and run["mean_s_per_iteration"] > 0 and run["peak_memory_gib"] > 0, name
     for bench in ("bench_train", "bench_restore"):
         assert figures[bench]["status"] == "dry run, command line checked: ok", figures[bench]
     projection = figures["projection"]

@@ -169,12 +169,12 @@ def test_a_photo_restored_through_onnxruntime_equals_the_pytorch_pipeline(tmp_pa
 
 @pytest.mark.slow
 def test_v14_shaped_export_equals_pytorch_and_the_official_network(tmp_path):
-    """The release shape (512 px, channel multiplier 2, 86M parameters) with random weights: batch 1 and 4
+    """The release shape (512 px, channel multiplier 2, 86M parameters) with random weights: batch 1 and 2
     through one dynamic-batch file, and against the official GFPGANv1Clean with the same weights and noise."""
     export = export_model(model=RELEASES["GFPGANv1Clean"], out=tmp_path / "v14.onnx", noise="input")
     runner = OnnxGenerator(export.path)
     assert onnx_max_abs_error(runner, export.graph, 1) <= ATOL
-    assert onnx_max_abs_error(runner, export.graph, 4, seed=1) <= ATOL
+    assert onnx_max_abs_error(runner, export.graph, 2, seed=1) <= ATOL
     config = {k: v for k, v in release_config("gfpgan_clean_c2").items() if k != "_target_"}
     official = import_reference("gfpgan.archs.gfpganv1_clean_arch").GFPGANv1Clean(**config).eval()
     official.load_state_dict(export.graph.net.state_dict(), strict=True)

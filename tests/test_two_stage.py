@@ -1,7 +1,7 @@
 """The two-stage workflow on CPU: train a StyleGAN2 prior (`experiment=prior_quickstart`), then the GFPGAN
 quickstart with that prior as its frozen decoder (`fix_decoder: true`, the paper's setting), against the same run
 with a frozen random decoder. Both restore freshly degraded faces; the L1 of each is printed, whichever way it
-goes: with four training faces and twenty iterations a stage it shows the workflow, not the value of a real
+goes: with four training faces and ten iterations a stage it shows the workflow, not the value of a real
 prior.
 """
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 QUIET = ["extras.print_config=false", "trainer.enable_progress_bar=false", "logger=csv"]
-PRIOR_ITERS = 20
-GFPGAN_ITERS = 20
+PRIOR_ITERS = 10
+GFPGAN_ITERS = 10
 # The GFPGAN quickstart generator with the prior quickstart's decoder widths (64 channels at every resolution,
 # 4 mapping layers): the prior file must fit its decoder exactly.
 DECODER_FIT = ["model.net_g.channel_multiplier=2", "model.net_g.narrow=0.125", "model.net_g.num_mlp=4"]
