@@ -396,7 +396,8 @@ def test_channels_last_option_trains(tmp_path: Path) -> None:
     """`model.channels_last=true` from the config trains. bf16-mixed from the config is run by the device check's
     dry run (tests/test_device_check.py); bf16 with every loss and R1 by tests/test_train_device.py."""
     _, _, objects = run(
-        tmp_path, ["logger=csv", "callbacks=none", "model.total_iter=1", "data.batch_size=2", "model.channels_last=true"]
+        tmp_path,
+        ["logger=csv", "callbacks=none", "model.total_iter=1", "data.batch_size=2", "model.channels_last=true"],
     )
     model = objects["model"]
     assert model.iteration == 1

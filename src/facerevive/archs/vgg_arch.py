@@ -76,7 +76,8 @@ def torchvision_features(vgg_type: str, depth: int) -> list[nn.Module]:
     for layer in layers:
         if isinstance(layer, nn.Conv2d):
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
         elif isinstance(layer, nn.BatchNorm2d):
             layer.reset_parameters()
     return layers
