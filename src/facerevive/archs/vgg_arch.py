@@ -67,7 +67,7 @@ def vgg_layer_names(vgg_type: str) -> list[str]:
     return with_bn
 
 
-def torchvision_features(vgg_type: str, depth: int) -> list[nn.Module]:
+def _torchvision_features(vgg_type: str, depth: int) -> list[nn.Module]:
     """The first `depth` layers of torchvision's VGG `features`, randomly initialised as torchvision initialises
     them. Nothing else is built: the whole network, classifier included (over 100M parameters), takes seconds to
     initialise at random, once per training run, only to be thrown away."""
@@ -115,7 +115,7 @@ class VGGFeatureExtractor(nn.Module):
         max_idx = max(self.names.index(name) for name in self.layer_name_list)
 
         layers: OrderedDict[str, nn.Module] = OrderedDict()
-        for name, layer in zip(self.names, torchvision_features(vgg_type, max_idx + 1)):
+        for name, layer in zip(self.names, _torchvision_features(vgg_type, max_idx + 1)):
             if name.startswith("pool"):
                 if remove_pooling:
                     continue

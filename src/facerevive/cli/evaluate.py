@@ -49,8 +49,10 @@ EVALUATE_HELP = CommandHelp(
     keys={
         "methods": SCHEMA_HELP["methods"],
         "dataset.root": "the test set's folder",
-        **{key: SCHEMA_HELP[key] for key in ("device", "batch_size", "num_workers", "threads", "save_restored")},
-        "gallery_size": SCHEMA_HELP["gallery_size"],
+        **{
+            key: SCHEMA_HELP[key]
+            for key in ("device", "batch_size", "num_workers", "threads", "save_restored", "gallery_size")
+        },
         "paths.pretrained_dir": "the weights folder (make weights fills it)",
     },
 )
